@@ -6,10 +6,10 @@ here once (``Metric.prom_name``), so rules, dashboards and the runtime cannot di
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Mapping
 
 from generator.names import prometheus_label_name, prometheus_metric_name, prometheus_series_names
 
@@ -209,14 +209,11 @@ class SeverityRoute:
 
 @dataclass(frozen=True)
 class Receiver:
+    """A webhook; its bearer token is read from a file at runtime, never written into configs."""
+
     name: str
-    webhook_url_file: str
-
-
-@dataclass(frozen=True)
-class KillSwitchWebhook:
     url: str
-    bearer_token_file: str
+    bearer_token_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +221,7 @@ class Routing:
     group_by: tuple[str, ...]
     severities: tuple[SeverityRoute, ...]
     receivers: tuple[Receiver, ...]
-    kill_switch_webhook: KillSwitchWebhook
+    kill_switch_webhook: Receiver
 
     def route(self, severity: str) -> SeverityRoute:
         return next(r for r in self.severities if r.severity == severity)

@@ -5,8 +5,8 @@ Every selector excludes shadow-mode traffic, so shadow emission never moves a da
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
 
 from generator.model import SHADOW_LABEL, SLO, Alert, Indicator, Model
 from generator.names import prometheus_metric_name

@@ -35,7 +35,7 @@ class BurnWindow:
 
 
 def _duration(text: str) -> Duration:
-    from generator.checks import DURATION_RE, _UNIT_SECONDS
+    from generator.checks import _UNIT_SECONDS, DURATION_RE
 
     match = DURATION_RE.match(text)
     assert match, text
@@ -97,7 +97,13 @@ def indicator_rules(model: Model, indicator: Indicator) -> list[dict[str, Any]]:
             rules.append({"record": record, "expr": expr, "labels": labels})
         else:
             rules.extend(_share_rules(model, indicator, window, record, labels))
-    return rules
+    return _unique(rules)
+
+
+def _unique(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop repeats of a window-independent rule (a share's planned split) recorded per window."""
+    seen: list[dict[str, Any]] = []
+    return [r for r in rules if not (r in seen or seen.append(r))]
 
 
 def _share_rules(model: Model, indicator: Indicator, window: str, record: str,
@@ -229,16 +235,19 @@ def budgeted_slos(model: Model) -> list[SLO]:
     return [slo for slo in model.slos if slo.budget_period is not None]
 
 
-def emit(model: Model) -> dict[str, str]:
+def rule_groups(model: Model) -> dict[str, list[dict[str, Any]]]:
+    """Rule groups per file; recording groups come first so evaluation order is obvious."""
     ns = model.service.namespace
     recording = [{"name": f"{ns}-indicator-{ind.name}", "rules": indicator_rules(model, ind)}
                  for ind in model.indicators]
     recording += [{"name": f"{ns}-slo-{slo.name}", "rules": slo_rules(model, slo)} for slo in budgeted_slos(model)]
-    alerts = [{"name": f"{ns}-alerts", "rules": [alert_rule(model, a) for a in model.alerts]}]
-    slo_alerts = [{"name": f"{ns}-slo-alerts-{slo.name}", "rules": slo_alert_rules(model, slo)}
-                  for slo in budgeted_slos(model)]
     return {
-        RECORDING_FILE: yaml_text(model, {"groups": recording}),
-        ALERTS_FILE: yaml_text(model, {"groups": alerts}),
-        SLO_ALERTS_FILE: yaml_text(model, {"groups": slo_alerts}),
+        RECORDING_FILE: recording,
+        ALERTS_FILE: [{"name": f"{ns}-alerts", "rules": [alert_rule(model, a) for a in model.alerts]}],
+        SLO_ALERTS_FILE: [{"name": f"{ns}-slo-alerts-{slo.name}", "rules": slo_alert_rules(model, slo)}
+                          for slo in budgeted_slos(model)],
     }
+
+
+def emit(model: Model) -> dict[str, str]:
+    return {path: yaml_text(model, {"groups": groups}) for path, groups in rule_groups(model).items()}

@@ -5,8 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from generator import model as m
 from generator.checks import MISSING, Checker
+from generator.eventschema import event_schema
 from generator.loader import Document, SpecInvalid
 from generator.names import INSTRUMENTS
 
@@ -152,11 +155,24 @@ def _events(c: Checker, raw: Any, attributes: dict[str, m.Attribute]) -> list[m.
                 if field not in fields:
                     c.error(p + ("example", field), "field is not declared by the event",
                             "add it to `required`/`optional` or remove it from the example")
-        out.append(m.Event(name=name, description=str(d.get("description", "")), required=tuple(required),
-                           optional=tuple(optional), metrics=tuple(metrics),
-                           example=m.frozen_map(example if isinstance(example, dict) else {}),
-                           span=span, log_severity=log))
+        event = m.Event(name=name, description=str(d.get("description", "")), required=tuple(required),
+                        optional=tuple(optional), metrics=tuple(metrics),
+                        example=m.frozen_map(example if isinstance(example, dict) else {}),
+                        span=span, log_severity=log)
+        if isinstance(example, dict) and all(f in attributes for f in event.fields):
+            _check_example(c, event, attributes, p + ("example",))
+        out.append(event)
     return out
+
+
+def _check_example(c: Checker, event: m.Event, attributes: dict[str, m.Attribute], p: tuple) -> None:
+    """The example must pass the very schema the runtime and consumers validate against."""
+    schema = event_schema(event, attributes, f"urn:obsgen:check:{event.name}")
+    for err in sorted(Draft202012Validator(schema).iter_errors(dict(event.example)), key=lambda e: list(e.path)):
+        if err.validator in ("required", "additionalProperties"):
+            continue  # reported above with a clearer message
+        c.error(p + tuple(err.path), f"example value is invalid: {err.message}",
+                "make the example satisfy the attribute's type, enum, pattern and bounds")
 
 
 def _span(c: Checker, raw: Any, p: tuple, fields: set[str], events: dict) -> m.Span | None:
@@ -511,6 +527,12 @@ def _alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attributes
             continue
         indicator = indicators[ind_name]
         quantile, match = _selection(c, d, p, indicator, attributes)
+        if indicator.kind == "quantile" and threshold is not None and indicator.metric is not None:
+            buckets = indicator.metric.metric.buckets or ()
+            if threshold not in buckets[:-1]:
+                c.error(p + ("threshold",), f"{threshold} is not an inner bucket boundary of "
+                        f"`{indicator.metric.metric.name}`, so the quantile is only interpolated there",
+                        "alert on a bucket boundary (not the last one) or add the boundary to the buckets")
         if None in (summary, op, threshold, for_, window, severity, service, when_absent):
             continue
         assert service is not None
@@ -533,11 +555,10 @@ def _routing(c: Checker, raw: Any) -> m.Routing | None:
     if c.mapping(d.get("receivers"), p + ("receivers",)) is not None:
         for name, spec in d["receivers"].items():
             rp = p + ("receivers", name)
-            rd = c.mapping(spec, rp, required=("webhook_url_file",))
-            if rd and c.string(name, rp, r"[a-z][a-z0-9-]*", "receiver name"):
-                path = c.string(rd.get("webhook_url_file"), rp + ("webhook_url_file",), r"/\S+", "absolute path")
-                if path:
-                    receivers.append(m.Receiver(name, path))
+            if c.string(name, rp, r"[a-z][a-z0-9-]*", "receiver name"):
+                receiver = _receiver(c, name, spec, rp, token_required=False)
+                if receiver:
+                    receivers.append(receiver)
     routes: list[m.SeverityRoute] = []
     sev = d.get("severities")
     if c.mapping(sev, p + ("severities",)) is not None:
@@ -571,19 +592,26 @@ def _routing(c: Checker, raw: Any) -> m.Routing | None:
                                           response=times["response"], receiver=str(receiver),  # type: ignore[arg-type]
                                           group_wait=gw, group_interval=gi, repeat_interval=ri,  # type: ignore[arg-type]
                                           escalation=escalation))
-    ks = c.mapping(d.get("kill_switch_webhook"), p + ("kill_switch_webhook",),
-                   required=("url", "bearer_token_file"))
-    webhook = None
-    if ks is not None:
-        url = c.string(ks.get("url"), p + ("kill_switch_webhook", "url"), r"https?://\S+", "URL")
-        token = c.string(ks.get("bearer_token_file"), p + ("kill_switch_webhook", "bearer_token_file"),
-                         r"/\S+", "absolute path")
-        if url and token:
-            webhook = m.KillSwitchWebhook(url, token)
+    webhook = _receiver(c, "kill-switch", d.get("kill_switch_webhook"), p + ("kill_switch_webhook",),
+                        token_required=True)
     if webhook is None or len(routes) != len(m.SEVERITIES):
         return None
     routes.sort(key=lambda r: r.severity)
     return m.Routing(tuple(group_by), tuple(routes), tuple(receivers), webhook)
+
+
+def _receiver(c: Checker, name: str, raw: Any, p: tuple, token_required: bool) -> m.Receiver | None:
+    d = c.mapping(raw, p, required=("url",) + (("bearer_token_file",) if token_required else ()),
+                  optional=() if token_required else ("bearer_token_file",))
+    if d is None:
+        return None
+    url = c.string(d.get("url"), p + ("url",), r"https?://[^\s@]+", "URL without credentials")
+    token = None
+    if "bearer_token_file" in d:
+        token = c.string(d["bearer_token_file"], p + ("bearer_token_file",), r"/\S+", "absolute path")
+        if token is None:
+            return None
+    return m.Receiver(name, url, token) if url else None
 
 
 def _retention(c: Checker, raw: Any) -> dict[str, m.Duration]:
