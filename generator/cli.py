@@ -96,3 +96,7 @@ def validate(spec: Path | None) -> None:
     model = _load(spec)
     click.echo(f"obsgen: {model.source} is valid: {len(model.events)} events, {len(model.metrics)} metrics, "
                f"{len(model.alerts)} alerts, {len(model.slos)} SLOs.")
+
+
+if __name__ == "__main__":
+    main()

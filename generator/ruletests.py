@@ -338,7 +338,7 @@ def slo_cases(model: Model, slo: SLO) -> list[Case]:
         steps = eval_at // STEP_MINUTES + 1
         for fire in (True, False):
             ratio = _target_value(">", threshold, fire, bounded=True)
-            expected = [_expected(rule, labels, float(ratio)) for rule, other in zip(rules, windows)
+            expected = [_expected(rule, labels, float(ratio)) for rule, other in zip(rules, windows, strict=True)
                         if ratio > other.factor(slo.budget_period) * slo.error_budget
                         and _minutes(other.for_.seconds) + STEP_MINUTES <= eval_at]
             side = "past" if fire else "just short of"

@@ -43,7 +43,7 @@ def build_model(doc: Document, source: str) -> m.Model:
                      service, routing)
     retention = _retention(c, top.get("retention", {}))
     if c.errors or service is None or routing is None:
-        raise SpecInvalid(c.errors)
+        raise SpecInvalid(sorted(c.errors, key=lambda e: e.line))
     return m.Model(source=source, service=service, attributes=m.frozen_map(attributes),
                    events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
                    alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches), routing=routing,
@@ -52,6 +52,8 @@ def build_model(doc: Document, source: str) -> m.Model:
 
 def _service(c: Checker, raw: Any) -> m.Service | None:
     p = ("service",)
+    if raw is MISSING:
+        return None  # already reported as a missing key
     d = c.mapping(raw, p, required=("name", "namespace", "runbook_url", "grafana_url"),
                   optional=("description",))
     if d is None:
@@ -91,11 +93,11 @@ def _attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
         items = c.choice(d["items"], p + ("items",), m.ATTRIBUTE_TYPES[:3]) if "items" in d else None
         if type_ == "array" and items is None and "items" not in d:
             c.error(p, "an array attribute needs `items`", "add `items: string` (or integer, number)")
-        if None in (type_, pii, cardinality):
-            continue
+        # An attribute with a bad field is still declared (with neutral stand-ins), so references to it
+        # do not cascade into more errors; the model is never built while errors exist.
         out[name] = m.Attribute(
-            name=name, type=str(type_), description=str(d.get("description", "")), pii=str(pii),
-            cardinality=str(cardinality), enum=enum, format=fmt, pattern=d.get("pattern"),
+            name=name, type=str(type_ or "string"), description=str(d.get("description", "")),
+            pii=str(pii or "none"), cardinality=str(cardinality or "low"), enum=enum, format=fmt, pattern=d.get("pattern"),
             minimum=_float(bounds.get("minimum")), maximum=_float(bounds.get("maximum")),
             max_length=d.get("max_length"), max_items=d.get("max_items"), items=items)
     return out
@@ -241,7 +243,7 @@ def _metric(c: Checker, raw: Any, p: tuple, event: str, fields: set[str],
             else:
                 nums = [c.number(b, p + ("buckets", i)) for i, b in enumerate(raw_b)]
                 if None not in nums:
-                    if any(a >= b for a, b in zip(nums, nums[1:])):  # type: ignore[operator]
+                    if any(a >= b for a, b in zip(nums, nums[1:], strict=False)):  # type: ignore[operator]
                         c.error(p + ("buckets",), "bucket boundaries must be strictly increasing",
                                 "sort them and remove duplicates")
                     buckets = tuple(n for n in nums if n is not None)
@@ -547,6 +549,8 @@ def _alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attributes
 
 def _routing(c: Checker, raw: Any) -> m.Routing | None:
     p = ("routing",)
+    if raw is MISSING:
+        return None  # already reported as a missing key
     d = c.mapping(raw, p, required=("group_by", "severities", "receivers", "kill_switch_webhook"))
     if d is None:
         return None

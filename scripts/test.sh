@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's test command: installs obsgen and the real tools the tests drive, then runs the suite.
+# Idempotent and non-interactive; a warm run (tools cached under ~/.cache) costs only the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+bash scripts/install-tools.sh
+export PATH="$HOME/.cache/obsgen-tools/bin:$PATH"
+
+.venv/bin/ruff check generator tests benchmarks
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

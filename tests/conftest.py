@@ -1,0 +1,31 @@
+"""Shared fixtures: the default model, the repository root, and the real tools the tests drive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from generator.model import Model
+from generator.spec import load_default
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS_BIN = Path.home() / ".cache" / "obsgen-tools" / "bin"
+
+
+@pytest.fixture(scope="session")
+def model() -> Model:
+    return load_default()
+
+
+def find_tool(name: str) -> str:
+    """Path of a real tool installed by scripts/install-tools.sh; a missing tool fails the test.
+
+    Failing rather than skipping is deliberate: a skipped check would let CI pass without the proof.
+    """
+    found = shutil.which(name, path=os.pathsep.join([str(TOOLS_BIN), os.environ.get("PATH", "")]))
+    if found is None:
+        pytest.fail(f"{name} is not installed: run scripts/install-tools.sh (the README's test command does)")
+    return found

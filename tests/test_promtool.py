@@ -1,0 +1,102 @@
+"""The generated rules and Alertmanager config checked and unit-tested by the real promtool and amtool."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import main
+from tests.conftest import find_tool
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tree")
+    assert CliRunner().invoke(main, ["generate", "--out", str(out)]).exit_code == 0
+    return out
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, check=False, timeout=600)
+
+
+def test_promtool_check_rules_passes(tree: Path) -> None:
+    files = sorted(str(p) for p in (tree / "alerting").glob("*.yml") if p.name != "alertmanager.yml")
+    assert len(files) == 3
+    result = run(find_tool("promtool"), "check", "rules", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 10 rules found" in result.stdout
+
+
+def test_promtool_unit_tests_pass(tree: Path) -> None:
+    tests = sorted(str(p) for p in (tree / "alerting" / "tests").glob("*_test.yml"))
+    assert len(tests) == 3
+    result = run(find_tool("promtool"), "test", "rules", *tests)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == 3
+
+
+def test_every_alert_has_a_firing_and_a_silent_case(tree: Path) -> None:
+    import yaml
+
+    alerts = [r["alert"] for g in yaml.safe_load((tree / "alerting" / "alerts.yml").read_text())["groups"]
+              for r in g["rules"]]
+    tests = [t for f in (tree / "alerting" / "tests").glob("*alerts_test.yml") if f.name != "slo_alerts_test.yml"
+             for t in yaml.safe_load(f.read_text())["tests"]]
+    for alert in alerts:
+        cases = [t for t in tests if t["alert_rule_test"][0]["alertname"] == alert]
+        assert any(c["alert_rule_test"][-1]["exp_alerts"] for c in cases), f"{alert} never fires"
+        assert any("stays silent" in c["name"] and not c["alert_rule_test"][-1]["exp_alerts"] for c in cases)
+        firing = next(c for c in cases if "fires after" in c["name"])
+        assert firing["alert_rule_test"][0]["exp_alerts"] == [], "the first check is before `for` has passed"
+
+
+@pytest.mark.parametrize("original,mutated", [
+    ("service:recsys_errors:ratio_rate5m > 0.01", "service:recsys_errors:ratio_rate5m > 0.02"),
+    ("service:recsys_ctr:ratio_rate1d < 0.005", "service:recsys_ctr:ratio_rate1d < 0.004"),
+    ("    for: 10m\n", "    for: 30m\n"),
+])
+def test_promtool_tests_fail_when_a_threshold_changes(tree: Path, tmp_path: Path, original: str,
+                                                      mutated: str) -> None:
+    copy = tmp_path / "alerting"
+    shutil.copytree(tree / "alerting", copy)
+    alerts = copy / "alerts.yml"
+    assert original in alerts.read_text()
+    alerts.write_text(alerts.read_text().replace(original, mutated, 1))
+    tests = [str(copy / "tests" / name) for name in ("alerts_test.yml", "daily_alerts_test.yml")]
+    result = run(find_tool("promtool"), "test", "rules", *tests)
+    assert result.returncode != 0
+    assert "FAILED" in result.stdout + result.stderr
+
+
+def test_slo_tests_fail_when_a_burn_threshold_changes(tree: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "alerting"
+    shutil.copytree(tree / "alerting", copy)
+    slo = copy / "slo_alerts.yml"
+    slo.write_text(slo.read_text().replace("> 0.0144", "> 0.02"))
+    result = run(find_tool("promtool"), "test", "rules", str(copy / "tests" / "slo_alerts_test.yml"))
+    assert result.returncode != 0
+
+
+def test_amtool_check_config_passes(tree: Path) -> None:
+    result = run(find_tool("amtool"), "check-config", str(tree / "alerting" / "alertmanager.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize("labels,receivers", [
+    (["severity=P1", "kill_switch=disable_experiment"], "kill-switch,oncall-page"),
+    (["severity=P2"], "oncall-page"),
+    (["severity=P3"], "team-ticket"),
+    (["severity=P4"], "team-ticket"),
+    (["alertname=Unrouted"], "team-ticket"),
+])
+def test_amtool_routes_each_severity(tree: Path, labels: list[str], receivers: str) -> None:
+    result = run(find_tool("amtool"), "config", "routes", "test",
+                 f"--config.file={tree / 'alerting' / 'alertmanager.yml'}", *labels)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == receivers

@@ -1,0 +1,101 @@
+"""Rule content from the default spec: names, labels, annotations and float-clean thresholds."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from generator import rules
+from generator.model import Model
+
+RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
+LONG_DECIMAL = re.compile(r"\d\.\d{7,}")
+
+
+def groups(model: Model, path: str) -> list[dict]:
+    return yaml.safe_load(rules.emit(model)[path])["groups"]
+
+
+def all_rules(model: Model, path: str) -> list[dict]:
+    return [r for g in groups(model, path) for r in g["rules"]]
+
+
+def test_recording_rules_are_named_level_metric_operations(model: Model) -> None:
+    records = all_rules(model, rules.RECORDING_FILE)
+    assert len(records) >= 30
+    for rule in records:
+        assert RECORD_NAME.match(rule["record"]), rule["record"]
+        assert rule["labels"]["service"] == "movie-recommender"
+
+
+def test_the_seed_rollups_are_recorded(model: Model) -> None:
+    names = {r["record"] for r in all_rules(model, rules.RECORDING_FILE)}
+    for expected in ("user_state_quantile:recsys_ranking_latency_milliseconds:histogram_quantile_rate5m",
+                     "service:recsys_errors:ratio_rate5m", "service:recsys_coverage_ratio:mean_rate5m",
+                     "service:recsys_topk_fill:ratio_rate5m", "user_state:recsys_cache_hits:ratio_rate5m",
+                     "service:recsys_ctr:ratio_rate1d", "service:recsys_recall_at_k:ratio_rate1d",
+                     "bucket:recsys_traffic_allocation:deviation_rate1d",
+                     "service_slo:recsys_slo_errors:ratio_rate3d"):
+        assert expected in names
+
+
+def test_every_raw_selector_excludes_shadow_traffic(model: Model) -> None:
+    for rule in all_rules(model, rules.RECORDING_FILE):
+        for selector in re.findall(r"recsys_[a-z_]+\{[^}]*\}", rule["expr"]):
+            assert 'shadow!="true"' in selector, selector
+
+
+def test_the_ten_seed_alerts_carry_labels_and_annotations(model: Model) -> None:
+    alerts = all_rules(model, rules.ALERTS_FILE)
+    assert len(alerts) == 10
+    for alert in alerts:
+        labels, notes = alert["labels"], alert["annotations"]
+        assert labels["severity"] in ("P1", "P2", "P3", "P4")
+        assert labels["severity_class"] in ("critical", "warning", "info")
+        assert labels["service"] == "movie-recommender"
+        assert "{{" not in notes["summary"]
+        assert "{{ $value" in notes["description"]
+        assert notes["runbook_url"].startswith("https://")
+        assert notes["dashboard_url"].startswith("http://localhost:3000/d/")
+    kill_switches = {a["alert"]: a["labels"].get("kill_switch") for a in alerts}
+    assert kill_switches["RecsysErrorRateHigh"] == "disable_experiment"
+    assert kill_switches["RecsysDataStale"] == "use_cached_recommendations"
+    assert kill_switches["RecsysCacheHitRateLow"] == "disable_cache"
+    assert kill_switches["RecsysTrafficAllocationSkewed"] == "pause_experiment"
+    assert sum(1 for v in kill_switches.values() if v) == 4
+
+
+def test_seed_thresholds_and_durations(model: Model) -> None:
+    alerts = {a["alert"]: a for a in all_rules(model, rules.ALERTS_FILE)}
+    assert alerts["RecsysErrorRateHigh"]["expr"].endswith("> 0.01")
+    assert alerts["RecsysErrorRateHigh"]["for"] == "10m"
+    assert 'quantile="0.95"' in alerts["RecsysRankingLatencyHigh"]["expr"]
+    assert alerts["RecsysRankingLatencyHigh"]["expr"].endswith("> 100")
+    assert alerts["RecsysCtrProxyLow"]["expr"] == "service:recsys_ctr:ratio_rate1d < 0.005"
+    assert alerts["RecsysCtrProxyLow"]["for"] == "2d"
+    assert "absent(" in alerts["RecsysDataStale"]["expr"]
+
+
+def test_burn_rate_alerts_one_per_window_with_clean_thresholds(model: Model) -> None:
+    alerts = [a for a in all_rules(model, rules.SLO_ALERTS_FILE) if a["labels"]["slo"] == "error_rate"]
+    assert [a["labels"]["burn_window"] for a in alerts] == ["1h", "6h", "1d", "3d"]
+    assert len({a["alert"] for a in alerts}) == 1
+    thresholds = [re.findall(r"> ([0-9.]+)", a["expr"]) for a in alerts]
+    assert thresholds == [["0.0144"] * 2, ["0.006"] * 2, ["0.003"] * 2, ["0.001"] * 2]
+    assert "ratio_rate1h" in alerts[0]["expr"] and "ratio_rate5m" in alerts[0]["expr"]
+    assert "ratio_rate3d" in alerts[3]["expr"] and "ratio_rate6h" in alerts[3]["expr"]
+
+
+def test_latency_slo_counts_requests_slower_than_the_objective(model: Model) -> None:
+    records = [r for r in all_rules(model, rules.RECORDING_FILE) if r["labels"].get("slo") == "latency_p95_warm"]
+    assert records
+    assert 'le=~"50(\\\\.0+)?"' in records[0]["expr"]
+    assert 'user_state="warm"' in records[0]["expr"]
+    slo_alerts = [a for a in all_rules(model, rules.SLO_ALERTS_FILE) if a["labels"]["slo"] == "latency_p95_warm"]
+    assert "> 0.72" in slo_alerts[0]["expr"]  # 14.4 x a 5% budget
+
+
+def test_no_float_noise_anywhere(model: Model) -> None:
+    for text in rules.emit(model).values():
+        assert not LONG_DECIMAL.search(text), LONG_DECIMAL.search(text)
