@@ -62,6 +62,12 @@ def _rate(series: str, where: Any, window: str, extra: tuple[str, ...] = ()) -> 
     return f"rate({q.selector(series, where, extra)}[{window}])"
 
 
+def _rate_ratio(by: tuple[str, ...], numerator: tuple[str, Any], denominator: tuple[str, Any], window: str) -> str:
+    """``sum(rate(numerator)) / sum(rate(denominator))``, each a (series, label filter) pair."""
+    return (f"{q.sum_by(by, _rate(numerator[0], numerator[1], window))}\n/\n"
+            f"{q.sum_by(by, _rate(denominator[0], denominator[1], window))}")
+
+
 def indicator_rules(model: Model, indicator: Indicator) -> list[dict[str, Any]]:
     """Recording rules for one indicator over each window it is read at."""
     labels = {"service": model.service.name}
@@ -72,8 +78,8 @@ def indicator_rules(model: Model, indicator: Indicator) -> list[dict[str, Any]]:
         if indicator.kind == "ratio":
             num, den = indicator.numerator, indicator.denominator
             assert num and den
-            expr = (f"{q.sum_by(by, _rate(num.metric.count_series, num.where, window))}\n/\n"
-                    f"{q.sum_by(by, _rate(den.metric.count_series, den.where, window))}")
+            expr = _rate_ratio(by, (num.metric.count_series, num.where), (den.metric.count_series, den.where),
+                               window)
             rules.append({"record": record, "expr": expr, "labels": labels})
         elif indicator.kind == "quantile":
             ref = indicator.metric
@@ -86,8 +92,8 @@ def indicator_rules(model: Model, indicator: Indicator) -> list[dict[str, Any]]:
         elif indicator.kind == "mean":
             ref = indicator.metric
             assert ref
-            expr = (f"{q.sum_by(by, _rate(ref.metric.prom_name + '_sum', ref.where, window))}\n/\n"
-                    f"{q.sum_by(by, _rate(ref.metric.prom_name + '_count', ref.where, window))}")
+            expr = _rate_ratio(by, (f"{ref.metric.prom_name}_sum", ref.where),
+                               (f"{ref.metric.prom_name}_count", ref.where), window)
             rules.append({"record": record, "expr": expr, "labels": labels})
         elif indicator.kind == "gauge":
             ref = indicator.metric
@@ -141,8 +147,8 @@ def slo_error_ratio(slo: SLO, window: str) -> str:
     if indicator.kind == "ratio":
         num, den = indicator.numerator, indicator.denominator
         assert num and den
-        return (f"sum({_rate(num.metric.count_series, {**num.where, **slo.match}, window)})\n/\n"
-                f"sum({_rate(den.metric.count_series, {**den.where, **slo.match}, window)})")
+        return _rate_ratio((), (num.metric.count_series, {**num.where, **slo.match}),
+                           (den.metric.count_series, {**den.where, **slo.match}), window)
     ref = indicator.metric
     assert ref
     where = {**ref.where, **slo.match}

@@ -9,8 +9,6 @@ rendered here with the same formatting functions Prometheus templates use.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +16,7 @@ from typing import Any
 
 from generator import promql as q
 from generator.model import SLO, Alert, Indicator, Metric, MetricRef, Model
+from generator.prom_templates import render_template
 from generator.render import yaml_text
 from generator.rules import (
     ALERTS_FILE,
@@ -196,78 +195,6 @@ def _is_fraction(indicator: Indicator) -> bool:
 def _compare(op: str, value: float, threshold: Decimal) -> bool:
     t = float(threshold)
     return {"<": value < t, "<=": value <= t, ">": value > t, ">=": value >= t}[op]
-
-
-# --- Prometheus template functions, as in prometheus/template/template.go ------------------------
-
-def _go_g(value: float) -> str:
-    """Go's ``%.4g``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return f"{value:.4g}"
-
-
-def humanize(value: float) -> str:
-    if value == 0 or math.isnan(value) or math.isinf(value):
-        return _go_g(value)
-    if abs(value) >= 1:
-        prefix = ""
-        for p in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
-            if abs(value) < 1000:
-                break
-            prefix, value = p, value / 1000
-        return f"{_go_g(value)}{prefix}"
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(value) >= 1:
-            break
-        prefix, value = p, value * 1000
-    return f"{_go_g(value)}{prefix}"
-
-
-def humanize_percentage(value: float) -> str:
-    return f"{_go_g(value * 100)}%"
-
-
-def humanize_duration(value: float) -> str:
-    if math.isnan(value) or math.isinf(value):
-        return _go_g(value)
-    if value == 0:
-        return f"{_go_g(value)}s"
-    if abs(value) >= 1:
-        sign = "-" if value < 0 else ""
-        seconds_total = int(abs(value))
-        days, rem = divmod(seconds_total, 86400)
-        hours, rem = divmod(rem, 3600)
-        minutes, seconds = divmod(rem, 60)
-        if days:
-            return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
-        if hours:
-            return f"{sign}{hours}h {minutes}m {seconds}s"
-        if minutes:
-            return f"{sign}{minutes}m {seconds}s"
-        return f"{sign}{_go_g(abs(value))}s"
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(value) >= 1:
-            break
-        prefix, value = p, value * 1000
-    return f"{_go_g(value)}{prefix}s"
-
-
-_FUNCS = {"humanize": humanize, "humanizePercentage": humanize_percentage, "humanizeDuration": humanize_duration}
-_TEMPLATE = re.compile(r"\{\{ \$value \| (\w+) \}\}|\{\{ \$labels\.(\w+) \}\}")
-
-
-def render_template(text: str, labels: Mapping[str, str], value: float) -> str:
-    """The subset of Prometheus alert templating obsgen writes: ``$value | fn`` and ``$labels.x``."""
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(1):
-            return _FUNCS[match.group(1)](value)
-        return labels.get(match.group(2), "")
-    return _TEMPLATE.sub(substitute, text)
 
 
 def _expected(rule: dict[str, Any], labels: Mapping[str, str], value: float) -> dict[str, Any]:

@@ -97,7 +97,8 @@ def _attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
         # do not cascade into more errors; the model is never built while errors exist.
         out[name] = m.Attribute(
             name=name, type=str(type_ or "string"), description=str(d.get("description", "")),
-            pii=str(pii or "none"), cardinality=str(cardinality or "low"), enum=enum, format=fmt, pattern=d.get("pattern"),
+            pii=str(pii or "none"), cardinality=str(cardinality or "low"), enum=enum, format=fmt,
+            pattern=d.get("pattern"),
             minimum=_float(bounds.get("minimum")), maximum=_float(bounds.get("maximum")),
             max_length=d.get("max_length"), max_items=d.get("max_items"), items=items)
     return out
