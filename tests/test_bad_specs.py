@@ -17,7 +17,8 @@ from generator.cli import main
 
 DEFAULT_TEXT = resources.files("generator").joinpath("specs/movie-recommender.yaml").read_text()
 DEFAULT = yaml.safe_load(DEFAULT_TEXT)
-ERROR_LINE = re.compile(r"^(?P<file>[^:]+\.yaml):(?P<line>\d+): (?P<path>\(top level\)|\S+): (?P<problem>.+) — (?P<fix>.+)$")
+ERROR_LINE = re.compile(
+    r"^(?P<file>[^:]+\.yaml):(?P<line>\d+): (?P<path>\(top level\)|\S+): (?P<problem>.+) — (?P<fix>.+)$")
 
 
 def metric(spec: dict, name: str) -> dict:
