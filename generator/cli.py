@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from generator import __version__
+from generator import __version__, contract
 from generator.emit import build_tree
 from generator.loader import SpecInvalid
 from generator.model import Model
@@ -22,7 +22,10 @@ SPEC_ARG = click.argument("spec", required=False, type=click.Path(dir_okay=False
 
 def _load(spec: Path | None) -> Model:
     try:
-        return load_spec(spec)
+        model = load_spec(spec)
+        if errors := contract.check(model):  # every query must select series the spec produces
+            raise SpecInvalid(errors)
+        return model
     except SpecInvalid as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)

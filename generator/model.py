@@ -227,12 +227,92 @@ class Routing:
         return next(r for r in self.severities if r.severity == severity)
 
 
+PANEL_TYPES = ("timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "state-timeline", "logs", "text")
+"""Grafana's current panel types; legacy ones (graph, singlestat) are never generated."""
+QUERY_FORMATS = ("time_series", "table", "heatmap")
+LOKI_PANEL_TYPES = ("logs",)
+GRAFANA_UNITS = (
+    "none", "short", "percent", "percentunit", "sci", "locale", "bool", "bool_yes_no", "bool_on_off",
+    "ns", "µs", "ms", "s", "m", "h", "d", "dtdurationms", "dtdurations", "dthms", "dtdhms", "clockms", "clocks",
+    "hertz", "cps", "ops", "reqps", "rps", "wps", "iops", "cpm", "opm", "rpm", "wpm",
+    "bytes", "decbytes", "bits", "decbits", "kbytes", "mbytes", "gbytes", "Bps", "bps",
+    "dateTimeAsIso", "dateTimeFromNow", "string",
+)
+"""Grafana unit ids a tile may use (a subset of Grafana's value formats that dashboard-linter knows)."""
+
+
+@dataclass(frozen=True)
+class TileQuery:
+    """One query of a tile: PromQL/LogQL as written (``expr``) or an indicator's recording rule."""
+
+    legend: str
+    expr: str | None = None
+    indicator: str | None = None
+    """Indicator name: the query reads its recording rule over ``window``, narrowed by ``match``."""
+    window: str = "5m"
+    match: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
+    instant: bool = False
+    format: str = "time_series"
+    unit: str | None = None
+    """Grafana unit of this query's series when it differs from the tile's (drawn on a right axis)."""
+    line: int = field(default=0, compare=False)
+    path: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class ThresholdStep:
+    color: str
+    value: Decimal | None = None
+    """``None`` for the base step (everything below the first value)."""
+
+
+@dataclass(frozen=True)
+class ValueMapping:
+    value: str
+    text: str
+    color: str
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A dashboard slice: a multi-select ``$name`` over the values of ``label`` on ``metric``."""
+
+    name: str
+    label: str
+    metric: str
+    title: str
+    line: int = field(default=0, compare=False)
+    path: str = field(default="", compare=False)
+
+
 @dataclass(frozen=True)
 class Tile:
     id: str
     title: str
     panel_id: int
     """Stable panel id: position in the dashboard, so links survive regeneration."""
+    panel: str = "timeseries"
+    description: str = ""
+    unit: str = "none"
+    row: str | None = None
+    queries: tuple[TileQuery, ...] = ()
+    slos: tuple[str, ...] = ()
+    """SLO names whose objectives become the panel's thresholds (and whose burn alerts it shows)."""
+    thresholds: tuple[ThresholdStep, ...] = ()
+    mappings: tuple[ValueMapping, ...] = ()
+    width: int | None = None
+    height: int | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    stack: bool = False
+    content: str = ""
+    """Markdown of a text tile."""
+    line: int = field(default=0, compare=False)
+    path: str = field(default="", compare=False)
+
+    @property
+    def datasource(self) -> str:
+        return "loki" if self.panel in LOKI_PANEL_TYPES else "prometheus"
 
 
 @dataclass(frozen=True)
@@ -241,6 +321,14 @@ class Dashboard:
     title: str
     refresh: Duration
     tiles: tuple[Tile, ...]
+    time: Duration = Duration("6h", 21600)
+    """Default time range, ending now."""
+    folder: str = ""
+    """Grafana folder (dashboard group) the dashboard is provisioned into; empty = the service name."""
+    description: str = ""
+    variables: tuple[Variable, ...] = ()
+    spec_file: str = field(default="", compare=False)
+    """The spec file as its errors name it, so later checks (the PromQL contract) can point at lines."""
 
 
 @dataclass(frozen=True)

@@ -463,32 +463,10 @@ def _kill_switches(c: Checker, raw: Any) -> dict[str, str]:
 
 
 def _dashboards(c: Checker, raw: Any) -> list[m.Dashboard]:
-    out: list[m.Dashboard] = []
-    if c.mapping(raw, ("dashboards",)) is None:
-        return out
-    for name, spec in raw.items():
-        p = ("dashboards", name)
-        d = c.mapping(spec, p, required=("title", "refresh", "tiles"))
-        if d is None or c.string(name, p, SLUG, "dashboard name") is None:
-            continue
-        refresh = c.duration(d.get("refresh"), p + ("refresh",))
-        tiles: list[m.Tile] = []
-        if not isinstance(d.get("tiles"), list):
-            c.error(p + ("tiles",), "expected a list of tiles", "write `tiles:` as a list")
-            continue
-        for i, tile in enumerate(d["tiles"]):
-            tp = p + ("tiles", i)
-            td = c.mapping(tile, tp, required=("id", "title"))
-            if td is None:
-                continue
-            tile_id = c.string(td.get("id"), tp + ("id",), SLUG, "tile id")
-            if tile_id and any(t.id == tile_id for t in tiles):
-                c.error(tp + ("id",), f"tile id `{tile_id}` is used twice", "give each tile a unique id")
-            elif tile_id and c.string(td.get("title"), tp + ("title",)):
-                tiles.append(m.Tile(id=tile_id, title=td["title"], panel_id=i + 1))
-        if refresh is not None and isinstance(d.get("title"), str):
-            out.append(m.Dashboard(name=name, title=d["title"], refresh=refresh, tiles=tuple(tiles)))
-    return out
+    """The ``dashboards`` section; its tiles, queries and slices are read by ``generator.dashboards.spec``."""
+    from generator.dashboards.spec import parse_dashboards  # imported here: that module imports this one
+
+    return parse_dashboards(c, raw)
 
 
 def _alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attributes: dict[str, m.Attribute],

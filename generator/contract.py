@@ -1,0 +1,255 @@
+"""The PromQL contract: every query obsgen writes selects only series the service really produces.
+
+Dashboards-as-code most often fail by querying series that never arrive: a typo in a metric, a label
+the metric does not carry, a recording rule that is not recorded. Every PromQL expression in the
+dashboards (tile queries, slice queries, alert annotations), the recording rules and the alerts is
+parsed with ``promql_parser`` after Grafana's variables are substituted, and each selector is checked:
+
+* its metric is a series of a spec metric (``Metric.series_names``, OTel → Prometheus names) or a
+  recording rule obsgen emits (or ``ALERTS``, which Prometheus writes for the emitted alerts);
+* each matcher's label is one that series carries: the metric's labels plus ``shadow`` (and ``le`` on
+  histogram buckets), or for a recording rule the labels its expression keeps plus its static labels;
+* selectors of raw metrics exclude shadow traffic (``shadow!="true"``);
+* ``by``/``on``/``ignoring``/``group_*`` labels exist on the series they group.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import promql_parser as pp
+
+from generator.dashboards.board import alert_exprs
+from generator.dashboards.queries import query_expr, variable_selector
+from generator.loader import SpecError
+from generator.model import SHADOW_LABEL, Model
+from generator.rules import ALERTS_FILE, RECORDING_FILE, SLO_ALERTS_FILE, rule_groups
+
+GRAFANA_VALUES = {"__rate_interval": "5m", "__interval": "1m", "__interval_ms": "60000", "__range": "1d",
+                  "__range_s": "86400", "__range_ms": "86400000", "__auto": "5m"}
+"""Stand-ins for Grafana's built-in variables, so queries parse; any other ``$var`` becomes ``.*``."""
+VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z]+)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+ALERT_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
+Labels = frozenset[str]
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where an expression comes from, for the error: the spec line and what the expression is."""
+
+    file: str
+    line: int
+    path: str
+    what: str
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What an expression returns: its labels (``None`` when unknown) and whether it is a scalar."""
+
+    labels: Labels | None
+    scalar: bool = False
+
+
+def substitute(expr: str) -> str:
+    """Grafana variables replaced so the query parses: built-ins by a duration, slices by ``.*``."""
+    return VARIABLE.sub(lambda m: GRAFANA_VALUES.get(m.group(1) or m.group(2), ".*"), expr)
+
+
+def metric_series(model: Model) -> dict[str, Labels]:
+    """Every series the spec's metrics produce, with the labels it carries."""
+    out: dict[str, Labels] = {}
+    for metric in model.metrics:
+        labels = {model.attributes[a].label_name if a in model.attributes else a for a in metric.labels}
+        labels.add(SHADOW_LABEL)
+        for name in metric.series_names:
+            out[name] = frozenset(labels | ({"le"} if name.endswith("_bucket") and metric.instrument == "histogram"
+                                            else set()))
+    return out
+
+
+def known_series(model: Model) -> dict[str, Labels]:
+    """Metric series plus the recording rules obsgen emits and the ``ALERTS`` series of its alerts."""
+    known = metric_series(model)
+    groups = rule_groups(model)
+    records = [rule for group in groups[RECORDING_FILE] for rule in group["rules"]]
+    for _ in range(3):  # records read records: settle their labels in a few passes
+        for rule in records:
+            shape = _shape(pp.parse(rule["expr"]), known, lambda _: None)
+            labels = (shape.labels or frozenset()) | set(rule.get("labels", {}))
+            known[rule["record"]] = known.get(rule["record"], frozenset()) | labels
+    alert_labels: set[str] = {"alertname", "alertstate"}
+    for path in (ALERTS_FILE, SLO_ALERTS_FILE):
+        for group in groups[path]:
+            for rule in group["rules"]:
+                alert_labels |= set(rule.get("labels", {}))
+                alert_labels |= _shape(pp.parse(rule["expr"]), known, lambda _: None).labels or set()
+    known["ALERTS"] = frozenset(alert_labels)
+    known["ALERTS_FOR_STATE"] = frozenset(alert_labels - {"alertstate"})
+    return known
+
+
+def expressions(model: Model) -> Iterator[tuple[str, Where]]:
+    """Every PromQL expression obsgen writes, with where it comes from."""
+    for board in model.dashboards:
+        file = board.spec_file or model.source
+        for tile in board.tiles:
+            if tile.datasource != "prometheus":
+                continue  # LogQL is not PromQL: Loki checks its own stream selectors
+            for query in tile.queries:
+                yield query_expr(model, query), Where(file, query.line, query.path + (".expr" if query.expr else
+                                                                                      ".indicator"),
+                                                      f"tile `{board.name}/{tile.id}`")
+        for variable in board.variables:
+            yield variable_selector(model, variable), Where(file, variable.line, variable.path,
+                                                            f"variable `${variable.name}` of `{board.name}`")
+        for tile, expr in alert_exprs(model, board):
+            yield expr, Where(file, tile.line, tile.path, f"the alert annotation of tile `{board.name}/{tile.id}`")
+    source = next((b.spec_file for b in model.dashboards if b.spec_file), model.source)
+    for path, groups in rule_groups(model).items():
+        for group in groups:
+            for rule in group["rules"]:
+                name = rule.get("record") or rule.get("alert")
+                yield rule["expr"], Where(source, 1, f"{path}: {group['name']}",
+                                          f"generated rule `{name}`")
+
+
+def check(model: Model) -> list[SpecError]:
+    """Every contract violation, as spec errors that name the tile (or variable, or rule) and its line."""
+    known = known_series(model)
+    errors: list[SpecError] = []
+    seen: set[tuple[str, int, str]] = set()
+    for expr, where in expressions(model):
+        def report(problem: str, fix: str, where: Where = where) -> None:
+            key = (where.path, where.line, problem)
+            if key not in seen:
+                seen.add(key)
+                errors.append(SpecError(where.file, where.line, where.path, f"{where.what}: {problem}", fix))
+        try:
+            node = pp.parse(substitute(expr))
+        except ValueError as exc:
+            report(f"the query does not parse as PromQL ({exc})", "fix the PromQL syntax")
+            continue
+        _shape(node, known, lambda issue: report(*issue))
+    return errors
+
+
+Report = Callable[[tuple[str, str]], None]
+
+
+def _selector(node: pp.VectorSelector, known: dict[str, Labels], report: Report) -> Shape:
+    matchers = list(node.matchers.matchers)
+    name = node.name or next((m.value for m in matchers if m.name == "__name__" and m.op == pp.MatchOp.Equal), None)
+    if name is None:
+        report(("a selector does not name its metric", "select one series by name, e.g. metric{label=\"x\"}"))
+        return Shape(None)
+    if name not in known:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean `{close[0]}`?" if close else "name a series of a metric declared under events"
+        report((f"`{name}` is not a series any spec metric produces nor a recording rule obsgen emits",
+                f"fix the name ({hint})"))
+        return Shape(None)
+    labels = known[name]
+    for matcher in matchers:
+        if matcher.name != "__name__" and matcher.name not in labels:
+            close = difflib.get_close_matches(matcher.name, sorted(labels), n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"it has {', '.join(sorted(labels)) or 'no labels'}"
+            report((f"`{name}` has no label `{matcher.name}`", f"match a label the series carries ({hint})"))
+    raw = name not in ALERT_SERIES and ":" not in name
+    if raw and SHADOW_LABEL in labels and not any(m.name == SHADOW_LABEL and m.op == pp.MatchOp.NotEqual
+                                                  and m.value == "true" for m in matchers):
+        report((f"`{name}` is selected without excluding shadow traffic",
+                f'add {SHADOW_LABEL}!="true" to the selector so shadow emission never moves the panel'))
+    return Shape(labels)
+
+
+def _shape(node: pp.Expr, known: dict[str, Labels], report: Report) -> Shape:
+    """The labels ``node`` returns, reporting unknown series and grouping labels on the way."""
+    if isinstance(node, pp.VectorSelector):
+        return _selector(node, known, report)
+    if isinstance(node, pp.MatrixSelector):
+        return _selector(node.vector_selector, known, report)
+    if isinstance(node, (pp.ParenExpr, pp.SubqueryExpr, pp.UnaryExpr)):
+        return _shape(node.expr, known, report)
+    if isinstance(node, (pp.NumberLiteral, pp.StringLiteral)):
+        return Shape(frozenset(), scalar=True)
+    if isinstance(node, pp.AggregateExpr):
+        return _aggregate(node, known, report)
+    if isinstance(node, pp.Call):
+        return _call(node, known, report)
+    if isinstance(node, pp.BinaryExpr):
+        return _binary(node, known, report)
+    return Shape(None)
+
+
+def _aggregate(node: pp.AggregateExpr, known: dict[str, Labels], report: Report) -> Shape:
+    if node.param is not None:
+        _shape(node.param, known, report)
+    inner = _shape(node.expr, known, report).labels
+    op = str(node.op)
+    modifier = node.modifier
+    if op in ("topk", "bottomk", "limitk", "limit_ratio"):
+        return Shape(inner)
+    if modifier is None:
+        return Shape(frozenset())
+    labels = frozenset(modifier.labels)
+    if inner is not None:
+        for label in sorted(labels - inner):
+            keyword = "by" if modifier.type == pp.AggModifierType.By else "without"
+            report((f"`{op} {keyword} ({label})` names a label its input does not have",
+                    f"group by labels the input keeps ({', '.join(sorted(inner)) or 'none'})"))
+    if modifier.type == pp.AggModifierType.By:
+        return Shape(labels)
+    return Shape(None if inner is None else inner - labels)
+
+
+def _call(node: pp.Call, known: dict[str, Labels], report: Report) -> Shape:
+    args = [_shape(arg, known, report) for arg in node.args]
+    name = node.func.name
+    if name in ("vector", "time", "scalar", "pi"):
+        return Shape(frozenset(), scalar=name != "vector")
+    vector = next((s for s, arg in zip(args, node.args, strict=True)
+                   if not isinstance(arg, (pp.NumberLiteral, pp.StringLiteral))), Shape(frozenset()))
+    if name == "histogram_quantile":
+        return Shape(None if vector.labels is None else vector.labels - {"le"})
+    if name in ("label_replace", "label_join"):
+        destination = node.args[1]
+        added = {destination.val} if isinstance(destination, pp.StringLiteral) else set()
+        return Shape(None if vector.labels is None else vector.labels | added)
+    if name in ("absent", "absent_over_time"):
+        return Shape(frozenset())
+    return Shape(vector.labels)
+
+
+def _binary(node: pp.BinaryExpr, known: dict[str, Labels], report: Report) -> Shape:
+    lhs, rhs = _shape(node.lhs, known, report), _shape(node.rhs, known, report)
+    if lhs.scalar and rhs.scalar:
+        return Shape(frozenset(), scalar=True)
+    if lhs.scalar or rhs.scalar:
+        return rhs if lhs.scalar else lhs
+    op = str(node.op)
+    modifier = node.modifier
+    matching = modifier.matching if modifier is not None else None
+    either = None if lhs.labels is None or rhs.labels is None else lhs.labels | rhs.labels
+    if matching is not None and either is not None:
+        for label in sorted(set(matching.labels) - either):
+            report((f"`on/ignoring ({label})` names a label neither side of `{op}` has",
+                    f"match on labels the operands carry ({', '.join(sorted(either)) or 'none'})"))
+    if op == "or":
+        return Shape(either)
+    if op in ("and", "unless"):
+        return lhs
+    card = modifier.card if modifier is not None else None
+    include = frozenset(modifier.group_labels or ()) if modifier is not None else frozenset()
+    if card == pp.VectorMatchCardinality.ManyToOne:
+        return Shape(None if lhs.labels is None else lhs.labels | include)
+    if card == pp.VectorMatchCardinality.OneToMany:
+        return Shape(None if rhs.labels is None else rhs.labels | include)
+    if lhs.labels is None or matching is None:
+        return lhs
+    if matching.type == pp.LabelModifierType.Include:
+        return Shape(frozenset(matching.labels))
+    return Shape(lhs.labels - set(matching.labels))

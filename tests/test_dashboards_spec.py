@@ -1,0 +1,142 @@
+"""The spec's `dashboards` section: an SRE adds a tile in YAML, and every mistake is a clear spec error."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from generator.dashboards import dashboard_json
+from generator.loader import SpecInvalid, load_text
+from generator.validate import build_model
+
+SPEC = resources.files("generator").joinpath("specs/movie-recommender.yaml").read_text(encoding="utf-8")
+FIRST_TILE = "    tiles:\n      - id: latency\n"
+
+
+def _with_tile(tile: str, board: str = "health") -> str:
+    """The default spec with ``tile`` (YAML at tile indentation) added first to ``board``."""
+    anchor = "    tiles:\n      - id: ctr\n" if board == "outcomes" else FIRST_TILE
+    assert anchor in SPEC
+    return SPEC.replace(anchor, "    tiles:\n" + tile + anchor.split("\n", 1)[1], 1)
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(SpecInvalid) as info:
+        build_model(load_text(text, "spec.yaml"), "spec.yaml")
+    return [str(e) for e in info.value.errors]
+
+
+def _line(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_an_sre_adds_a_tile_in_yaml_and_it_becomes_a_panel() -> None:
+    text = _with_tile(
+        "      - id: engaged\n"
+        "        title: Engaged Requests\n"
+        "        row: Serving\n"
+        "        description: Requests with at least one engagement, per second.\n"
+        "        unit: reqps\n"
+        "        queries:\n"
+        "          - expr: sum by (bucket) (rate(recsys_requests_engaged_total{shadow!=\"true\", "
+        "bucket=~\"$bucket\"}[$__rate_interval]))\n"
+        "            legend: \"{{bucket}}\"\n")
+    model = build_model(load_text(text, "spec.yaml"), "spec.yaml")
+    board = next(b for b in model.dashboards if b.name == "health")
+    tile = board.tiles[0]
+    assert (tile.id, tile.panel_id, tile.panel, tile.unit) == ("engaged", 1, "timeseries", "reqps")
+    panel = next(p for p in dashboard_json(model, board)["panels"] if p["id"] == 1)
+    assert panel["title"] == "Engaged Requests"
+    assert panel["targets"][0]["expr"].startswith("sum by (bucket) (rate(recsys_requests_engaged_total")
+    assert json.dumps(panel)  # plain JSON data
+
+
+def test_a_text_tile_renders_its_markdown_without_queries() -> None:
+    text = _with_tile("      - {id: notes, title: Notes, row: Serving, description: How to read this board., "
+                      "panel: text, content: '**Start** with latency.'}\n")
+    model = build_model(load_text(text, "spec.yaml"), "spec.yaml")
+    panel = next(p for p in dashboard_json(model, model.dashboards[0])["panels"] if p["id"] == 1)
+    assert panel["type"] == "text" and panel["options"]["content"] == "**Start** with latency."
+    assert "targets" not in panel and "datasource" not in panel
+    assert panel["fieldConfig"]["defaults"]["unit"] == "none"
+
+
+def test_a_tile_reading_an_indicator_takes_its_unit_from_the_metric() -> None:
+    text = _with_tile("      - id: p99\n        title: p99\n        row: Serving\n        description: p99.\n"
+                      "        queries:\n          - {indicator: ranking_latency, match: {quantile: 0.99}, "
+                      "legend: \"{{user_state}}\"}\n")
+    model = build_model(load_text(text, "spec.yaml"), "spec.yaml")
+    assert model.dashboards[0].tiles[0].unit == "ms"
+
+
+@pytest.mark.parametrize(("tile", "message"), [
+    ("      - {id: x, title: X, row: Serving, queries: [{expr: up, legend: a}], unit: ms}\n",
+     "missing required key `description`"),
+    ("      - {id: x, title: X, row: Serving, description: d, panel: graph, unit: ms, "
+     "queries: [{expr: up, legend: a}]}\n",
+     "`graph` is not one of timeseries"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: milliseconds, queries: [{expr: up, legend: a}]}\n",
+     "`milliseconds` is not one of none"),
+    ("      - {id: x, title: X, row: Serving, description: d, queries: [{expr: up, legend: a}]}\n",
+     "the tile has no `unit`"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms}\n",
+     "a timeseries tile needs at least one query"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, queries: [{expr: up}]}\n",
+     "queries[0].legend: expected a non-empty string"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, queries: [{expr: up, indicator: errors, "
+     "legend: a}]}\n", "exactly one of `expr` and `indicator`"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, queries: [{indicator: eror, legend: a}]}\n",
+     "did you mean `errors`?"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, queries: [{indicator: errors, legend: a, "
+     "match: {bucket: control}}]}\n", "indicator `errors` is not split by `bucket`"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, queries: [{expr: 'up{a=~\"$buckt\"}', "
+     "legend: a}]}\n", "`$buckt` is not a variable of this dashboard"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, slos: [latency_p95], "
+     "queries: [{expr: up, legend: a}]}\n", "`latency_p95` is not a declared slo"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, slos: [latency_p95_warm, coverage], "
+     "queries: [{expr: up, legend: a}]}\n", "the SLOs mix upper bounds"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, slos: [coverage], "
+     "thresholds: [{color: green}], queries: [{expr: up, legend: a}]}\n", "not both"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, thresholds: [{color: green}, "
+     "{value: 5, color: red}, {value: 2, color: blue}], queries: [{expr: up, legend: a}]}\n",
+     "threshold values must increase"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, thresholds: [{color: grene}], "
+     "queries: [{expr: up, legend: a}]}\n", "`grene` is not a valid Grafana color"),
+    ("      - {id: x, title: X, row: Serving, description: d, unit: ms, width: 30, queries: [{expr: up, legend: a}]}\n",
+     "width: expected a whole number from 1 to 24"),
+    ("      - {id: x, title: X, row: Serving, description: d, panel: text}\n", "content: expected a non-empty"),
+    ("      - {id: x, title: X, row: Serving, description: d, panel: text, content: hi, "
+     "queries: [{expr: up, legend: a}]}\n", "a text tile has no queries"),
+    ("      - {id: x, title: X, row: Serving, description: d, panel: logs, queries: [{expr: 'up'}]}\n",
+     "needs a LogQL stream selector"),
+    ("      - {id: x, title: X, description: d, unit: ms, queries: [{expr: up, legend: a}]}\n",
+     "some tiles name a `row` and others do not"),
+    ("      - {id: latency, title: X, row: Serving, description: d, unit: ms, queries: [{expr: up, legend: a}]}\n",
+     "tile id `latency` is used twice"),
+], ids=lambda value: value if not value.startswith(" ") else None)
+def test_a_bad_tile_field_is_a_spec_error_at_its_line(tile: str, message: str) -> None:
+    text = _with_tile(tile)
+    errors = _errors(text)
+    matching = [e for e in errors if message in e]
+    assert matching, errors
+    tile_line = _line(text, "      - {id: ")
+    assert any(e.startswith(f"spec.yaml:{tile_line}: dashboards.health.tiles[0]") or
+               e.startswith(f"spec.yaml:{tile_line - 1}: dashboards.health.tiles:") or
+               "dashboards.health.tiles[1].id" in e for e in matching), matching
+
+
+def test_a_slice_on_a_label_its_metric_lacks_is_an_error() -> None:
+    text = SPEC.replace("      client: {metric: recsys.impressions, label: device_type}",
+                        "      client: {metric: recsys.clicks, label: device_type}")
+    errors = _errors(text)
+    assert any("`device_type` is not a label of metric `recsys.clicks`" in e for e in errors), errors
+
+
+def test_an_unused_slice_is_an_error() -> None:
+    text = SPEC.replace("      provider: {metric: recsys.impressions}\n    tiles:",
+                        "      provider: {metric: recsys.impressions}\n      algo: {metric: recsys.ranking.duration, "
+                        "label: algorithm}\n    tiles:", 1)
+    errors = _errors(text)
+    assert any("no tile query uses `$algo`" in e for e in errors), errors
