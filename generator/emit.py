@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from generator import alertmanager, dashboards, provisioning, rules, ruletests, schemas
+from generator import alertmanager, collector, compose, dashboards, provisioning, rules, ruletests, schemas, stack
 from generator.model import Model
 from generator.render import header_text
 
 Emitter = Callable[[Model], dict[str, str]]
 EMITTERS: tuple[Emitter, ...] = (rules.emit, ruletests.emit, alertmanager.emit, schemas.emit, dashboards.emit,
-                                  provisioning.emit)
+                                  provisioning.emit, collector.emit, stack.emit, compose.emit)
 MANIFEST = ".obsgen-manifest"
 """Lists the files obsgen wrote, so a later run can find files the spec no longer produces."""
 

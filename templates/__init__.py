@@ -1,0 +1,1 @@
+"""Jinja2 templates for generated configs, shipped as the package ``generator.templates``."""

@@ -1,0 +1,454 @@
+"""The stack's generated configs, loaded and run by the real tools on free loopback ports.
+
+``otel/collector.yaml`` is validated by the collector built from otel/builder-config.yaml, then started
+with its ``${env:...}`` addresses pointed at 127.0.0.1: it must accept OTLP, drop unhashed high-PII
+attributes, expose the metrics under the names generator/names.py derives, and feed a real Loki.
+``prometheus/prometheus.yml`` is checked by promtool 2.42 and 3, and its application scrape job scrapes
+that collector in both Prometheus versions. ``loki/loki.yaml`` starts the real Loki, which takes an
+OTLP log and returns it by request_id. pint lints the rules offline with the generated ``.pint.hcl``.
+
+A missing tool fails the test (conftest.find_tool), never skips it. While scripts/install-tools.sh is
+still building tools locally, ``OBSGEN_TOOL_WAIT=<seconds>`` makes the tests wait for them (not in CI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from generator import collector, stack
+from generator.cli import main
+from generator.model import Model
+from generator.rules import RULE_FILES
+from tests.conftest import TOOLS_BIN, find_tool
+
+SERVICE_NAME = "movie-recommender"
+SERVICE_NAMESPACE = "recsys"
+HASHED = "9b74c9897bac770ffc029102a200c5de1b2f6a2d8e4b0a5b7f0a1c2d3e4f5a6b"
+RAW_USER = "alice@example.com"
+
+
+def tool(name: str) -> str:
+    """A tool from scripts/install-tools.sh; locally, optionally wait while it is still being built."""
+    wait = 0.0 if os.environ.get("CI") == "true" else float(os.environ.get("OBSGEN_TOOL_WAIT", "0"))
+    deadline = time.monotonic() + wait
+    while shutil.which(name, path=str(TOOLS_BIN)) is None and time.monotonic() < deadline:
+        time.sleep(10)
+    return find_tool(name)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tree")
+    result = CliRunner().invoke(main, ["generate", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, env=env, check=False, timeout=300)
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open while picking, so none is handed out twice)."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 10) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@contextlib.contextmanager
+def process(args: list[str], log: Path, ready_url: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server until ``ready_url`` answers 200; always stopped afterwards."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                cwd=log.parent)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{args[0]} exited with {proc.returncode}:\n{log.read_text()[-5000:]}")
+            try:
+                if http(ready_url, timeout=2)[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{args[0]} not ready at {ready_url} within {timeout}s:\n{log.read_text()[-5000:]}")
+            time.sleep(0.25)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def eventually(check: Any, timeout: float = 30, interval: float = 0.5) -> Any:
+    """Poll ``check()`` until it returns something truthy; fail with its last value otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s (last value {value!r})")
+        time.sleep(interval)
+
+
+def attr(key: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"key": key, "value": {"boolValue": value}}
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def resource(model: Model) -> dict[str, Any]:
+    return {"attributes": [attr("service.name", model.service.name), attr("service.namespace", model.service.namespace),
+                           attr("service.instance.id", "test-instance-1")]}
+
+
+# --- the collector --------------------------------------------------------------------------------
+
+
+def test_collector_config_validates(tree: Path) -> None:
+    result = run(tool("otelcol-obsgen"), "validate", f"--config={tree / collector.COLLECTOR_FILE}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_collector_config_has_the_pipelines_and_current_component_names(tree: Path) -> None:
+    config = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics", "logs"}
+    for pipeline in pipelines.values():
+        assert pipeline["receivers"] == ["otlp"]
+        assert pipeline["processors"] == ["memory_limiter", "transform/pii_guard", "batch"]
+    assert pipelines["metrics"]["exporters"] == ["prometheus"]
+    assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
+    assert pipelines["traces"]["exporters"] == ["debug"]
+    assert not any(name.startswith(("otlphttp", "prometheusremotewrite")) for name in config["exporters"])
+    assert config["exporters"]["prometheus"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    assert config["service"]["extensions"] == ["health_check"]
+    text = (tree / collector.COLLECTOR_FILE).read_text()
+    for var in collector.COLLECTOR_ENV:
+        assert var.reference in text
+
+
+def test_pii_guard_covers_every_high_pii_attribute_on_every_signal(tree: Path, model: Model) -> None:
+    guard = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())["processors"]["transform/pii_guard"]
+    high = sorted(a.name for a in model.attributes.values() if a.pii == "high")
+    assert high == ["session_id", "user_id"]
+    for key, context in (("trace_statements", "span"), ("log_statements", "log"), ("metric_statements", "datapoint")):
+        statements = " ".join(s for group in guard[key] for s in group["statements"])
+        for name in high:
+            assert f'delete_key({context}.attributes, "{name}")' in statements
+
+
+def collector_env(ports: list[int], loki_port: int | None = None) -> dict[str, str]:
+    grpc, http_port, prom, health, telemetry = ports
+    env = {"OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}", "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
+           "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{prom}", "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
+           "OTELCOL_TELEMETRY_HOST": "127.0.0.1", "OTELCOL_TELEMETRY_PORT": str(telemetry)}
+    # Nothing listens there unless a test starts Loki: logs then wait in the exporter's retry queue.
+    env["OTELCOL_LOKI_ENDPOINT"] = f"http://127.0.0.1:{loki_port or free_ports(1)[0]}/otlp"
+    assert set(env) == {v.name for v in collector.COLLECTOR_ENV}
+    return env
+
+
+@contextlib.contextmanager
+def running_collector(tree: Path, work: Path, loki_port: int | None = None,
+                      extra_args: tuple[str, ...] = ()) -> Iterator[dict[str, int]]:
+    ports = free_ports(5)
+    env = collector_env(ports, loki_port)
+    args = [tool("otelcol-obsgen"), f"--config={tree / collector.COLLECTOR_FILE}", *extra_args]
+    with process(args, work / "otelcol.log", f"http://127.0.0.1:{ports[3]}/", env=env):
+        yield dict(zip(("grpc", "http", "prometheus", "health", "telemetry"), ports, strict=True))
+
+
+def metrics_payload(model: Model, now_ns: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """One counter and one histogram of the spec over OTLP/JSON, each point with a raw and a hashed id."""
+    counter = next(m for m in model.metrics if m.instrument == "counter" and m.labels)
+    histogram = next(m for m in model.metrics if m.instrument == "histogram" and m.labels)
+    label = counter.labels[0]
+    value = model.attributes[label].enum[0]  # type: ignore[index]
+    points = [attr(label, value), attr("user_id", RAW_USER), attr("session_id", HASHED)]
+    start = str(now_ns - 60_000_000_000)
+    metrics = [
+        {"name": counter.name, "unit": counter.unit, "description": counter.description,
+         "sum": {"aggregationTemporality": 2, "isMonotonic": True,
+                 "dataPoints": [{"asInt": "3", "startTimeUnixNano": start, "timeUnixNano": str(now_ns),
+                                 "attributes": points}]}},
+        {"name": histogram.name, "unit": histogram.unit, "description": histogram.description,
+         "histogram": {"aggregationTemporality": 2,
+                       "dataPoints": [{"count": "2", "sum": 80.0, "bucketCounts": ["1", "1", "0"],
+                                       "explicitBounds": [50, 100], "startTimeUnixNano": start,
+                                       "timeUnixNano": str(now_ns), "attributes": points}]}},
+    ]
+    payload = {"resourceMetrics": [{"resource": resource(model),
+                                    "scopeMetrics": [{"scope": {"name": "obsgen-test"}, "metrics": metrics}]}]}
+    names = {"counter": counter.prom_name, "histogram": f"{histogram.prom_name}_bucket", "label": label,
+             "value": value}
+    return payload, names
+
+
+def post_json(url: str, payload: dict[str, Any]) -> None:
+    status, body = http(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    assert status in (200, 204), f"{url}: {status} {body}"
+
+
+def exposition_samples(text: str, name: str) -> list[dict[str, str]]:
+    """Label sets of the samples of ``name`` in a Prometheus text exposition."""
+    out = []
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(name)}\{{(.*)\}} ", line)
+        if match:
+            out.append(dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(1))))
+    return out
+
+
+def test_collector_runs_natively_and_exposes_otlp_metrics_under_the_prometheus_names(
+        tree: Path, model: Model, tmp_path: Path) -> None:
+    payload, names = metrics_payload(model, time.time_ns())
+    with running_collector(tree, tmp_path) as ports:
+        post_json(f"http://127.0.0.1:{ports['http']}/v1/metrics", payload)
+
+        def scraped() -> str | None:
+            status, body = http(f"http://127.0.0.1:{ports['prometheus']}/metrics")
+            return body if status == 200 and exposition_samples(body, names["counter"]) else None
+
+        body = eventually(scraped)
+        counters = exposition_samples(body, names["counter"])
+        assert names["counter"].endswith("_total")
+        assert counters[0][names["label"]] == names["value"]
+        assert exposition_samples(body, names["histogram"]), body
+        for labels in (counters[0], exposition_samples(body, names["histogram"])[0]):
+            assert "user_id" not in labels, "the PII guard let a raw user id through"
+            assert labels["session_id"] == HASHED, "the PII guard dropped a pseudonymised id"
+            assert labels["job"] == f"{SERVICE_NAMESPACE}/{model.service.name}"
+
+        status, telemetry = http(f"http://127.0.0.1:{ports['telemetry']}/metrics")
+        assert status == 200
+        for metric in ("otelcol_receiver_accepted_metric_points", "otelcol_exporter_queue_size",
+                       "otelcol_exporter_queue_capacity"):
+            assert metric in telemetry, f"{metric} missing from the collector's own telemetry"
+
+
+def test_collector_guard_drops_unhashed_ids_from_spans(tree: Path, model: Model, tmp_path: Path) -> None:
+    """Spans go to the debug exporter only; at detailed verbosity (set on the command line, the file is
+    unchanged) it prints their attributes, so the log shows what left the guard."""
+    now = time.time_ns()
+    span = {"traceId": uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16], "name": "recommend.request", "kind": 2,
+            "startTimeUnixNano": str(now - 1_000_000), "endTimeUnixNano": str(now),
+            "attributes": [attr("user_id", RAW_USER), attr("session_id", 12345), attr("request_id", "r-1")]}
+    payload = {"resourceSpans": [{"resource": resource(model),
+                                  "scopeSpans": [{"scope": {"name": "obsgen-test"}, "spans": [span]}]}]}
+    log = tmp_path / "otelcol.log"
+    with running_collector(tree, tmp_path, extra_args=("--set=exporters.debug.verbosity=detailed",)) as ports:
+        post_json(f"http://127.0.0.1:{ports['http']}/v1/traces", payload)
+        eventually(lambda: "recommend.request" in log.read_text() and "request_id" in log.read_text())
+    printed = log.read_text()
+    assert RAW_USER not in printed, "the PII guard let a raw user id through"
+    assert "session_id" not in printed, "a numeric session id is not a pseudonym and must be dropped"
+
+
+# --- Prometheus -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("promtool", ["promtool", "promtool3"])
+def test_promtool_check_config_passes(tree: Path, promtool: str) -> None:
+    result = run(tool(promtool), "check", "config", str(tree / stack.PROMETHEUS_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
+
+
+def test_prometheus_config_reads_the_generated_rules_and_alerts_alertmanager(tree: Path) -> None:
+    config = yaml.safe_load((tree / stack.PROMETHEUS_FILE).read_text())
+    base = (tree / stack.PROMETHEUS_FILE).parent
+    assert sorted((base / f).resolve() for f in config["rule_files"]) == sorted(tree.resolve() / f for f in RULE_FILES)
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs[stack.APP_SCRAPE_JOB]["honor_labels"] is True
+    assert jobs[stack.APP_SCRAPE_JOB]["static_configs"][0]["targets"] == ["otel-collector:8889"]
+    assert jobs[stack.COLLECTOR_TELEMETRY_JOB]["static_configs"][0]["targets"] == ["otel-collector:8888"]
+
+
+@pytest.mark.parametrize("prometheus", ["prometheus", "prometheus3"])
+def test_the_generated_scrape_job_scrapes_the_collector(tree: Path, model: Model, tmp_path: Path,
+                                                        prometheus: str) -> None:
+    """The app job exactly as generated (honor_labels ...), only its target moved to the native collector."""
+    config = yaml.safe_load((tree / stack.PROMETHEUS_FILE).read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == stack.APP_SCRAPE_JOB)
+    payload, names = metrics_payload(model, time.time_ns())
+    with running_collector(tree, tmp_path) as ports:
+        post_json(f"http://127.0.0.1:{ports['http']}/v1/metrics", payload)
+        job = {**job, "scrape_interval": "1s", "static_configs": [{"targets": [f"127.0.0.1:{ports['prometheus']}"]}]}
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": [job]}))
+        port = free_ports(1)[0]
+        args = [tool(prometheus), f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
+        with process(args, tmp_path / "prometheus.log", f"http://127.0.0.1:{port}/-/ready"):
+            def series() -> list[dict[str, Any]]:
+                query = urllib.parse.urlencode({"query": names["counter"]})
+                status, body = http(f"http://127.0.0.1:{port}/api/v1/query?{query}")
+                return json.loads(body)["data"]["result"] if status == 200 else []
+
+            result = eventually(series)
+    labels = result[0]["metric"]
+    assert labels["job"] == f"{SERVICE_NAMESPACE}/{model.service.name}", "honor_labels keeps the exporter's job"
+    assert labels["instance"] == "test-instance-1"
+    assert labels[names["label"]] == names["value"]
+    assert "user_id" not in labels
+
+
+def test_pint_lints_the_rules_offline_without_warnings(tree: Path) -> None:
+    result = run(tool("pint"), "--no-color", "--offline", "lint", "--fail-on=warning", "alerting/", cwd=tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rules = sum(len(g["rules"]) for f in RULE_FILES for g in yaml.safe_load((tree / f).read_text())["groups"])
+    assert f"entries={rules}" in result.stderr, result.stderr
+    assert "Problems found" not in result.stderr
+
+
+# --- Loki -----------------------------------------------------------------------------------------
+
+
+def test_loki_retention_follows_the_spec(tree: Path, model: Model) -> None:
+    limits = yaml.safe_load((tree / stack.LOKI_FILE).read_text())["limits_config"]
+    assert limits["retention_period"] == model.retention["raw_events"].text
+    streams = {s["period"]: s for s in limits["retention_stream"]}
+    assert limits["retention_stream"] == sorted(limits["retention_stream"], key=lambda s: s["priority"])
+    errors, critical = limits["retention_stream"]
+    assert errors["selector"] == '{service_name="movie-recommender", event_name="error"}'
+    assert errors["period"] == model.retention["errors"].text == "30d"
+    assert critical["selector"] == '{service_name="movie-recommender", event_name="error", severity="critical"}'
+    assert critical["period"] == model.retention["critical_errors"].text == "90d"
+    assert critical["priority"] > errors["priority"]
+    assert streams
+    assert limits["reject_old_samples_max_age"] == model.retention["late_arrival"].text
+    assert limits["otlp_config"]["log_attributes"] == [{"action": "index_label",
+                                                        "attributes": ["event_name", "severity"]}]
+    compactor = yaml.safe_load((tree / stack.LOKI_FILE).read_text())["compactor"]
+    assert compactor["retention_enabled"] is True
+
+
+def loki_env(tmp_path: Path) -> tuple[dict[str, str], int]:
+    http_port, grpc_port = free_ports(2)
+    env = {"LOKI_LISTEN_ADDRESS": "127.0.0.1", "LOKI_HTTP_PORT": str(http_port), "LOKI_GRPC_PORT": str(grpc_port),
+           "LOKI_DATA_DIR": str(tmp_path / "loki-data")}
+    return env, http_port
+
+
+def test_loki_verifies_the_config(tree: Path, tmp_path: Path) -> None:
+    env, _ = loki_env(tmp_path)
+    result = run(tool("loki"), f"-config.file={tree / stack.LOKI_FILE}", "-config.expand-env=true", "-verify-config",
+                 env={**os.environ, **env})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def loki(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The real Loki running the generated config on free loopback ports; yields its HTTP port."""
+    work = tmp_path_factory.mktemp("loki")
+    env, port = loki_env(work)
+    args = [tool("loki"), f"-config.file={tree / stack.LOKI_FILE}", "-config.expand-env=true"]
+    with process(args, work / "loki.log", f"http://127.0.0.1:{port}/ready", env=env, timeout=180):
+        yield port
+
+
+def log_payload(model: Model, request_id: str, event: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    record = {"timeUnixNano": str(time.time_ns()), "severityNumber": 17, "severityText": "ERROR",
+              "body": {"stringValue": event}, "traceId": uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16],
+              "attributes": [attr("event_name", event), attr("request_id", request_id), *extra]}
+    return {"resourceLogs": [{"resource": resource(model),
+                              "scopeLogs": [{"scope": {"name": "obsgen-test"}, "logRecords": [record]}]}]}
+
+
+def query_loki(port: int, request_id: str) -> list[dict[str, Any]]:
+    """Streams holding the log with ``request_id`` (structured metadata), over the last 10 minutes."""
+    now = time.time_ns()
+    query = f'{{service_name="{SERVICE_NAME}"}} | request_id="{request_id}"'
+    params = urllib.parse.urlencode({"query": query, "start": now - 600_000_000_000, "end": now + 60_000_000_000,
+                                     "limit": 10})
+    status, body = http(f"http://127.0.0.1:{port}/loki/api/v1/query_range?{params}")
+    assert status == 200, body
+    return [s for s in json.loads(body)["data"]["result"] if s["values"]]
+
+
+
+def test_loki_takes_an_otlp_log_and_returns_it_by_request_id(loki: int, model: Model) -> None:
+    assert model.service.name == SERVICE_NAME
+    request_id = str(uuid.uuid4())
+    payload = log_payload(model, request_id, "error", [attr("severity", "critical"), attr("user_id", HASHED)])
+    post_json(f"http://127.0.0.1:{loki}/otlp/v1/logs", payload)
+    streams = eventually(lambda: query_loki(loki, request_id))
+    labels = streams[0]["stream"]
+    assert labels["service_name"] == SERVICE_NAME
+    assert labels["request_id"] == request_id and labels["user_id"] == HASHED
+    # event_name and severity are stream labels, so the per-stream retention selectors can match them.
+    status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/labels")
+    assert status == 200
+    indexed = set(json.loads(body)["data"])
+    assert {"service_name", "event_name", "severity"} <= indexed
+    assert not {"request_id", "user_id", "service_instance_id", "trace_id"} & indexed
+    # The running Loki holds the spec's retention: compactor on, default period and per-stream overrides.
+    status, body = http(f"http://127.0.0.1:{loki}/config")
+    running = yaml.safe_load(body)
+    assert running["compactor"]["retention_enabled"] is True
+    assert running["limits_config"]["retention_period"] == model.retention["raw_events"].text
+    assert [s["period"] for s in running["limits_config"]["retention_stream"]] == [
+        model.retention["errors"].text, model.retention["critical_errors"].text]
+    status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/series?" + urllib.parse.urlencode(
+        {"match[]": '{service_name="movie-recommender", event_name="error", severity="critical"}'}))
+    assert status == 200 and json.loads(body)["data"], body
+
+
+def test_collector_sends_logs_to_loki_without_unhashed_ids(tree: Path, loki: int, model: Model,
+                                                           tmp_path: Path) -> None:
+    request_id = str(uuid.uuid4())
+    payload = log_payload(model, request_id, "impression",
+                          [attr("user_id", RAW_USER), attr("session_id", HASHED)])
+    with running_collector(tree, tmp_path, loki_port=loki) as ports:
+        post_json(f"http://127.0.0.1:{ports['http']}/v1/logs", payload)
+        streams = eventually(lambda: query_loki(loki, request_id), timeout=60)
+    labels = streams[0]["stream"]
+    assert labels["event_name"] == "impression"
+    assert labels["session_id"] == HASHED
+    assert "user_id" not in labels, "the PII guard let a raw user id reach Loki"
+    assert RAW_USER not in json.dumps(streams)
