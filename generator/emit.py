@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from generator import alertmanager, collector, compose, dashboards, provisioning, rules, ruletests, schemas, stack
+from generator import alertmanager, collector, compose, provisioning, rules, ruletests, schemas, stack
+from generator.dashboards import emit as dashboards
 from generator.model import Model
 from generator.render import header_text
 

@@ -16,10 +16,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from generator import dashboards, provisioning
+from generator import provisioning
 from generator.cli import main
-from generator.dashboards import dashboard_json, dashboard_path
+from generator.dashboards import emit as dashboards
 from generator.dashboards.board import SCHEMA_VERSION
+from generator.dashboards.emit import dashboard_json, dashboard_path
 from generator.emit import build_tree
 from generator.model import Model
 from generator.rules import ALERTS_FILE

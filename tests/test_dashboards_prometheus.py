@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from generator import rules
-from generator.dashboards import dashboard_json
+from generator.dashboards.emit import dashboard_json
 from generator.spec import load_default
 from tests.support.grafana import default_range, describe, has_data, interpolate, panels, step_for
 from tests.support.prometheus import PROMETHEUS, PROMTOOL, Prometheus, backfill, binary

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from generator.dashboards import dashboard_json
+from generator.dashboards.emit import dashboard_json
 from generator.loader import SpecInvalid, load_text
 from generator.validate import build_model
 

@@ -1,0 +1,156 @@
+"""The runtime's small explicit configuration, completed from the standard ``OTEL_*`` variables.
+
+Precedence for each setting: an explicit ``RuntimeConfig`` field, then the environment, then the
+default. The OTLP exporters themselves still read the per-signal variables they know
+(``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``, certificates, compression, ...),
+so everything the OpenTelemetry documentation describes keeps working.
+
+obsgen's own variables:
+
+* ``OBSGEN_VALIDATION``: ``production`` (default) or ``strict``.
+* ``OBSGEN_SHADOW``: ``1`` marks every signal ``shadow="true"``.
+* ``OBSGEN_PII_KEY`` / ``OBSGEN_PII_KEY_FILE`` / ``OBSGEN_DEV_MODE``: see ``generator.runtime.pii``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from generator.runtime.pii import ENV_DEV_MODE, env_flag
+
+Validation = Literal["production", "strict"]
+Protocol = Literal["http/protobuf", "grpc"]
+VALIDATIONS = ("production", "strict")
+PROTOCOLS = ("http/protobuf", "grpc")
+
+
+@dataclass(frozen=True)
+class JoinContract:
+    """Which events and fields carry the spec's join contracts (seed: "Join Keys & Contracts").
+
+    The defaults name the movie-recommender journey; a check whose events or fields a spec lacks is
+    simply off. ``root_event`` opens a request (its span is the parent of the others'); the other
+    events of that request inherit ``root_event`` fields they declare but were not given.
+    """
+
+    join_key: str = "request_id"
+    root_event: str = "request"
+    consistent_fields: tuple[str, ...] = ("user_id", "session_id", "experiment_id", "bucket")
+    ranking_event: str = "ranking"
+    items_field: str = "items"
+    impression_event: str = "impression"
+    item_field: str = "canonical_id"
+    position_field: str = "position"
+    click_event: str = "click"
+    session_field: str = "session_id"
+    error_event: str = "error"
+    """Where the runtime reports its own trouble (an invalid event it dropped or repaired)."""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Explicit settings; ``None`` means "from the environment, else the default"."""
+
+    validation: Validation | None = None
+    """``strict`` raises ``EventValidationError`` on a bad payload (tests, shadow runs); ``production``
+    never raises into the application: it drops or repairs, counts and reports."""
+    shadow: bool | None = None
+    dev_mode: bool | None = None
+    pii_key: bytes | str | None = None
+
+    endpoint: str | None = None
+    """OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``): the base URL; ``/v1/<signal>`` is added for HTTP."""
+    protocol: Protocol | None = None
+    """``OTEL_EXPORTER_OTLP_PROTOCOL``: ``http/protobuf`` (default) or ``grpc``."""
+    export_timeout_s: float | None = None
+    """Per-export timeout (``OTEL_EXPORTER_OTLP_TIMEOUT``, milliseconds there); exporters' default is 10 s."""
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    """Added to ``OTEL_RESOURCE_ATTRIBUTES``; ``service.name``/``service.namespace`` always come from the spec."""
+    service_instance_id: str | None = None
+    """Default: ``service.instance.id`` from ``OTEL_RESOURCE_ATTRIBUTES``, else a random UUID per process."""
+
+    max_queue_size: int | None = None
+    """Spans, and separately log records, buffered for export (``OTEL_BSP_MAX_QUEUE_SIZE``, default 2048);
+    the ``OTEL_BSP_*`` settings apply to both queues."""
+    max_export_batch_size: int | None = None
+    schedule_delay_s: float | None = None
+    metric_export_interval_s: float | None = None
+    """``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds there); default 60 s."""
+    shutdown_timeout_s: float = 5.0
+    """Upper bound of the flush at interpreter exit."""
+
+    join_cache_size: int = 20_000
+    """Recent requests remembered for join checks and once-per-request metrics."""
+    join_ttl_s: float = 900.0
+    session_cache_size: int = 50_000
+    """Sessions remembered for once-per-session metrics and session depth."""
+    session_ttl_s: float = 1800.0
+    check_unknown_requests: bool = True
+    """Treat a ranking/impression/click whose request this process never saw (or forgot) as a violation.
+    Turn off when events of one request can reach another instance."""
+    report_invalid_events: bool = True
+    """In production, also emit the spec's error event (component ``telemetry``) for an invalid event."""
+    contract: JoinContract = field(default_factory=JoinContract)
+
+    span_exporter: Any = None
+    """Replace the OTLP span exporter (tests: ``InMemorySpanExporter``)."""
+    log_exporter: Any = None
+    metric_readers: Sequence[Any] | None = None
+    """Replace the periodic OTLP metric reader (tests: ``InMemoryMetricReader``)."""
+
+    def resolved(self) -> RuntimeConfig:
+        """A copy with every ``None`` that has an environment variable or a default filled in."""
+        env = os.environ
+        validation = self.validation or env.get("OBSGEN_VALIDATION", "").strip().lower() or "production"
+        if validation not in VALIDATIONS:
+            raise ValueError(f"validation must be one of {', '.join(VALIDATIONS)}, got {validation!r} "
+                             "(RuntimeConfig.validation or OBSGEN_VALIDATION)")
+        protocol = self.protocol or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or "http/protobuf"
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r} "
+                             "(RuntimeConfig.protocol or OTEL_EXPORTER_OTLP_PROTOCOL)")
+        timeout = self.export_timeout_s
+        if timeout is None and env.get("OTEL_EXPORTER_OTLP_TIMEOUT"):
+            timeout = _env_number("OTEL_EXPORTER_OTLP_TIMEOUT") / 1000
+        interval = self.metric_export_interval_s
+        if interval is None:
+            interval = _env_number("OTEL_METRIC_EXPORT_INTERVAL", 60_000) / 1000
+        return replace(
+            self,
+            validation=validation,  # type: ignore[arg-type]
+            shadow=self.shadow if self.shadow is not None else env_flag("OBSGEN_SHADOW"),
+            dev_mode=self.dev_mode if self.dev_mode is not None else env_flag(ENV_DEV_MODE),
+            endpoint=self.endpoint or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            protocol=protocol,  # type: ignore[arg-type]
+            export_timeout_s=timeout,
+            max_queue_size=self.max_queue_size or int(_env_number("OTEL_BSP_MAX_QUEUE_SIZE", 2048)),
+            max_export_batch_size=self.max_export_batch_size or int(_env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                                                                                512)),
+            schedule_delay_s=(self.schedule_delay_s if self.schedule_delay_s is not None
+                              else _env_number("OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000),
+            metric_export_interval_s=interval,
+        )
+
+
+def _env_number(name: str, default: float | None = None) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        if default is None:
+            raise KeyError(name)
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+
+
+def exporter_choice(signal: str) -> str:
+    """``OTEL_TRACES_EXPORTER``/``OTEL_LOGS_EXPORTER``/``OTEL_METRICS_EXPORTER``: ``otlp`` (default) or ``none``."""
+    value = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp").strip().lower() or "otlp"
+    if value not in ("otlp", "none"):
+        raise ValueError(f"OTEL_{signal.upper()}_EXPORTER={value!r} is not supported by the obsgen runtime; "
+                         "use otlp or none")
+    return value

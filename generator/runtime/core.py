@@ -1,0 +1,620 @@
+"""The instrumentation runtime: one call per spec event, and out come the spans, metrics and log records
+the spec declares, with PII pseudonymised, schemas enforced and join keys kept consistent.
+
+    rt = Telemetry(load_default())
+    with rt.request(user_id=raw_user, session_id=raw_session, experiment_id="ranker-v2",
+                    bucket="treatment", k=20) as req:          # span recommend.request
+        rt.ranking(latency_ms=41.5, coverage=0.97, ...)        # child span, inherits the request's ids
+    rt.impression(request_id=req.request_id, canonical_id=items[0], position=1, surface="home")
+    rt.click(request_id=req.request_id, canonical_id=items[0], position=1, engagement_type="play")
+
+Per call, in order: drop ``None`` arguments; pseudonymise high-PII fields and scrub free text; check the
+fields the application passed (production); fill what the runtime can (a UUID v4 request id, the
+current time, fields inherited from the request); validate the whole payload (strict) or its
+completeness (production); check the join contracts; emit span, metrics and log record.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
+
+from generator import __version__
+from generator.model import Model
+from generator.runtime import pipeline
+from generator.runtime.config import RuntimeConfig
+from generator.runtime.killswitch import KillSwitchState
+from generator.runtime.pii import Pseudonymizer, load_key, sanitize_text
+from generator.runtime.plan import EventPlan, build_plans, signature
+from generator.runtime.state import ExpiringLRU
+from generator.runtime.validation import (
+    COMPLETENESS,
+    CONSISTENCY,
+    ORPHAN_CLICK,
+    VALIDITY,
+    ContractViolation,
+    EventValidationError,
+)
+
+_log = logging.getLogger("obsgen.runtime")
+_current_request: ContextVar[RequestScope | None] = ContextVar("obsgen_current_request", default=None)
+_time_ns = time.time_ns
+_uuid4 = uuid.uuid4
+_set_span_in_context = trace.set_span_in_context
+
+VIOLATIONS_METRIC = "obsgen.data_quality.violations"
+DROPPED_METRIC = "obsgen.telemetry.dropped"
+SHADOW = "shadow"
+_TIME_SCALE_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
+                  "h": 3_600_000_000_000}
+
+
+class _Request:
+    """What the runtime remembers about a recent request, for inheritance and join checks."""
+
+    __slots__ = ("context", "impressed", "items", "payload")
+
+    def __init__(self, payload: dict[str, Any], context: Context | None) -> None:
+        self.payload = payload
+        self.context = context
+        self.items: tuple[Any, ...] | None = None
+        self.impressed: dict[Any, Any] = {}
+
+
+class RequestScope:
+    """The span of an event that lasts as long as a ``with`` block (the request), made current inside it.
+
+    Inside the block, events of the same request may leave out ``request_id`` (and the fields they
+    inherit); outside it, pass ``request_id=scope.request_id``. Without ``with``, call ``end()``.
+    An exception leaving the block marks the span as an error (type and scrubbed message only).
+    """
+
+    __slots__ = ("_ended", "_tokens", "context", "request_id", "span")
+
+    def __init__(self, request_id: str | None, span: Span, context: Context | None) -> None:
+        self.request_id = request_id
+        self.span = span
+        self.context = context
+        self._tokens: tuple[Any, Any] | None = None
+        self._ended = False
+
+    def __enter__(self) -> RequestScope:
+        token = otel_context.attach(self.context) if self.context is not None else None
+        self._tokens = (token, _current_request.set(self))
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and self.span.is_recording():
+            self.span.set_status(Status(StatusCode.ERROR, exc_type.__name__ if exc_type else None))
+            self.span.add_event("exception", {"exception.type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                                              "exception.message": sanitize_text(str(exc), 1024)})
+        if self._tokens is not None:
+            token, scope_token = self._tokens
+            self._tokens = None
+            try:
+                _current_request.reset(scope_token)
+            except ValueError:  # exited in another context (thread, task) than entered: nothing to restore
+                pass
+            if token is not None:
+                otel_context.detach(token)  # logs, never raises, on a mismatched context
+        self.end()
+
+    def end(self, end_time_ns: int | None = None) -> None:
+        if not self._ended:
+            self._ended = True
+            self.span.end(end_time=end_time_ns)
+
+
+class Telemetry:
+    """The runtime for one spec: an event method per spec event (``rt.request(...)``, ``rt.click(...)``).
+
+    Each event method takes the event's fields as keyword arguments (``inspect.signature`` lists them
+    with their types). In ``production`` validation it never raises into the application; in
+    ``strict`` it raises ``EventValidationError`` (``ContractViolation`` for join contracts) naming the
+    field. Call ``shutdown()`` when the service stops (it also runs, bounded, at interpreter exit).
+    """
+
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Callable[..., Any]: ...
+
+    def __init__(self, model: Model, config: RuntimeConfig | None = None, *,
+                 kill_switches: KillSwitchState | None = None) -> None:
+        cfg = (config or RuntimeConfig()).resolved()
+        self.model = model
+        self.config = cfg
+        key, self.dev_mode = load_key(cfg.pii_key, cfg.dev_mode)
+        self._pseudonymize = Pseudonymizer(key)
+        self._strict = cfg.validation == "strict"
+        self._shadow = bool(cfg.shadow)
+        self._contract = cfg.contract
+        self._join_key = cfg.contract.join_key
+        self._plans = build_plans(model, cfg.contract, self._pseudonymize("obsgen"))
+        for name in self._plans:
+            if name.startswith("_") or hasattr(Telemetry, name):
+                raise ValueError(f"event `{name}` clashes with a Telemetry attribute; rename the event in the spec")
+
+        self.resource = pipeline.resource(model, cfg, self.dev_mode)
+        self._pipeline = pipeline.build(model, cfg, self.resource)
+        self.tracer = self._pipeline.tracer_provider.get_tracer(pipeline.SCOPE, __version__)
+        self.meter = self._pipeline.meter_provider.get_meter(pipeline.SCOPE, __version__)
+        self._logger = self._pipeline.logger_provider.get_logger(pipeline.SCOPE, __version__)
+        self._recorders = {name: self._make_recorders(plan) for name, plan in self._plans.items()}
+        self._severity = {name: (SeverityNumber(plan.log_severity[0]), plan.log_severity[1])
+                          for name, plan in self._plans.items() if plan.log_severity}
+        self._duration_ns = {name: _duration_scale(plan) for name, plan in self._plans.items()
+                             if plan.span_duration_field}
+        self._violations = self.meter.create_counter(
+            VIOLATIONS_METRIC, unit="{violation}",
+            description="Events breaking the spec's data contracts, by kind (completeness, consistency, validity, "
+                        "orphan_click) and event.")
+        self.meter.create_observable_counter(
+            DROPPED_METRIC, callbacks=[self._observe_dropped], unit="{signal}",
+            description="Spans and log records lost before export (queue full, export failed, left at shutdown).")
+
+        self._requests: ExpiringLRU[_Request] = ExpiringLRU(cfg.join_cache_size, cfg.join_ttl_s)
+        self._once: dict[str, ExpiringLRU[bool]] = {}
+        for plan in self._plans.values():
+            for mp in plan.metrics:
+                if mp.once_per == self._join_key:
+                    self._once[mp.metric.name] = ExpiringLRU(cfg.join_cache_size, cfg.join_ttl_s)
+                elif mp.once_per is not None:
+                    self._once[mp.metric.name] = ExpiringLRU(cfg.session_cache_size, cfg.session_ttl_s)
+        self._sessions: ExpiringLRU[list[int]] = ExpiringLRU(cfg.session_cache_size, cfg.session_ttl_s)
+        """Impressions per session (session depth), kept ``session_ttl_s`` from the session's first one."""
+        self._reported: ExpiringLRU[bool] = ExpiringLRU(1024, 1.0)
+        self._owns_kill_switches = kill_switches is None
+        self.kill_switches = kill_switches if kill_switches is not None else KillSwitchState(model.kill_switches)
+        self._closed = False
+        for name, plan in self._plans.items():
+            setattr(self, name, self._event_method(plan))
+        atexit.register(self._at_exit)
+
+    @classmethod
+    def from_default(cls, config: RuntimeConfig | None = None, *,
+                     kill_switches: KillSwitchState | None = None) -> Telemetry:
+        """The runtime for obsgen's built-in spec (movie-recommender)."""
+        from generator.spec import load_default
+
+        return cls(load_default(), config, kill_switches=kill_switches)
+
+    @classmethod
+    def from_spec(cls, path: str | os.PathLike[str], config: RuntimeConfig | None = None, *,
+                  kill_switches: KillSwitchState | None = None) -> Telemetry:
+        """The runtime for the spec file at ``path``, the same file ``obsgen generate`` reads."""
+        from generator.spec import load_spec
+
+        return cls(load_spec(Path(path)), config, kill_switches=kill_switches)
+
+    # -- public API ------------------------------------------------------------------------------------
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        return tuple(self._plans)
+
+    def emit(self, event: str, /, **fields: Any) -> RequestScope | None:
+        """Emit ``event`` by name (the event methods are shortcuts for this)."""
+        return self._emit(self._plans[event], fields)
+
+    def is_active(self, kill_switch: str) -> bool:
+        """Whether a kill-switch is on: an in-process lookup (see ``KillSwitchState``)."""
+        return self.kill_switches.is_active(kill_switch)
+
+    @staticmethod
+    def current_request() -> RequestScope | None:
+        return _current_request.get()
+
+    def pseudonymize(self, value: object) -> str:
+        """The pseudonym this runtime exports for a raw high-PII value (to look a user up in the data)."""
+        return self._pseudonymize(value)
+
+    def session_depth(self, session_id: object) -> int:
+        """Items this process has impressed in the session (raw id, as the application knows it); 0 if unknown.
+
+        Kept per process for ``session_ttl_s`` from the session's first impression, at most
+        ``session_cache_size`` sessions; the dashboards' session depth comes from the metrics instead.
+        """
+        depth = self._sessions.get(self._pseudonymize(session_id))
+        return depth[0] if depth is not None else 0
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Spans (``traces``) and log records (``logs``) lost so far, as ``obsgen.telemetry.dropped`` reports."""
+        return {q.signal: q.dropped for q in self._pipeline.queues}
+
+    def force_flush(self, timeout_s: float = 30.0, *, metrics: bool = True) -> bool:
+        """Export buffered spans and log records now (and collect metrics, unless ``metrics=False``)."""
+        return self._pipeline.force_flush(timeout_s, metrics=metrics)
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Flush and stop within ``timeout_s`` seconds even if the collector is unreachable; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self._at_exit)
+        if self._owns_kill_switches:
+            self.kill_switches.stop()
+        self._pipeline.shutdown(timeout_s)
+
+    def __enter__(self) -> Telemetry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def _at_exit(self) -> None:
+        self.shutdown(self.config.shutdown_timeout_s)
+
+    # -- construction helpers ------------------------------------------------------------------------
+
+    def _event_method(self, plan: EventPlan) -> Callable[..., Any]:
+        emit = self._emit
+
+        def event_method(*args: Any, **fields: Any) -> Any:
+            if args:
+                return self._positional(plan, fields)
+            return emit(plan, fields)
+
+        event_method.__name__ = event_method.__qualname__ = plan.name
+        event_method.__doc__ = (f"{plan.event.description}\n\nEmit the `{plan.name}` event: "
+                                f"{_signals_text(plan)}.")
+        event_method.__signature__ = signature(  # type: ignore[attr-defined]
+            plan, self.model, self._join_key, RequestScope if plan.opens_scope else None)
+        return event_method
+
+    def _make_recorders(self, plan: EventPlan) -> tuple[tuple[Any, Callable[..., None]], ...]:
+        out = []
+        for mp in plan.metrics:
+            m = mp.metric
+            if m.instrument == "histogram":
+                assert m.buckets is not None
+                inst: Any = self.meter.create_histogram(
+                    m.name, unit=m.unit, description=m.description,
+                    explicit_bucket_boundaries_advisory=[float(b) for b in m.buckets])
+                out.append((mp, inst.record))
+            elif m.instrument == "gauge":
+                out.append((mp, self.meter.create_gauge(m.name, unit=m.unit, description=m.description).set))
+            elif m.instrument == "updowncounter":
+                out.append((mp, self.meter.create_up_down_counter(m.name, unit=m.unit,
+                                                                  description=m.description).add))
+            else:
+                out.append((mp, self.meter.create_counter(m.name, unit=m.unit, description=m.description).add))
+        return tuple(out)
+
+    def _observe_dropped(self, _options: CallbackOptions) -> list[Observation]:
+        extra = {SHADOW: "true"} if self._shadow else {}
+        return [Observation(q.dropped, {"signal": q.signal, **extra}) for q in self._pipeline.queues]
+
+    def _positional(self, plan: EventPlan, fields: dict[str, Any]) -> RequestScope | None:
+        """Fields passed by position: strict raises; production ignores them (counted, reported), never raises."""
+        field, reason = "(positional arguments)", "are not accepted: pass the event's fields by name"
+        if self._strict:
+            self._count(plan.name, VALIDITY)
+            raise EventValidationError(plan.name, field, reason)
+        if not self._closed:
+            try:
+                self._invalid(plan, fields, field, VALIDITY, reason, "repaired by ignoring them")
+            except Exception:
+                _log.debug("obsgen: reporting positional arguments failed", exc_info=True)
+        return self._emit(plan, fields)
+
+    # -- the hot path --------------------------------------------------------------------------------
+
+    def _emit(self, plan: EventPlan, fields: dict[str, Any]) -> RequestScope | None:
+        if self._closed:
+            return RequestScope(fields.get(self._join_key), INVALID_SPAN, None) if plan.opens_scope else None
+        try:
+            return self._process(plan, fields)
+        except EventValidationError:
+            raise  # only strict mode raises these
+        except Exception:
+            if self._strict:
+                raise
+            if self._reported.add(("internal", plan.name), True):
+                _log.exception("obsgen: emitting a %s event failed; the event is lost", plan.name)
+            return RequestScope(None, INVALID_SPAN, None) if plan.opens_scope else None
+
+    def _process(self, plan: EventPlan, p: dict[str, Any]) -> RequestScope | None:
+        if None in p.values():
+            p = {k: v for k, v in p.items() if v is not None}
+        pseudonymize = self._pseudonymize
+        for f in plan.pii:
+            if f in p:
+                p[f] = pseudonymize(p[f])
+        for f, limit in plan.free_text:
+            v = p.get(f)
+            if type(v) is str:
+                p[f] = sanitize_text(v, limit)
+        for f in plan.array_fields:
+            if type(p.get(f)) is tuple:
+                p[f] = list(p[f])
+
+        jk = self._join_key
+        record: _Request | None = None
+        if plan.has_join_key and not plan.is_root:
+            rid = p.get(jk)
+            if rid is None:
+                scope = _current_request.get()
+                if scope is not None and scope.request_id is not None:
+                    p[jk] = rid = scope.request_id
+            if type(rid) is str:
+                record = self._requests.get(rid)
+        strict = self._strict
+        dropped = False if strict else self._check_supplied(plan, p, record is not None)
+
+        mismatched: list[str] | None = None
+        if record is not None:
+            root = record.payload
+            consistent = plan.consistent
+            for f in plan.inherit:
+                v = p.get(f)
+                if v is None:
+                    v = root.get(f)
+                    if v is not None:
+                        p[f] = v
+                elif f in consistent:
+                    expected = root.get(f)
+                    if expected is not None and expected != v:
+                        mismatched = [*(mismatched or ()), f]
+        elif plan.is_root and jk not in p:
+            p[jk] = str(_uuid4())
+        ts_field = plan.timestamp_field
+        ts_given = ts_field is not None and ts_field in p
+        if ts_field is not None and not ts_given:
+            p[ts_field] = _time_ns() // 1_000_000
+
+        if strict:
+            problem = plan.schema.first_error(p)
+            if problem is not None:
+                field, kind, reason = problem
+                self._count(plan.name, kind)
+                raise EventValidationError(plan.name, field, reason, kind)
+        elif not dropped and not plan.required <= p.keys():
+            missing = next(f for f in plan.event.fields if f in plan.required and f not in p)
+            self._invalid(plan, p, missing, COMPLETENESS, "is required", "dropped")
+            dropped = True
+
+        if plan.is_root:
+            return self._root(plan, p, ts_given, dropped)
+        if dropped:
+            return None
+        self._check_contracts(plan, p, record, mismatched)
+        return self._signals(plan, p, record, ts_given)
+
+    def _check_supplied(self, plan: EventPlan, p: dict[str, Any], known_request: bool) -> bool:
+        """Production: check what the application passed; repair (drop a field) or drop the event. True = drop.
+
+        Pseudonyms are valid by construction, and a request id the join state knows was checked with its
+        request, so neither is checked again.
+        """
+        checks = plan.checks
+        skip = plan.trusted_known if known_request else plan.trusted
+        bad = None
+        for f, v in p.items():
+            if f in skip:
+                continue
+            check = checks.get(f)
+            reason = check(v) if check is not None else "is not a field of this event"
+            if reason is not None:
+                bad = [*(bad or ()), (f, reason)]
+        if not bad:
+            return False
+        drop = False
+        for f, reason in bad:
+            fatal = f in plan.required
+            self._invalid(plan, p, f, VALIDITY, reason, "dropped" if fatal else "repaired by removing the field")
+            drop = drop or fatal
+            if not fatal:
+                del p[f]
+        return drop
+
+    def _root(self, plan: EventPlan, p: dict[str, Any], ts_given: bool, dropped: bool) -> RequestScope | None:
+        rid = p.get(self._join_key)
+        if dropped:
+            # Remembered anyway (valid fields only) so the request's later events are judged on their own.
+            if isinstance(rid, str) and plan.checks[self._join_key](rid) is None:
+                self._requests.put(rid, _Request(p, None))
+            return RequestScope(rid if isinstance(rid, str) else None, INVALID_SPAN, None) \
+                if plan.opens_scope else None
+        record = _Request(p, None)
+        self._requests.put(rid, record)
+        scope = None
+        if self._shadow:
+            p[SHADOW] = "true"
+        if plan.span_name is not None:
+            start = p[plan.timestamp_field] * 1_000_000 if ts_given else None  # type: ignore[index]
+            span = self.tracer.start_span(plan.span_name, kind=plan.span_kind, attributes=_span_attributes(plan, p),
+                                          start_time=start)
+            record.context = _set_span_in_context(span)
+            if plan.opens_scope:
+                scope = RequestScope(rid, span, record.context)
+            else:
+                span.end()
+        self._record_metrics(plan, p, record.context)
+        if plan.log_severity:
+            self._log(plan, p, record.context)
+        return scope
+
+    def _signals(self, plan: EventPlan, p: dict[str, Any], record: _Request | None, ts_given: bool) -> Any:
+        if self._shadow:
+            p[SHADOW] = "true"
+        ctx = record.context if record is not None else None
+        scope = None
+        if plan.span_name is not None:
+            if plan.span_duration_field is not None:
+                end = p[plan.timestamp_field] * 1_000_000 if ts_given else _time_ns()  # type: ignore[index]
+                duration = p.get(plan.span_duration_field)
+                start = end - int(duration * self._duration_ns[plan.name]) if duration is not None else end
+                span = self.tracer.start_span(plan.span_name, context=ctx, kind=plan.span_kind,
+                                              attributes=_span_attributes(plan, p), start_time=start)
+                span.end(end_time=end)
+                ctx = _set_span_in_context(span, ctx)
+            else:
+                span = self.tracer.start_span(plan.span_name, context=ctx, kind=plan.span_kind,
+                                              attributes=_span_attributes(plan, p))
+                ctx = _set_span_in_context(span, ctx)
+                scope = RequestScope(p.get(self._join_key), span, ctx)
+        self._record_metrics(plan, p, ctx)
+        if plan.log_severity:
+            self._log(plan, p, ctx)
+        return scope
+
+    def _record_metrics(self, plan: EventPlan, p: dict[str, Any], ctx: Context | None) -> None:
+        shadow = self._shadow
+        for mp, record in self._recorders[plan.name]:
+            if mp.value is not None:
+                v = p.get(mp.value)
+                if v is None:
+                    continue
+                if mp.value_is_array:
+                    v = len(v)
+            else:
+                v = 1
+            if mp.once_per is not None:
+                key = p.get(mp.once_per)
+                if key is None or not self._once[mp.metric.name].add(key, True):
+                    continue
+            attrs = {label: p[label] for label in mp.labels if label in p}
+            if shadow:
+                attrs[SHADOW] = "true"
+            if mp.exemplars:
+                record(v, attrs, ctx)  # the exemplar links this latency to the span's trace
+            else:
+                record(v, attrs)
+
+    def _log(self, plan: EventPlan, p: dict[str, Any], ctx: Context | None) -> None:
+        severity, text = self._severity[plan.name]
+        p["event_name"] = plan.name
+        ts = p.get(plan.timestamp_field) if plan.timestamp_field else None
+        self._logger.emit(timestamp=ts * 1_000_000 if ts is not None else None, context=ctx,
+                          severity_number=severity, severity_text=text, body=plan.name, attributes=p,
+                          event_name=plan.name)
+
+    # -- contracts and violations --------------------------------------------------------------------
+
+    def _count(self, event: str, kind: str) -> None:
+        attrs = {"kind": kind, "event": event}
+        if self._shadow:
+            attrs[SHADOW] = "true"
+        self._violations.add(1, attrs)
+
+    def _contract_violation(self, plan: EventPlan, field: str, kind: str, reason: str) -> None:
+        self._count(plan.name, kind)
+        if self._strict:
+            raise ContractViolation(plan.name, field, reason, kind)
+
+    def _check_contracts(self, plan: EventPlan, p: dict[str, Any], record: _Request | None,
+                         mismatched: list[str] | None) -> None:
+        """Check the join contracts, and keep the per-request and per-session state they need up to date."""
+        c = self._contract
+        if plan.name == c.impression_event:
+            session = p.get(c.session_field)
+            if session is not None:
+                depth = self._sessions.get(session)
+                if depth is None:
+                    self._sessions.put(session, [1])
+                else:
+                    depth[0] += 1
+        if record is None:
+            if plan.requires_known_request and self.config.check_unknown_requests:
+                kind = ORPHAN_CLICK if plan.name == c.click_event else CONSISTENCY
+                self._contract_violation(plan, self._join_key, kind,
+                                         "names a request this process has not seen (or no longer remembers)")
+            return
+        for f in mismatched or ():
+            self._contract_violation(plan, f, CONSISTENCY, "differs from the value in the request's event")
+        name = plan.name
+        if name == c.ranking_event:
+            items = p.get(c.items_field)
+            if items is not None:
+                record.items = tuple(items)
+        elif name == c.impression_event:
+            item = p.get(c.item_field)
+            position = p.get(c.position_field)
+            items = record.items
+            if items is None:
+                self._contract_violation(plan, c.position_field, CONSISTENCY,
+                                         "cannot match a ranking: the request has no ranking event")
+            elif position is not None and not (0 < position <= len(items) and items[int(position) - 1] == item):
+                self._contract_violation(plan, c.position_field, CONSISTENCY,
+                                         f"does not match the ranking: position p must show {c.items_field}[p-1]")
+            if item is not None:
+                record.impressed[item] = position
+        elif name == c.click_event:
+            item = p.get(c.item_field)
+            impressed = record.impressed
+            if not impressed or item not in impressed:
+                self._contract_violation(plan, c.item_field, ORPHAN_CLICK, "was not impressed in this request")
+            else:
+                position = p.get(c.position_field)
+                if position is not None and impressed[item] is not None and impressed[item] != position:
+                    self._contract_violation(plan, c.position_field, CONSISTENCY,
+                                             "differs from the position the item was impressed at")
+
+    def _invalid(self, plan: EventPlan, p: dict[str, Any], field: str, kind: str, reason: str, action: str) -> None:
+        """Production: count an invalid payload and report it as the spec's error event (component telemetry)."""
+        self._count(plan.name, kind)
+        c = self._contract
+        if not self.config.report_invalid_events or plan.name == c.error_event:
+            return
+        error = self._plans.get(c.error_event)
+        if error is None or not self._reported.add((plan.name, field, kind), True):
+            return  # at most one report per event, field and kind a second; the counter has every one
+        report: dict[str, Any] = {
+            "component": "telemetry", "severity": "warning",
+            "error_code": "INVALID_EVENT" if kind == VALIDITY else "INCOMPLETE_EVENT",
+            "message": f"{plan.name} event {action}: field {field} {reason}",
+        }
+        for f in (self._join_key, "experiment_id", "bucket"):
+            v = p.get(f)
+            if v is not None and f != field and f in error.checks and error.checks[f](v) is None:
+                report[f] = v
+        if any(f not in error.checks or error.checks[f](v) is not None for f, v in report.items()):
+            return  # this spec's error event cannot describe runtime trouble
+        try:
+            self._process(error, report)
+        except Exception:
+            _log.debug("obsgen: reporting an invalid %s event failed", plan.name, exc_info=True)
+
+
+def _span_attributes(plan: EventPlan, p: dict[str, Any]) -> dict[str, Any]:
+    if not plan.json_fields or not plan.json_fields & p.keys():
+        return p
+    return {k: (json.dumps(v, sort_keys=True, default=str) if k in plan.json_fields else v) for k, v in p.items()}
+
+
+def _duration_scale(plan: EventPlan) -> int:
+    """Nanoseconds per unit of the span's duration field: from a metric measuring it, else its name suffix."""
+    field = plan.span_duration_field
+    for mp in plan.metrics:
+        if mp.value == field and mp.metric.unit in _TIME_SCALE_NS:
+            return _TIME_SCALE_NS[mp.metric.unit]
+    for suffix, unit in (("_ns", "ns"), ("_us", "us"), ("_ms", "ms"), ("_s", "s")):
+        if field and field.endswith(suffix):
+            return _TIME_SCALE_NS[unit]
+    return _TIME_SCALE_NS["ms"]
+
+
+def _signals_text(plan: EventPlan) -> str:
+    parts = []
+    if plan.span_name:
+        parts.append(f"span `{plan.span_name}`")
+    if plan.metrics:
+        parts.append("metrics " + ", ".join(f"`{m.metric.name}`" for m in plan.metrics))
+    if plan.log_severity:
+        parts.append(f"a {plan.log_severity[1]} log record")
+    return "; ".join(parts) or "no signals"
