@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+import urllib.parse
 from pathlib import Path
 
 import click
 
 from generator import __version__, contract
+from generator import simulate as simulate_core
 from generator.emit import build_tree
 from generator.loader import SpecInvalid
 from generator.model import Model
@@ -99,6 +101,141 @@ def validate(spec: Path | None) -> None:
     model = _load(spec)
     click.echo(f"obsgen: {model.source} is valid: {len(model.events)} events, {len(model.metrics)} metrics, "
                f"{len(model.alerts)} alerts, {len(model.slos)} SLOs.")
+
+
+# --- obsgen simulate / obsgen killswitch serve (core: generator/simulate.py) ---------------------------
+
+
+@main.command()
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=1440.0, show_default=True,
+              help="Simulated minutes to run (1440: a whole day).")
+@click.option("--start", default="00:00", show_default=True, help="Simulated time of day (UTC) to start at, HH:MM.")
+@click.option("--speedup", type=click.FloatRange(0, min_open=True), default=1440.0, show_default=True,
+              help="Simulated seconds per wall-clock second (1440: a day in a minute).")
+@click.option("--rate", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
+              help="Journeys (request, ranking, impressions, clicks) per wall-clock second at the daily peak.")
+@click.option("--no-pacing", is_flag=True, help="Send the same journeys as fast as possible, without waiting.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same journeys.")
+@click.option("--incident", "incidents", multiple=True, type=click.Choice(list(simulate_core.INCIDENTS)),
+              help="Break something on purpose (repeatable): " + "; ".join(
+                  f"{name}: {what}" for name, what in simulate_core.INCIDENTS.items()) + ".")
+@click.option("--incident-at", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Simulated minutes after the start when the incident begins.")
+@click.option("--incident-minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="How long the incident lasts, in simulated minutes [default: to the end].")
+@click.option("--experiment", default="ranker-v2", show_default=True, help="experiment_id of the requests.")
+@click.option("--endpoint", default=None, help="OTLP endpoint [default: OTEL_EXPORTER_OTLP_ENDPOINT, else "
+              "http://localhost:4318].")
+@click.option("--protocol", type=click.Choice(["http/protobuf", "grpc"]), default=None,
+              help="OTLP protocol [default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf].")
+@click.option("--dev", is_flag=True, help="Runtime dev mode: a fixed, public PII key. Without it the key comes from "
+              "OBSGEN_PII_KEY or OBSGEN_PII_KEY_FILE.")
+@click.option("--export-interval", type=click.FloatRange(0, min_open=True), default=None,
+              help="Metric export interval, seconds [default: OTEL_METRIC_EXPORT_INTERVAL, else 5].")
+@click.option("--killswitch-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Watch this kill-switch state file (written by `obsgen killswitch serve`).")
+@click.option("--killswitch-port", type=click.IntRange(0, 65535), default=None,
+              help="Embed the kill-switch receiver on this port (0: any free port); needs --token-file.")
+@click.option("--killswitch-host", default="127.0.0.1", show_default=True, help="Address of the embedded receiver.")
+@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Bearer token file of the embedded receiver.")
+@click.option("--json", "json_out", metavar="FILE", default=None,
+              help="Also write the summary as JSON to FILE (- for stdout; the text summary then goes to stderr).")
+def simulate(minutes: float, start: str, speedup: float, rate: float, no_pacing: bool, seed: int,
+             incidents: tuple[str, ...], incident_at: float, incident_minutes: float | None, experiment: str,
+             endpoint: str | None, protocol: str | None, dev: bool, export_interval: float | None,
+             killswitch_file: Path | None, killswitch_port: int | None, killswitch_host: str,
+             token_file: Path | None, json_out: str | None) -> None:
+    """Drive the instrumentation runtime with a synthetic day of movie-recommender traffic, over OTLP.
+
+    Diurnal traffic, experiment buckets in the spec's planned split, cohorts, regions, cache hits and
+    misses, fallbacks, clicks and saves, rare errors; --incident breaks one thing on purpose. With the
+    kill-switch disable_experiment on (--killswitch-file or --killswitch-port), every request is served
+    from control. Prints what it sent, per event type. SIGTERM or Ctrl-C stops early, still flushing.
+
+    \b
+    Example:
+      obsgen simulate --dev --minutes 60 --speedup 60 --rate 50 --endpoint http://127.0.0.1:4318
+      obsgen simulate --incident error-burst --killswitch-file /var/run/killswitch.json
+    """
+    from generator.runtime.pii import PiiKeyError  # the runtime loads only for the commands that run it
+
+    try:
+        config = simulate_core.SimulationConfig(
+            minutes=minutes, start_minute=simulate_core.parse_clock(start), speedup=speedup, rate=rate,
+            pace=not no_pacing, seed=seed, incidents=incidents, incident_at=incident_at,
+            incident_minutes=incident_minutes, experiment_id=experiment)
+        app = simulate_core.SimulatedApp(config, endpoint=endpoint, protocol=protocol, dev=dev,
+                                         export_interval_s=export_interval, killswitch_file=killswitch_file,
+                                         killswitch_port=killswitch_port, killswitch_host=killswitch_host,
+                                         token_file=token_file)
+    except (ValueError, PiiKeyError) as exc:
+        click.echo(f"obsgen simulate: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    with app:
+        if app.receiver_url:
+            click.echo(f"obsgen simulate: kill-switch receiver listening on {app.receiver_url}", err=True)
+
+        def switched(x: simulate_core.Transition) -> None:
+            click.echo(f"obsgen simulate: kill-switch {x.name} turned {'on' if x.active else 'off'}", err=True)
+
+        if sys.stderr.isatty():
+            with click.progressbar(length=app.ticks, label="simulating", file=sys.stderr) as bar:
+                summary = app.run(on_tick=lambda _: bar.update(1), on_switch=switched)
+        else:
+            summary = app.run(on_switch=switched)
+    click.echo(simulate_core.format_summary(summary), err=json_out == "-")
+    if json_out is not None:
+        text = simulate_core.write_json(summary, json_out)
+        if json_out == "-":
+            click.echo(text)
+
+
+@main.group()
+def killswitch() -> None:
+    """Kill-switches that Alertmanager flips (the spec's kill_switches).
+
+    \b
+    Example:
+      obsgen killswitch serve --token-file secrets/killswitch-token --state-file /var/run/killswitch.json
+    """
+
+
+@killswitch.command("serve")
+@SPEC_ARG
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the bearer token Alertmanager sends (credentials_file in alertmanager.yml).")
+@click.option("--state-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON file mirroring the switches, for apps to watch; loaded at start, so latched switches "
+                   "survive a restart.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to listen on [default: the port of the spec's kill_switch_webhook url, else 9095].")
+@click.option("--reset-on-resolve", is_flag=True, help="Turn a switch off when its alert resolves (default: latch "
+              "until POST /v1/reset).")
+def killswitch_serve(spec: Path | None, token_file: Path, state_file: Path, host: str, port: int | None,
+                     reset_on_resolve: bool) -> None:
+    """Run Alertmanager's kill-switch webhook receiver until SIGTERM or Ctrl-C.
+
+    POST /v1/alertmanager (Alertmanager webhook, bearer token) turns on the switch named by a firing
+    alert's kill_switch label; POST /v1/reset turns switches off; GET /v1/state shows them.
+
+    \b
+    Example:
+      openssl rand -hex 32 > secrets/killswitch-token
+      obsgen killswitch serve --token-file secrets/killswitch-token --state-file /var/run/killswitch.json
+      obsgen simulate --dev --killswitch-file /var/run/killswitch.json
+    """
+    model = _load(spec)
+    if port is None:
+        port = urllib.parse.urlsplit(model.routing.kill_switch_webhook.url).port or 9095
+    try:
+        simulate_core.serve_killswitch(
+            model, token_file, state_file, host, port, reset_on_resolve,
+            ready=lambda url: click.echo(f"obsgen killswitch: listening on {url}; state in {state_file}"))
+    except (ValueError, OSError) as exc:
+        click.echo(f"obsgen killswitch serve: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,290 @@
+"""Benchmark: sustained events/s through the real pipeline, with zero loss.
+
+The pipeline is the generated stack run natively (tests/support/stack.py): ``obsgen simulate``'s traffic
+(generator/simulate.py, at the daily peak) from ``--workers`` processes, each one runtime like one
+service replica, over OTLP/HTTP to the collector (otel/collector.yaml as generated), which Prometheus 3
+scrapes (prometheus/prometheus.yml as generated, with the generated rules, at its own 15 s intervals) and
+which forwards the log records to Loki (loki/loki.yaml as generated).
+
+For each target rate (events/s, all workers together) the workers run ``--duration`` seconds paced at
+that rate, flush and stop; then the run counts only if **nothing was lost**: every spec metric's total in
+Prometheus equals what the workers sent, every log record (impression, click, error) is in Loki, the
+runtimes dropped nothing (``obsgen.telemetry.dropped``), the collector refused and failed nothing; and
+the workers **kept pace** (never more than 1 s behind their schedule). The ramp stops at the first rate
+that fails; the best passing rate is the result.
+
+Also reported: the CPU each component used (so it is clear where the machine's cores went), the
+figure relative to the seed's requirement (1,000 events/s), and the share of the workers' own capacity
+with export turned off (``OTEL_*_EXPORTER=none``, the same journeys unpaced): the price of the pipeline.
+
+    .venv/bin/python benchmarks/pipeline_bench.py                      # ramp 4000,6000,...; ~3 minutes
+    .venv/bin/python benchmarks/pipeline_bench.py --rates 8000 --duration 60 --json /tmp/pipeline.json
+
+Needs the tools of scripts/install-tools.sh (otelcol-obsgen, prometheus3, loki).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import secrets
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.support.stack, when run as a script from anywhere
+
+from generator.spec import load_default  # noqa: E402
+from tests.support.stack import Collector, Loki, Prometheus, http, started  # noqa: E402
+
+PII_KEY = secrets.token_hex(32)
+SEED_REQUIREMENT = 1000.0
+"""The seed's acceptance criterion: event emission throughput > 1,000 events/s."""
+PEAK = 20 * 60
+"""Simulated start: the daily peak (20:00), where the diurnal curve is flat for the length of a run."""
+LOGGED_EVENTS = ("impression", "click", "error")
+
+
+def _worker(index: int, run_id: str, endpoint: str | None, journeys_per_s: float, duration_s: float, seed: int,
+            export: bool, options: dict[str, Any], conn: Any) -> None:
+    """One simulated replica: paced traffic for ``duration_s``, then flush and stop; reports what it sent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the run
+    os.environ["OTEL_RESOURCE_ATTRIBUTES"] = f"service.instance.id=bench-{run_id}-{index}"
+    if not export:
+        for signal_name in ("TRACES", "LOGS", "METRICS"):
+            os.environ[f"OTEL_{signal_name}_EXPORTER"] = "none"
+    from generator.runtime import RuntimeConfig, Telemetry
+    from generator.simulate import Simulation, SimulationConfig
+
+    rt = Telemetry.from_default(RuntimeConfig(pii_key=PII_KEY, endpoint=endpoint, metric_export_interval_s=5.0,
+                                              **options))
+    config = SimulationConfig(minutes=duration_s / 60, start_minute=PEAK, speedup=1.0, rate=journeys_per_s,
+                              pace=export, seed=seed + index)
+    sim = Simulation(rt, config)
+    cpu = time.process_time()
+    summary = sim.run()
+    flush_start = time.monotonic()
+    flushed = rt.force_flush(60)
+    rt.shutdown(10)
+    conn.send({"instance": f"bench-{run_id}-{index}", "events": dict(summary.tally.events),
+               "metrics": dict(summary.tally.metrics), "journeys": summary.journeys,
+               "wall_s": summary.wall_seconds, "flush_s": time.monotonic() - flush_start, "flushed": flushed,
+               "max_lag_s": summary.max_lag_s, "dropped": rt.dropped, "cpu_s": time.process_time() - cpu})
+    conn.close()
+
+
+def run_workers(workers: int, endpoint: str | None, journeys_per_s: float, duration_s: float, seed: int,
+                export: bool = True, options: dict[str, Any] | None = None) -> tuple[str, list[dict[str, Any]]]:
+    ctx = multiprocessing.get_context("spawn")
+    run_id = uuid.uuid4().hex[:8]
+    pipes, procs = [], []
+    for i in range(workers):
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_worker, args=(i, run_id, endpoint, journeys_per_s / workers, duration_s, seed,
+                                                 export, options or {}, child))
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    results = []
+    try:
+        for parent in pipes:
+            if not parent.poll(duration_s + 180):
+                raise RuntimeError("a worker did not report within its time")
+            results.append(parent.recv())
+    finally:
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+    return run_id, results
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def collector_counts(collector: Collector) -> dict[str, float]:
+    """The collector's own counters (its telemetry endpoint, read directly): accepted/refused items per signal."""
+    status, body = http(f"http://127.0.0.1:{collector.ports['telemetry']}/metrics")
+    out: dict[str, float] = {}
+    if status != 200:
+        return out
+    for line in body.splitlines():
+        if line.startswith(("otelcol_receiver_accepted_", "otelcol_receiver_refused_", "otelcol_receiver_failed_",
+                            "otelcol_exporter_send_failed_", "otelcol_processor_refused_")):
+            name = line.split("{", 1)[0].split(" ", 1)[0].removesuffix("_total")  # suffix varies by version
+            out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def settle(read: Any, expected: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if value == expected or time.monotonic() > deadline:
+            return value
+        time.sleep(1)
+
+
+def measure(rate: float, args: argparse.Namespace, events_per_journey: float, collector: Collector, loki: Loki,
+            prometheus: Prometheus) -> dict[str, Any]:
+    model = load_default()
+    servers = {"collector": collector, "loki": loki, "prometheus": prometheus}
+    cpu_before = {name: cpu_seconds(s.process.pid) for name, s in servers.items() if s.process}
+    otelcol_before = collector_counts(collector)
+    start = time.monotonic()
+    options: dict[str, Any] = {"protocol": args.protocol}
+    if args.queue_size:
+        options["max_queue_size"] = args.queue_size
+    endpoint = f"http://127.0.0.1:{collector.ports['grpc']}" if args.protocol == "grpc" else collector.endpoint
+    run_id, results = run_workers(args.workers, endpoint, rate / events_per_journey, args.duration, args.seed,
+                                  options=options)
+    elapsed = time.monotonic() - start
+    cpu = {name: cpu_seconds(s.process.pid) - cpu_before[name] for name, s in servers.items() if s.process}
+    cpu["workers"] = sum(r["cpu_s"] for r in results)
+
+    events = {e: sum(r["events"].get(e, 0) for r in results) for e in ("request", "ranking", *LOGGED_EVENTS)}
+    sent = sum(sum(r["events"].values()) for r in results)
+    wall = max(r["wall_s"] for r in results)
+    selector = f'instance=~"bench-{run_id}-.*"'
+    expected = {}
+    for metric in model.metrics:
+        total = sum(r["metrics"].get(metric.name, 0) for r in results)
+        if total:
+            expected[metric.count_series] = total
+
+    def in_prometheus() -> dict[str, int]:
+        return {s: int(prometheus.value(f"sum({s}{{{selector}}})") or 0) for s in expected}
+
+    got = settle(in_prometheus, expected, 60)
+    # Every span and log record the runtimes sent was accepted by the collector (nothing refused).
+    otelcol = collector_counts(collector)
+    delta = {k: otelcol.get(k, 0.0) - otelcol_before.get(k, 0.0) for k in otelcol}
+    accepted = {"spans": int(delta.get("otelcol_receiver_accepted_spans", 0)),
+                "logs": int(delta.get("otelcol_receiver_accepted_log_records", 0))}
+    accepted_expected = {"spans": events["request"] + events["ranking"], "logs": sum(events[e] for e in LOGGED_EVENTS)}
+    refused = {k: v for k, v in delta.items()
+               if v and ("refused" in k or "receiver_failed" in k or "send_failed_metric" in k)}
+
+    logs_expected = {e: events[e] for e in LOGGED_EVENTS}
+
+    def in_loki() -> dict[str, int]:
+        return {e: int(loki.instant(f'sum(count_over_time({{service_name="movie-recommender", event_name="{e}"}} '
+                                    f'| service_instance_id=~"bench-{run_id}-.*" [1h]))')) for e in LOGGED_EVENTS}
+
+    logs_got = settle(in_loki, logs_expected, args.loki_wait)
+    dropped = {k: sum(r["dropped"].get(k, 0) for r in results) for k in ("traces", "logs")}
+    max_lag = max(r["max_lag_s"] for r in results)
+    zero_loss = got == expected and accepted == accepted_expected and not refused and not any(dropped.values())
+    return {
+        "target_events_per_s": rate, "achieved_events_per_s": round(sent / wall, 1), "events": sent,
+        "journeys": sum(r["journeys"] for r in results), "wall_s": round(wall, 2), "elapsed_s": round(elapsed, 1),
+        "max_flush_s": round(max(r["flush_s"] for r in results), 2), "max_lag_s": round(max_lag, 3),
+        "dropped": dropped, "prometheus_matches": got == expected, "loki_matches": logs_got == logs_expected,
+        "prometheus_diff": {k: (expected[k], got.get(k)) for k in expected if got.get(k) != expected[k]},
+        "loki_diff": {k: (logs_expected[k], logs_got.get(k)) for k in logs_expected
+                      if logs_got.get(k) != logs_expected[k]},
+        "collector_accepted": accepted, "collector_accepted_expected": accepted_expected,
+        "collector_refused_or_failed": refused,
+        "loki_failed_sends": int(delta.get("otelcol_exporter_send_failed_log_records", 0)),
+        "cpu_cores": {k: round(v / wall, 2) for k, v in cpu.items()},
+        "zero_loss": zero_loss and (logs_got == logs_expected or not args.require_loki), "kept_pace": max_lag < 1.0,
+    }
+
+
+def emit_only(args: argparse.Namespace) -> float:
+    """Events/s of the same workers with export off, unpaced: what the app side can do on this machine."""
+    _, results = run_workers(args.workers, None, 4000.0 * args.workers, 1.0, args.seed, export=False)
+    return sum(sum(r["events"].values()) / r["wall_s"] for r in results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="app processes (default: cores)")
+    parser.add_argument("--rates", default="4000,6000,8000,10000,12000",
+                        help="target events/s to try, in order; stops at the first that loses data or falls behind")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of traffic per rate (default 20)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--protocol", choices=("http/protobuf", "grpc"), default="http/protobuf",
+                        help="OTLP protocol of the runtimes (default http/protobuf, the runtime's default)")
+    parser.add_argument("--queue-size", type=int, default=0,
+                        help="the runtimes' span/log queue size (default: the runtime's, 2048)")
+    parser.add_argument("--require-loki", action="store_true",
+                        help="also require every log record in Loki (see README: the generated loki.yaml's limits)")
+    parser.add_argument("--loki-wait", type=float, default=30.0,
+                        help="seconds to wait for Loki to hold every log record (default 30)")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--work", help="keep the servers' data and logs in this directory (default: a temporary one)")
+    args = parser.parse_args(argv)
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop the stack
+
+    # Events per journey at the peak (request, ranking, ~5.3 impressions, clicks, errors), from a dry run.
+    from generator.runtime import RuntimeConfig, Telemetry
+    from generator.simulate import Simulation, SimulationConfig
+
+    os.environ.update({f"OTEL_{s}_EXPORTER": "none" for s in ("TRACES", "LOGS", "METRICS")})
+    rt = Telemetry.from_default(RuntimeConfig(pii_key=PII_KEY))
+    dry = Simulation(rt, SimulationConfig(minutes=2, start_minute=PEAK, speedup=1.0, rate=50, pace=False,
+                                          seed=args.seed)).run()
+    rt.shutdown()
+    for s in ("TRACES", "LOGS", "METRICS"):
+        del os.environ[f"OTEL_{s}_EXPORTER"]
+    events_per_journey = dry.total_events / dry.journeys
+
+    print(f"pipeline benchmark: {args.workers} worker(s) on {os.cpu_count()} CPU(s), {platform.python_version()}, "
+          f"{args.duration:g} s a rate, {events_per_journey:.2f} events a journey", flush=True)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="obsgen-pipeline-bench-") as tmp:
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        loki = Loki(work)
+        collector = Collector(work, loki.port)
+        rules = [ROOT / "alerting" / f for f in ("recording_rules.yml", "alerts.yml", "slo_alerts.yml")]
+        prometheus = Prometheus(work, collector, None, loki.port, rules, interval=None)
+        with started(loki, collector, prometheus, timeout=120):
+            for rate in rates:
+                row = measure(rate, args, events_per_journey, collector, loki, prometheus)
+                rows.append(row)
+                print(f"  target {rate:>8,.0f} ev/s: achieved {row['achieved_events_per_s']:>8,.0f} ev/s "
+                      f"({row['events']:,} events), lag max {row['max_lag_s']:.2f}s, dropped {row['dropped']}, "
+                      f"prometheus {'=' if row['prometheus_matches'] else '!='}, "
+                      f"loki {'=' if row['loki_matches'] else '!='}, CPU cores {row['cpu_cores']}"
+                      + ("" if row["zero_loss"] and row["kept_pace"] else "  <- FAILS"), flush=True)
+                if not (row["zero_loss"] and row["kept_pace"]):
+                    print(f"    prometheus {row['prometheus_diff']}, collector accepted {row['collector_accepted']} "
+                          f"of {row['collector_accepted_expected']}, refused {row['collector_refused_or_failed']}, "
+                          f"Loki missing {row['loki_diff']}", flush=True)
+                    break
+                if not row["loki_matches"]:
+                    print(f"    Loki (not required): missing {row['loki_diff']}, collector->Loki failed sends "
+                          f"{row['loki_failed_sends']}", flush=True)
+    capacity = emit_only(args)
+    passing = [r for r in rows if r["zero_loss"] and r["kept_pace"]]
+    best = max(passing, key=lambda r: r["achieved_events_per_s"]) if passing else None
+    print(f"emit-only capacity of the same workers (export off, unpaced): {capacity:,.0f} events/s")
+    if best is None:
+        print("RESULT: no rate passed with zero loss")
+    else:
+        eps = best["achieved_events_per_s"]
+        print(f"RESULT: {eps:,.0f} events/s sustained through runtime -> collector -> Prometheus (+ Loki) with zero "
+              f"loss; {eps / SEED_REQUIREMENT:.1f}x the seed's 1,000 events/s; {eps / capacity:.0%} of the workers' "
+              f"emit-only capacity")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "emit_only_events_per_s": capacity,
+                                               "best": best, "workers": args.workers,
+                                               "events_per_journey": events_per_journey}, indent=2))
+    return 0 if best is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
