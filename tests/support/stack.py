@@ -24,6 +24,7 @@ import calendar
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -75,13 +76,31 @@ def locate(name: str) -> str:
     return found
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (held open together while picking, so none is handed out twice)."""
-    socks = []
+def _ephemeral_low() -> int:
     try:
-        for _ in range(count):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports, held open together while picking so none is handed out twice.
+
+    They come from below the kernel's ephemeral range: between picking a port and the server binding
+    it, the many outgoing connections of a test run (scrapes, exports, queries), and other test runs
+    asking the kernel for port 0, take ports from the ephemeral range and would otherwise collide.
+    """
+    low, high = 20000, max(_ephemeral_low(), 20000 + 10 * count)
+    socks: list[socket.socket] = []
+    rng = random.Random()
+    try:
+        while len(socks) < count:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
+            try:
+                sock.bind(("127.0.0.1", rng.randrange(low, high)))
+            except OSError:
+                sock.close()
+                continue
             socks.append(sock)
         return [int(s.getsockname()[1]) for s in socks]
     finally:
