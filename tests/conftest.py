@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from generator.cli import main
 from generator.model import Model
 from generator.spec import load_default
 
@@ -29,3 +31,12 @@ def find_tool(name: str) -> str:
     if found is None:
         pytest.fail(f"{name} is not installed: run scripts/install-tools.sh (the README's test command does)")
     return found
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output tree of the built-in spec, generated once per test module."""
+    out = tmp_path_factory.mktemp("tree")
+    result = CliRunner().invoke(main, ["generate", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out

@@ -22,24 +22,14 @@ from typing import Any
 import compose_spec  # the `test` extra; a missing package fails the collection, it never skips
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from generator import collector, compose, provisioning, stack
 from generator.alertmanager import ALERTMANAGER_FILE
-from generator.cli import main
 from generator.model import Model
 from tests.conftest import ROOT, find_tool
 
 INSTALL_TOOLS = ROOT / "scripts" / "install-tools.sh"
 ENV_DEFAULT = re.compile(r"\$\{(?:env:)?([A-Z0-9_]+):-([^}]*)\}")
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tree")
-    result = CliRunner().invoke(main, ["generate", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
 
 
 @pytest.fixture(scope="module")

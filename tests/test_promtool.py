@@ -7,17 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from generator.cli import main
 from tests.conftest import find_tool
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tree")
-    assert CliRunner().invoke(main, ["generate", "--out", str(out)]).exit_code == 0
-    return out
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

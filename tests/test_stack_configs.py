@@ -31,10 +31,8 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from generator import collector, stack
-from generator.cli import main
 from generator.model import Model
 from generator.rules import RULE_FILES
 from tests.conftest import TOOLS_BIN, find_tool
@@ -52,14 +50,6 @@ def tool(name: str) -> str:
     while shutil.which(name, path=str(TOOLS_BIN)) is None and time.monotonic() < deadline:
         time.sleep(10)
     return find_tool(name)
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tree")
-    result = CliRunner().invoke(main, ["generate", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
 
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
