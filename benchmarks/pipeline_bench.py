@@ -45,7 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.support.stack, when run as a script from anywhere
 
-from generator.spec import load_default  # noqa: E402
+from obsgen.spec import load_default  # noqa: E402
+
 from tests.support.stack import Collector, Loki, Prometheus, http, started  # noqa: E402
 
 PII_KEY = secrets.token_hex(32)
@@ -64,8 +65,8 @@ def _worker(index: int, run_id: str, endpoint: str | None, journeys_per_s: float
     if not export:
         for signal_name in ("TRACES", "LOGS", "METRICS"):
             os.environ[f"OTEL_{signal_name}_EXPORTER"] = "none"
-    from generator.runtime import RuntimeConfig, Telemetry
-    from generator.simulate import Simulation, SimulationConfig
+    from obsgen.runtime import RuntimeConfig, Telemetry
+    from obsgen.simulate import Simulation, SimulationConfig
 
     rt = Telemetry.from_default(RuntimeConfig(pii_key=PII_KEY, endpoint=endpoint, metric_export_interval_s=5.0,
                                               **options))
@@ -232,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop the stack
 
     # Events per journey at the peak (request, ranking, ~5.3 impressions, clicks, errors), from a dry run.
-    from generator.runtime import RuntimeConfig, Telemetry
-    from generator.simulate import Simulation, SimulationConfig
+    from obsgen.runtime import RuntimeConfig, Telemetry
+    from obsgen.simulate import Simulation, SimulationConfig
 
     os.environ.update({f"OTEL_{s}_EXPORTER": "none" for s in ("TRACES", "LOGS", "METRICS")})
     rt = Telemetry.from_default(RuntimeConfig(pii_key=PII_KEY))

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from obsgen.runtime import RuntimeConfig, Telemetry
+from obsgen.runtime.pipeline import NoExemplarReservoir
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -49,9 +51,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
-
-from generator.runtime import RuntimeConfig, Telemetry
-from generator.runtime.pipeline import NoExemplarReservoir
 
 K = 20
 EVENTS_PER_JOURNEY = 1 + 1 + K + 1

@@ -7,14 +7,12 @@ import urllib.parse
 from pathlib import Path
 
 import click
-
-from generator import __version__, contract
-from generator import simulate as simulate_core
-from generator.emit import build_tree
-from generator.loader import SpecInvalid
-from generator.model import Model
-from generator.spec import load_spec
-from generator.writer import check_tree, write_tree
+from obsgen import __version__
+from obsgen import simulate as simulate_core
+from obsgen.generate import build_tree, load
+from obsgen.model import Model
+from obsgen.spec.source import SpecInvalid
+from obsgen.write import check_tree, write_tree
 
 EXIT_DRIFT = 1
 EXIT_BAD_INPUT = 2
@@ -24,10 +22,7 @@ SPEC_ARG = click.argument("spec", required=False, type=click.Path(dir_okay=False
 
 def _load(spec: Path | None) -> Model:
     try:
-        model = load_spec(spec)
-        if errors := contract.check(model):  # every query must select series the spec produces
-            raise SpecInvalid(errors)
-        return model
+        return load(spec)
     except SpecInvalid as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
@@ -158,7 +153,7 @@ def simulate(minutes: float, start: str, speedup: float, rate: float, no_pacing:
       obsgen simulate --dev --minutes 60 --speedup 60 --rate 50 --endpoint http://127.0.0.1:4318
       obsgen simulate --incident error-burst --killswitch-file /var/run/killswitch.json
     """
-    from generator.runtime.pii import PiiKeyError  # the runtime loads only for the commands that run it
+    from obsgen.runtime.pii import PiiKeyError  # the runtime loads only for the commands that run it
 
     try:
         config = simulate_core.SimulationConfig(

@@ -21,12 +21,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import promql_parser as pp
-
-from generator.dashboards.board import alert_exprs
-from generator.dashboards.queries import query_expr, variable_selector
-from generator.loader import SpecError
-from generator.model import SHADOW_LABEL, Model
-from generator.rules import ALERTS_FILE, RECORDING_FILE, SLO_ALERTS_FILE, rule_groups
+from obsgen.emit.grafana.board import alert_exprs
+from obsgen.emit.grafana.queries import query_expr, variable_selector
+from obsgen.emit.prometheus.rules import ALERTS_FILE, RECORDING_FILE, SLO_ALERTS_FILE, rule_groups
+from obsgen.model import SHADOW_LABEL, Model
+from obsgen.spec.source import SpecError
 
 GRAFANA_VALUES = {"__rate_interval": "5m", "__interval": "1m", "__interval_ms": "60000", "__range": "1d",
                   "__range_s": "86400", "__range_ms": "86400000", "__auto": "5m"}

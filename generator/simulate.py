@@ -1,7 +1,7 @@
 """Synthetic traffic for the movie recommender: the app behind ``obsgen simulate``.
 
 A simulated day of recommendation journeys (request → ranking → impressions → clicks, and errors),
-emitted through the instrumentation runtime (``generator.runtime.Telemetry``) exactly as the service
+emitted through the instrumentation runtime (``obsgen.runtime.Telemetry``) exactly as the service
 would emit them, so everything downstream (collector, Prometheus, Loki, the generated rules and
 dashboards, Alertmanager, the kill-switches) sees real telemetry.
 
@@ -53,11 +53,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generator.model import Model
+from obsgen.model import Model
 
 if TYPE_CHECKING:  # the runtime (OpenTelemetry SDK) is imported when used: `obsgen generate` never pays for it
-    from generator.runtime import Telemetry
-    from generator.runtime.killswitch_receiver import KillSwitchReceiver
+    from obsgen.runtime import Telemetry
+    from obsgen.runtime.killswitch_receiver import KillSwitchReceiver
 
 INCIDENTS: dict[str, str] = {
     "error-burst": "treatment's ranker times out on 25% of its requests (error, served by the popular "
@@ -649,7 +649,7 @@ def make_runtime(endpoint: str | None = None, protocol: str | None = None, dev: 
     ``dev`` turns on the runtime's dev mode (a public PII key); otherwise the key comes from
     ``OBSGEN_PII_KEY``/``OBSGEN_PII_KEY_FILE`` and ``PiiKeyError`` says how to set it.
     """
-    from generator.runtime import RuntimeConfig, Telemetry
+    from obsgen.runtime import RuntimeConfig, Telemetry
 
     if export_interval_s is None and not os.environ.get("OTEL_METRIC_EXPORT_INTERVAL"):
         export_interval_s = DEFAULT_EXPORT_INTERVAL_S
@@ -664,8 +664,8 @@ def serve_killswitch(model: Model, token_file: str | Path, state_file: str | Pat
 
     A state file left by an earlier run is loaded first, so switches latched before a restart stay on.
     """
-    from generator.runtime import KillSwitchState
-    from generator.runtime.killswitch_receiver import WEBHOOK_PATH, KillSwitchReceiver, read_token
+    from obsgen.runtime import KillSwitchState
+    from obsgen.runtime.killswitch_receiver import WEBHOOK_PATH, KillSwitchReceiver, read_token
 
     state = KillSwitchState(model.kill_switches)
     if Path(state_file).exists():
@@ -704,7 +704,7 @@ class SimulatedApp:
                  killswitch_file: str | Path | None = None, killswitch_port: int | None = None,
                  killswitch_host: str = "127.0.0.1", token_file: str | Path | None = None,
                  **runtime_config: Any) -> None:
-        from generator.runtime.killswitch_receiver import KillSwitchReceiver, read_token
+        from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, read_token
 
         config.check()
         if killswitch_port is not None and token_file is None:

@@ -1,1 +1,1 @@
-"""Jinja2 templates for generated configs, shipped as the package ``generator.templates``."""
+"""Jinja2 templates for generated configs, shipped as the package ``obsgen.templates``."""

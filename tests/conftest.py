@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from generator.cli import main
-from generator.model import Model
-from generator.spec import load_default
+from obsgen.cli import main
+from obsgen.model import Model
+from obsgen.spec import load_default
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = Path.home() / ".cache" / "obsgen-tools" / "bin"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import yaml
-
-from generator import alertmanager
-from generator.model import Model
+from obsgen.emit import alertmanager
+from obsgen.model import Model
 
 
 def config(model: Model) -> dict:

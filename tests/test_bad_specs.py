@@ -5,17 +5,16 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from obsgen.cli import main
+from obsgen.spec import default_spec_text
 
-from generator.cli import main
-
-DEFAULT_TEXT = resources.files("generator").joinpath("specs/movie-recommender.yaml").read_text()
+DEFAULT_TEXT = default_spec_text()
 DEFAULT = yaml.safe_load(DEFAULT_TEXT)
 ERROR_LINE = re.compile(
     r"^(?P<file>[^:]+\.yaml):(?P<line>\d+): (?P<path>\(top level\)|\S+): (?P<problem>.+) — (?P<fix>.+)$")

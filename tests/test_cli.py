@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-
-from generator.cli import main
-from generator.emit import MANIFEST
+from obsgen.cli import main
+from obsgen.generate import MANIFEST
+from obsgen.spec import default_spec_text
 
 
 def run(*args: str):
@@ -96,10 +96,9 @@ def test_check_does_not_write(tmp_path: Path) -> None:
 
 
 def test_validate_accepts_the_default_spec_and_an_explicit_copy(tmp_path: Path) -> None:
-    from importlib import resources
 
     spec = tmp_path / "svc.yaml"
-    spec.write_text(resources.files("generator").joinpath("specs/movie-recommender.yaml").read_text())
+    spec.write_text(default_spec_text())
     assert run("validate").exit_code == 0
     result = run("validate", str(spec))
     assert result.exit_code == 0
@@ -107,12 +106,11 @@ def test_validate_accepts_the_default_spec_and_an_explicit_copy(tmp_path: Path) 
 
 
 def test_header_names_the_spec_file_not_its_directory(tmp_path: Path) -> None:
-    from importlib import resources
 
     for sub in ("x", "y"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "svc.yaml").write_text(
-            resources.files("generator").joinpath("specs/movie-recommender.yaml").read_text())
+            default_spec_text())
         run("generate", str(tmp_path / sub / "svc.yaml"), "--out", str(tmp_path / sub / "out"))
     assert tree_bytes(tmp_path / "x" / "out") == tree_bytes(tmp_path / "y" / "out")
 
@@ -139,6 +137,6 @@ def test_out_that_is_a_file_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "generator.cli", "generate", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "obsgen.cli", "generate", "--out", str(tmp_path)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
+from obsgen.cli import main
 
-from generator.cli import main
 from tests.conftest import ROOT
 
 

@@ -22,10 +22,12 @@ from typing import Any
 import compose_spec  # the `test` extra; a missing package fails the collection, it never skips
 import pytest
 import yaml
+from obsgen.emit.alertmanager import ALERTMANAGER_FILE
+from obsgen.emit.grafana import provisioning
+from obsgen.emit.stack import collector, compose
+from obsgen.emit.stack import servers as stack
+from obsgen.model import Model
 
-from generator import collector, compose, provisioning, stack
-from generator.alertmanager import ALERTMANAGER_FILE
-from generator.model import Model
 from tests.conftest import ROOT, find_tool
 
 INSTALL_TOOLS = ROOT / "scripts" / "install-tools.sh"

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from obsgen import contract
+from obsgen.cli import EXIT_BAD_INPUT, main
+from obsgen.model import Model
+from obsgen.spec import default_spec_text
+from obsgen.spec.build import build_model
+from obsgen.spec.source import load_text
 
-from generator import contract
-from generator.cli import EXIT_BAD_INPUT, main
-from generator.loader import load_text
-from generator.model import Model
-from generator.validate import build_model
-
-SPEC = resources.files("generator").joinpath("specs/movie-recommender.yaml").read_text(encoding="utf-8")
+SPEC = default_spec_text()
 FALLBACK = 'sum by (fallback) (rate(recsys_ranking_duration_milliseconds_count{shadow!="true", bucket=~"$bucket"}'
 
 

@@ -15,17 +15,16 @@ import promql_parser as pp
 import pytest
 import yaml
 from click.testing import CliRunner
+from obsgen.cli import main
+from obsgen.emit.grafana import dashboards, provisioning
+from obsgen.emit.grafana.board import SCHEMA_VERSION
+from obsgen.emit.grafana.dashboards import dashboard_json, dashboard_path
+from obsgen.emit.prometheus.rules import ALERTS_FILE
+from obsgen.emit.prometheus.rules import emit as rules_emit
+from obsgen.generate import build_tree
+from obsgen.model import Model
+from obsgen.spec import load_default
 
-from generator import provisioning
-from generator.cli import main
-from generator.dashboards import emit as dashboards
-from generator.dashboards.board import SCHEMA_VERSION
-from generator.dashboards.emit import dashboard_json, dashboard_path
-from generator.emit import build_tree
-from generator.model import Model
-from generator.rules import ALERTS_FILE
-from generator.rules import emit as rules_emit
-from generator.spec import load_default
 from tests.conftest import TOOLS_BIN
 from tests.support.grafana import datasource_refs, panels
 

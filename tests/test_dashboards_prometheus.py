@@ -14,10 +14,10 @@ import re
 from typing import Any
 
 import pytest
+from obsgen.emit.grafana.dashboards import dashboard_json
+from obsgen.emit.prometheus import rules
+from obsgen.spec import load_default
 
-from generator import rules
-from generator.dashboards.emit import dashboard_json
-from generator.spec import load_default
 from tests.support.grafana import default_range, describe, has_data, interpolate, panels, step_for
 from tests.support.prometheus import PROMETHEUS, PROMTOOL, Prometheus, backfill, binary
 from tests.support.synthetic import synthetic_day

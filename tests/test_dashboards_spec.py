@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 import pytest
+from obsgen.emit.grafana.dashboards import dashboard_json
+from obsgen.spec import default_spec_text
+from obsgen.spec.build import build_model
+from obsgen.spec.source import SpecInvalid, load_text
 
-from generator.dashboards.emit import dashboard_json
-from generator.loader import SpecInvalid, load_text
-from generator.validate import build_model
-
-SPEC = resources.files("generator").joinpath("specs/movie-recommender.yaml").read_text(encoding="utf-8")
+SPEC = default_spec_text()
 FIRST_TILE = "    tiles:\n      - id: latency\n"
 
 

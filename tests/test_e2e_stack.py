@@ -30,9 +30,9 @@ from typing import Any
 import promql_parser as pp
 import pytest
 import yaml
+from obsgen import contract
+from obsgen.model import Model
 
-from generator import contract
-from generator.model import Model
 from tests.conftest import find_tool
 from tests.support.stack import (
     ROOT,

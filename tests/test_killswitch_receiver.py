@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from obsgen.emit import alertmanager
+from obsgen.model import Model
+from obsgen.runtime.killswitch import KillSwitchState
+from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, read_token
 
-from generator import alertmanager
-from generator.model import Model
-from generator.runtime.killswitch import KillSwitchState
-from generator.runtime.killswitch_receiver import KillSwitchReceiver, read_token
 from tests.conftest import find_tool
 
 TOKEN = "s3cret-token"

@@ -1,4 +1,4 @@
-"""Worked cases for generator.names: OTel -> Prometheus name translation.
+"""Worked cases for obsgen.model.naming: OTel -> Prometheus name translation.
 
 Each expectation comes from prometheus/otlptranslator's own tests or from the
 OTel spec specification/compatibility/prometheus_and_openmetrics.md, and each
@@ -23,8 +23,7 @@ MetricTypeHistogram.
 from __future__ import annotations
 
 import pytest
-
-from generator.names import (
+from obsgen.model.naming import (
     INSTRUMENTS,
     prometheus_label_name,
     prometheus_metric_name,

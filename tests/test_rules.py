@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 import yaml
-
-from generator import rules
-from generator.model import Model
+from obsgen.emit.prometheus import rules
+from obsgen.model import Model
 
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 LONG_DECIMAL = re.compile(r"\d\.\d{7,}")

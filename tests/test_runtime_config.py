@@ -6,15 +6,15 @@ import subprocess
 import sys
 
 import pytest
+from obsgen.model import Model
+from obsgen.runtime import RuntimeConfig, Telemetry
 
-from generator.model import Model
-from generator.runtime import RuntimeConfig, Telemetry
 from tests.conftest import ROOT
 from tests.test_runtime_harness import PII_KEY, Harness, journey
 
 
 def test_importing_the_runtime_leaves_the_generator_dependencies_out() -> None:
-    code = ("import sys, generator.runtime\n"
+    code = ("import sys, obsgen.runtime\n"
             "heavy = [m for m in ('grafanalib', 'jinja2', 'click', 'promql_parser') if m in sys.modules]\n"
             "print(','.join(heavy) or 'none')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -23,7 +23,7 @@ def test_importing_the_runtime_leaves_the_generator_dependencies_out() -> None:
 
 def test_a_runtime_for_the_built_in_spec_starts_without_the_generator_dependencies() -> None:
     code = ("import sys\n"
-            "from generator.runtime import RuntimeConfig, Telemetry\n"
+            "from obsgen.runtime import RuntimeConfig, Telemetry\n"
             "rt = Telemetry.from_default(RuntimeConfig(pii_key=b'k' * 32, metric_readers=[]))\n"
             "rt.shutdown(0.5)\n"
             "print(','.join(m for m in ('grafanalib', 'jinja2', 'click') if m in sys.modules) or 'none')")

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from obsgen.model import Model
+from obsgen.runtime import ContractViolation
 
-from generator.model import Model
-from generator.runtime import ContractViolation
 from tests.test_runtime_harness import ITEMS, RAW_SESSION, RAW_USER, Harness, journey
 
 RANKING = {"latency_ms": 10.0, "coverage": 1.0, "algorithm": "hybrid", "items": ITEMS, "cache_result": "hit",

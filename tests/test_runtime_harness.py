@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from obsgen.model import Model
+from obsgen.runtime import KillSwitchState, RuntimeConfig, Telemetry
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from generator.model import Model
-from generator.runtime import KillSwitchState, RuntimeConfig, Telemetry
 
 PII_KEY = b"test-key-0123456789abcdef-0123456789"
 RAW_USER = "user-8675309"

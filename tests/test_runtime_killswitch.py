@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from obsgen.model import Model
+from obsgen.runtime import KillSwitchState
 
-from generator.model import Model
-from generator.runtime import KillSwitchState
 from tests.test_runtime_harness import Harness
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from obsgen.model import SHADOW_LABEL, Model
+from obsgen.runtime import PiiKeyError, Pseudonymizer, RuntimeConfig, Telemetry, sanitize_text
+from obsgen.runtime.pii import DEV_KEY, load_key
 
-from generator.model import SHADOW_LABEL, Model
-from generator.runtime import PiiKeyError, Pseudonymizer, RuntimeConfig, Telemetry, sanitize_text
-from generator.runtime.pii import DEV_KEY, load_key
 from tests.test_runtime_harness import PII_KEY, RAW_SESSION, RAW_USER, Harness, journey
 
 

@@ -9,13 +9,13 @@ import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
+from obsgen.model import Model
+from obsgen.runtime import DROPPED_METRIC, RuntimeConfig, Telemetry
+from obsgen.runtime.processors import BoundedExportQueue
+from obsgen.runtime.state import ExpiringLRU
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from generator.model import Model
-from generator.runtime import DROPPED_METRIC, RuntimeConfig, Telemetry
-from generator.runtime.processors import BoundedExportQueue
-from generator.runtime.state import ExpiringLRU
 from tests.test_runtime_harness import ITEMS, PII_KEY, Harness, journey
 
 PEAK_BOUND_MB = 16

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from obsgen.emit.prometheus.rules import RECORDING_FILE, rule_groups
+from obsgen.model import Model
+from obsgen.model.naming import prometheus_series_names
+from obsgen.runtime import DROPPED_METRIC, VIOLATIONS_METRIC, RequestScope, RuntimeConfig, Telemetry
+from obsgen.runtime.stubgen import stub_source
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
 from opentelemetry.trace import SpanKind, StatusCode
 
-from generator.model import Model
-from generator.names import prometheus_series_names
-from generator.rules import RECORDING_FILE, rule_groups
-from generator.runtime import DROPPED_METRIC, VIOLATIONS_METRIC, RequestScope, RuntimeConfig, Telemetry
-from generator.runtime.stubgen import stub_source
 from tests.conftest import ROOT
 from tests.test_runtime_harness import ITEMS, PII_KEY, Harness, journey
 
@@ -258,7 +258,7 @@ def test_event_methods_have_typed_keyword_signatures(harness: Harness, model: Mo
 
 
 def test_the_typed_facade_for_the_built_in_spec_is_current(model: Model) -> None:
-    from generator.runtime import movie_recommender
+    from obsgen.demo.movie_recommender import facade as movie_recommender
 
     assert Path(movie_recommender.__file__).read_text() == stub_source(model, default_spec=True)
     rt = movie_recommender.telemetry(RuntimeConfig(pii_key=PII_KEY, metric_readers=[], span_exporter=None))

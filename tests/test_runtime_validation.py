@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from obsgen.model import Model
+from obsgen.model.eventschema import attribute_schema
+from obsgen.runtime import EventValidationError, Telemetry
+from obsgen.runtime.validation import compile_check
 
-from generator.eventschema import attribute_schema
-from generator.model import Model
-from generator.runtime import EventValidationError, Telemetry
-from generator.runtime.validation import compile_check
 from tests.test_runtime_harness import ITEMS, Harness
 
 REQUEST = {"user_id": "u-1", "session_id": "s-1", "experiment_id": "ranker-v2", "bucket": "control", "k": 20,

@@ -7,9 +7,8 @@ import json
 
 import pytest
 from jsonschema import Draft202012Validator
-
-from generator import schemas
-from generator.model import Model
+from obsgen.emit import schemas
+from obsgen.model import Model
 
 
 @pytest.fixture(scope="module")

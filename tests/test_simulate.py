@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from obsgen.cli import main
+from obsgen.model import Model
+from obsgen.runtime import RuntimeConfig, Telemetry
+from obsgen.simulate import INCIDENTS, SimulatedApp, Simulation, SimulationConfig, diurnal, planned_split
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from generator.cli import main
-from generator.model import Model
-from generator.runtime import RuntimeConfig, Telemetry
-from generator.simulate import INCIDENTS, SimulatedApp, Simulation, SimulationConfig, diurnal, planned_split
 from tests.support.stack import free_ports, http, obsgen, wait_for
 
 PII_KEY = b"simulate-test-key-0123456789abcdef"

@@ -31,10 +31,11 @@ from typing import Any
 
 import pytest
 import yaml
+from obsgen.emit.prometheus.rules import RULE_FILES
+from obsgen.emit.stack import collector
+from obsgen.emit.stack import servers as stack
+from obsgen.model import Model
 
-from generator import collector, stack
-from generator.model import Model
-from generator.rules import RULE_FILES
 from tests.conftest import TOOLS_BIN, find_tool
 
 SERVICE_NAME = "movie-recommender"

@@ -9,7 +9,7 @@ obsgen's own variables:
 
 * ``OBSGEN_VALIDATION``: ``production`` (default) or ``strict``.
 * ``OBSGEN_SHADOW``: ``1`` marks every signal ``shadow="true"``.
-* ``OBSGEN_PII_KEY`` / ``OBSGEN_PII_KEY_FILE`` / ``OBSGEN_DEV_MODE``: see ``generator.runtime.pii``.
+* ``OBSGEN_PII_KEY`` / ``OBSGEN_PII_KEY_FILE`` / ``OBSGEN_DEV_MODE``: see ``obsgen.runtime.pii``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from generator.runtime.pii import ENV_DEV_MODE, env_flag
+from obsgen.runtime.pii import ENV_DEV_MODE, env_flag
 
 Validation = Literal["production", "strict"]
 Protocol = Literal["http/protobuf", "grpc"]

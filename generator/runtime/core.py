@@ -27,22 +27,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry._logs import SeverityNumber
-from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
-
-from generator import __version__
-from generator.model import Model
-from generator.runtime import pipeline
-from generator.runtime.config import RuntimeConfig
-from generator.runtime.killswitch import KillSwitchState
-from generator.runtime.pii import Pseudonymizer, load_key, sanitize_text
-from generator.runtime.plan import EventPlan, build_plans, signature
-from generator.runtime.state import ExpiringLRU
-from generator.runtime.validation import (
+from obsgen import __version__
+from obsgen.model import Model
+from obsgen.runtime import pipeline
+from obsgen.runtime.config import RuntimeConfig
+from obsgen.runtime.killswitch import KillSwitchState
+from obsgen.runtime.pii import Pseudonymizer, load_key, sanitize_text
+from obsgen.runtime.plan import EventPlan, build_plans, signature
+from obsgen.runtime.state import ExpiringLRU
+from obsgen.runtime.validation import (
     COMPLETENESS,
     CONSISTENCY,
     ORPHAN_CLICK,
@@ -50,6 +43,12 @@ from generator.runtime.validation import (
     ContractViolation,
     EventValidationError,
 )
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
 
 _log = logging.getLogger("obsgen.runtime")
 _current_request: ContextVar[RequestScope | None] = ContextVar("obsgen_current_request", default=None)
@@ -188,7 +187,7 @@ class Telemetry:
     def from_default(cls, config: RuntimeConfig | None = None, *,
                      kill_switches: KillSwitchState | None = None) -> Telemetry:
         """The runtime for obsgen's built-in spec (movie-recommender)."""
-        from generator.spec import load_default
+        from obsgen.spec import load_default
 
         return cls(load_default(), config, kill_switches=kill_switches)
 
@@ -196,7 +195,7 @@ class Telemetry:
     def from_spec(cls, path: str | os.PathLike[str], config: RuntimeConfig | None = None, *,
                   kill_switches: KillSwitchState | None = None) -> Telemetry:
         """The runtime for the spec file at ``path``, the same file ``obsgen generate`` reads."""
-        from generator.spec import load_spec
+        from obsgen.spec import load_spec
 
         return cls(load_spec(Path(path)), config, kill_switches=kill_switches)
 

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from generator.runtime.killswitch import KillSwitchState
+from obsgen.runtime.killswitch import KillSwitchState
 
 _log = logging.getLogger("obsgen.killswitch")
 WEBHOOK_PATH = "/v1/alertmanager"

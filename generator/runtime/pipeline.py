@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from obsgen.model import Metric, Model
+from obsgen.runtime.config import RuntimeConfig, exporter_choice
+from obsgen.runtime.processors import BoundedBatchLogRecordProcessor, BoundedBatchSpanProcessor, BoundedExportQueue
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import Exemplar, ExemplarReservoir, MeterProvider, TraceBasedExemplarFilter
@@ -25,10 +28,6 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util.types import Attributes
-
-from generator.model import Metric, Model
-from generator.runtime.config import RuntimeConfig, exporter_choice
-from generator.runtime.processors import BoundedBatchLogRecordProcessor, BoundedBatchSpanProcessor, BoundedExportQueue
 
 _log = logging.getLogger("obsgen.runtime")
 

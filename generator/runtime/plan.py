@@ -10,12 +10,11 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from obsgen.model import Attribute, Event, Metric, Model
+from obsgen.runtime.config import JoinContract
+from obsgen.runtime.pipeline import is_latency_histogram
+from obsgen.runtime.validation import Check, EventSchema
 from opentelemetry.trace import SpanKind
-
-from generator.model import Attribute, Event, Metric, Model
-from generator.runtime.config import JoinContract
-from generator.runtime.pipeline import is_latency_histogram
-from generator.runtime.validation import Check, EventSchema
 
 SPAN_KINDS = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "internal": SpanKind.INTERNAL,
               "producer": SpanKind.PRODUCER, "consumer": SpanKind.CONSUMER}

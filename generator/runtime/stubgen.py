@@ -3,10 +3,10 @@
 The runtime builds its event methods from the model at start-up, so names cannot drift from the spec,
 and ``inspect.signature`` shows their fields. Static type checkers cannot see methods made at run time;
 this module writes a ``Telemetry`` subclass that declares them for type checkers only, plus a factory.
-``generator/runtime/movie_recommender.py`` is its output for the built-in spec (a test keeps it current).
+``generator/demo/movie_recommender/facade.py`` is its output for the built-in spec (a test keeps it current).
 
-    python -m generator.runtime.stubgen                  # the built-in spec, to stdout
-    python -m generator.runtime.stubgen my-spec.yaml > my_service_telemetry.py
+    python -m obsgen.runtime.stubgen                  # the built-in spec, to stdout
+    python -m obsgen.runtime.stubgen my-spec.yaml > my_service_telemetry.py
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from generator.model import Attribute, Model
-from generator.runtime.config import JoinContract
-from generator.runtime.plan import build_plans, must_pass
+from obsgen.model import Attribute, Model
+from obsgen.runtime.config import JoinContract
+from obsgen.runtime.plan import build_plans, must_pass
 
 _TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "object": "dict[str, Any]"}
 
@@ -60,7 +60,7 @@ def stub_source(model: Model, default_spec: bool = False, contract: JoinContract
     used = {f for e in model.events for f in e.fields}
     enum_attrs = [a for name, a in model.attributes.items() if name in used and a.enum is not None]
     uses_any = any("Any" in annotation_text(model.attributes[f]) for e in model.events for f in e.fields)
-    command = "python -m generator.runtime.stubgen" + ("" if default_spec else " SPEC")
+    command = "python -m obsgen.runtime.stubgen" + ("" if default_spec else " SPEC")
     lines = [
         f"# Generated from {model.source} by `{command}`. Do not edit.",
         f'"""Typed facade of the obsgen runtime for {model.service.name}: event methods with their fields."""',
@@ -70,9 +70,9 @@ def stub_source(model: Model, default_spec: bool = False, contract: JoinContract
         *([] if default_spec else ["import os"]),
         "from typing import TYPE_CHECKING, " + ("Any, " if uses_any else "") + "Literal",
         "",
-        "from generator.runtime.config import RuntimeConfig",
-        "from generator.runtime.core import RequestScope, Telemetry",
-        "from generator.runtime.killswitch import KillSwitchState",
+        "from obsgen.runtime.config import RuntimeConfig",
+        "from obsgen.runtime.core import RequestScope, Telemetry",
+        "from obsgen.runtime.killswitch import KillSwitchState",
         "",
         f"EVENTS = {_tuple_text(e.name for e in model.events)}",
         f"KILL_SWITCHES = {_tuple_text(model.kill_switches)}",
@@ -109,7 +109,7 @@ def stub_source(model: Model, default_spec: bool = False, contract: JoinContract
             "def telemetry(config: RuntimeConfig | None = None, *,",
             f"              kill_switches: KillSwitchState | None = None) -> {cls}:",
             f'    """The runtime for the built-in {model.service.name} spec, typed."""',
-            "    from generator.spec import load_default",
+            "    from obsgen.spec import load_default",
             "",
             f"    runtime = {cls}(load_default(), config, kill_switches=kill_switches)",
         ]
@@ -120,7 +120,7 @@ def stub_source(model: Model, default_spec: bool = False, contract: JoinContract
             f'    """The runtime for the {model.service.name} spec at ``spec_path``, typed."""',
             "    from pathlib import Path",
             "",
-            "    from generator.spec import load_spec",
+            "    from obsgen.spec import load_spec",
             "",
             f"    runtime = {cls}(load_spec(Path(spec_path)), config, kill_switches=kill_switches)",
         ]
@@ -141,7 +141,7 @@ def _tuple_text(names: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from generator.spec import load_default, load_spec
+    from obsgen.spec import load_default, load_spec
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 1 or (args and args[0] in ("-h", "--help")):

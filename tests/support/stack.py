@@ -451,7 +451,7 @@ class Alertmanager(Service):
 
 def obsgen(*args: str) -> list[str]:
     """Command line of the ``obsgen`` CLI in this interpreter."""
-    return [sys.executable, "-m", "generator.cli", *args]
+    return [sys.executable, "-m", "obsgen.cli", *args]
 
 
 class KillSwitchService(Service):

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from generator import promql as q
-from generator.model import Metric, Model
+from obsgen.emit.prometheus import promql as q
+from obsgen.model import Metric, Model
 
 DAY_START = 1757203200
 """2025-09-07T00:00:00Z, the seeds' date: a fixed day, so the data (and every test) is reproducible."""

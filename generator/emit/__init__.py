@@ -1,0 +1,1 @@
+"""Emitters: pure functions ``Model -> {relative path: text}``, grouped by target system."""

@@ -1,0 +1,1 @@
+"""Prometheus recording and alerting rules, their promtool unit tests, PromQL helpers."""

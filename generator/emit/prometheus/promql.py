@@ -1,0 +1,105 @@
+"""PromQL building blocks shared by every emitter: selectors, numbers, record names.
+
+Every selector excludes shadow-mode traffic, so shadow emission never moves a dashboard or alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from obsgen.model import SHADOW_LABEL, SLO, Alert, Indicator, Model
+from obsgen.model.naming import prometheus_metric_name
+
+
+def number(value: Decimal | int) -> str:
+    """Plain decimal text for a threshold: ``Decimal('14.4') * Decimal('0.001')`` → ``0.0144``."""
+    text = format(Decimal(value).normalize(), "f")
+    return text
+
+
+def le_matcher(boundary: Decimal) -> str:
+    """Match a bucket's ``le`` whether it is written ``50`` (OTel exporters) or ``50.0`` (Prometheus 3)."""
+    text = number(boundary)
+    dot = r"\\."  # a regex dot, escaped once more for the PromQL string literal
+    if "." in text:
+        whole, fraction = text.split(".")
+        return f'le=~"{whole}{dot}{fraction}0*"'
+    return f'le=~"{text}({dot}0+)?"'
+
+
+def selector(series: str, where: Mapping[str, tuple[str, ...]] | Mapping[str, str] = {},
+             extra: tuple[str, ...] = ()) -> str:
+    """``series{shadow!="true", label="v", other=~"a|b"}`` with labels in a stable order."""
+    matchers = [f'{SHADOW_LABEL}!="true"']
+    for label in sorted(where):
+        values = where[label]
+        values = (values,) if isinstance(values, str) else values
+        if len(values) == 1:
+            matchers.append(f'{label}="{values[0]}"')
+        else:
+            matchers.append(f'{label}=~"{"|".join(values)}"')
+    matchers.extend(extra)
+    return f"{series}{{{', '.join(matchers)}}}"
+
+
+def match_selector(record: str, match: Mapping[str, str]) -> str:
+    """A recording-rule selector narrowed to label values (no shadow filter: records are clean)."""
+    if not match:
+        return record
+    matchers = ", ".join(f'{k}="{match[k]}"' for k in sorted(match))
+    return f"{record}{{{matchers}}}"
+
+
+def sum_by(labels: tuple[str, ...], expr: str) -> str:
+    return f"sum by ({', '.join(labels)}) ({expr})" if labels else f"sum({expr})"
+
+
+def level(labels: tuple[str, ...]) -> str:
+    """The ``level`` part of ``level:metric:operations``: the labels the result keeps."""
+    return "_".join(labels) if labels else "service"
+
+
+def indicator_metric(model: Model, indicator: Indicator) -> str:
+    """The ``metric`` part for an indicator, with the unit suffix of the value it measures."""
+    base = f"{model.service.namespace}.{indicator.name}"
+    if indicator.kind in ("ratio", "share"):
+        return base.replace(".", "_")
+    return prometheus_metric_name(base, indicator.unit, "gauge")
+
+
+def indicator_record(model: Model, indicator: Indicator, window: str) -> str:
+    """Name of the recording rule holding the indicator's value over ``window``.
+
+    For a share indicator this is the deviation from the planned split, the value alerts compare.
+    """
+    metric = indicator_metric(model, indicator)
+    if indicator.kind == "ratio":
+        return f"{level(indicator.by)}:{metric}:ratio_rate{window}"
+    if indicator.kind == "quantile":
+        return f"{level(indicator.by + ('quantile',))}:{metric}:histogram_quantile_rate{window}"
+    if indicator.kind == "mean":
+        return f"{level(indicator.by)}:{metric}:mean_rate{window}"
+    if indicator.kind == "gauge":
+        return f"{level(indicator.by)}:{metric}:max_over_time{window}"
+    assert indicator.label is not None
+    return f"{indicator.label}:{metric}:deviation_rate{window}"
+
+
+def share_records(model: Model, indicator: Indicator, window: str) -> tuple[str, str]:
+    """Names of a share indicator's (actual share, planned share) records."""
+    metric = indicator_metric(model, indicator)
+    return (f"{indicator.label}:{metric}:share_rate{window}", f"{indicator.label}:{metric}:planned_share")
+
+
+def slo_record(model: Model, window: str) -> str:
+    """Bad-event ratio of every budgeted SLO, told apart by the ``slo`` label (as sloth does)."""
+    return f"service_slo:{model.service.namespace}_slo_errors:ratio_rate{window}"
+
+
+def signal_selector(model: Model, target: Alert | SLO, window: str) -> str:
+    """The recording-rule series an alert or SLO reads, narrowed by its quantile and match."""
+    match = dict(target.match)
+    if target.quantile is not None:
+        match["quantile"] = number(target.quantile)
+    return match_selector(indicator_record(model, target.indicator, window), match)

@@ -1,0 +1,1 @@
+"""The deployable stack: collector, Prometheus, Loki and pint configs, docker-compose.yml."""

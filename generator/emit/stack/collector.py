@@ -1,0 +1,75 @@
+"""The OpenTelemetry Collector config (``otel/collector.yaml``), rendered from ``templates/collector.yaml.j2``.
+
+Addresses that differ between the compose stack and a native run are collector env references
+(``${env:VAR:-default}``, defaults = the compose values), so the committed file is the one that runs
+everywhere; ``COLLECTOR_ENV`` lists them for the tests and the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR, COLLECTOR_TELEMETRY_JOB, LOKI, image_tag, render
+from obsgen.model import Model
+from obsgen.model.eventschema import SHA256_HEX_PATTERN
+
+COLLECTOR_FILE = "otel/collector.yaml"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    key: str
+    name: str
+    default: str
+    what: str
+
+    @property
+    def reference(self) -> str:
+        return f"${{env:{self.name}:-{self.default}}}"
+
+
+COLLECTOR_ENV = (
+    EnvVar("otlp_grpc", "OTELCOL_OTLP_GRPC_ENDPOINT", f"0.0.0.0:{COLLECTOR.port('otlp_grpc')}",
+           "OTLP/gRPC listen address"),
+    EnvVar("otlp_http", "OTELCOL_OTLP_HTTP_ENDPOINT", f"0.0.0.0:{COLLECTOR.port('otlp_http')}",
+           "OTLP/HTTP listen address"),
+    EnvVar("prometheus", "OTELCOL_PROMETHEUS_ENDPOINT", f"0.0.0.0:{COLLECTOR.port('prometheus')}",
+           "metrics for Prometheus to scrape"),
+    EnvVar("health", "OTELCOL_HEALTH_ENDPOINT", f"0.0.0.0:{COLLECTOR.port('health')}", "health_check extension"),
+    EnvVar("telemetry_host", "OTELCOL_TELEMETRY_HOST", "0.0.0.0", "collector's own metrics: host"),
+    EnvVar("telemetry_port", "OTELCOL_TELEMETRY_PORT", str(COLLECTOR.port("telemetry")),
+           "collector's own metrics: port"),
+    EnvVar("loki", "OTELCOL_LOKI_ENDPOINT", f"{LOKI.url()}/otlp", "Loki's OTLP endpoint (/v1/logs is appended)"),
+)
+"""The collector's env variables: compose uses the defaults, the tests point them at 127.0.0.1."""
+
+
+def pii_attributes(model: Model) -> list[str]:
+    """Attributes the spec marks ``pii: high``: they may only leave the runtime pseudonymised."""
+    return sorted(name for name, attr in model.attributes.items() if attr.pii == "high")
+
+
+def pii_statement(context: str, attribute: str) -> str:
+    """OTTL: delete ``attribute`` unless it is a string of 64 lowercase hex characters (a pseudonym)."""
+    value = f'{context}.attributes["{attribute}"]'
+    return (f'delete_key({context}.attributes, "{attribute}") where {value} != nil and '
+            f'not (IsString({value}) and IsMatch({value}, "{SHA256_HEX_PATTERN}"))')
+
+
+def collector_context(model: Model) -> dict[str, Any]:
+    return {
+        "service": model.service.name,
+        "collector_version": image_tag("otel-collector"),
+        "env_vars": [{"name": v.name, "default": v.default, "what": v.what} for v in COLLECTOR_ENV],
+        "env": {v.key: v.reference for v in COLLECTOR_ENV},
+        "pii_attributes": pii_attributes(model),
+        "pii_pattern": SHA256_HEX_PATTERN,
+        "pii_statement": pii_statement,
+        "scrape_job": APP_SCRAPE_JOB,
+        "telemetry_job": COLLECTOR_TELEMETRY_JOB,
+    }
+
+
+def emit(model: Model) -> dict[str, str]:
+    return {COLLECTOR_FILE: render("collector.yaml.j2", model, **collector_context(model))}

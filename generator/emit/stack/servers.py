@@ -1,0 +1,220 @@
+"""The stack's server configs: ``prometheus/prometheus.yml``, ``loki/loki.yaml`` and the rule linter's ``.pint.hcl``.
+
+Also home of what the stack's emitters share: the service names and ports of the compose stack, where
+containers see the generated tree (``CONFIG_ROOT``), the pinned image versions
+(``generator/data/versions.yaml``) and the Jinja environment that renders ``templates/``.
+Everything here is pure: no I/O beyond reading package data, no clock.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+import yaml
+from obsgen.emit.prometheus import promql as q
+from obsgen.emit.prometheus.rules import RULE_FILES
+from obsgen.emit.render import header_text
+from obsgen.model import Model
+
+PROMETHEUS_FILE = "prometheus/prometheus.yml"
+LOKI_FILE = "loki/loki.yaml"
+PINT_FILE = ".pint.hcl"
+CONFIG_ROOT = "/etc/obsgen"
+"""Containers see each generated config read-only at ``CONFIG_ROOT/<its path in the tree>``, so relative
+references between configs (Prometheus' ``rule_files``) resolve the same in a container and natively."""
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    number: int
+    published: bool = False
+    """Bound to 127.0.0.1 on the host by docker-compose.yml (the rest stay on the compose network)."""
+
+
+@dataclass(frozen=True)
+class StackService:
+    name: str
+    """Compose service name, which is also its DNS name on the compose network."""
+    ports: tuple[Port, ...]
+
+    def port(self, name: str) -> int:
+        return next(p.number for p in self.ports if p.name == name)
+
+    def url(self, port: str = "http") -> str:
+        return f"http://{self.name}:{self.port(port)}"
+
+
+GRAFANA = StackService("grafana", (Port("http", 3000, True),))
+PROMETHEUS = StackService("prometheus", (Port("http", 9090, True),))
+ALERTMANAGER = StackService("alertmanager", (Port("http", 9093, True),))
+LOKI = StackService("loki", (Port("http", 3100, True), Port("grpc", 9095)))
+COLLECTOR = StackService("otel-collector", (
+    Port("otlp_grpc", 4317, True), Port("otlp_http", 4318, True), Port("prometheus", 8889), Port("telemetry", 8888),
+    Port("health", 13133)))
+SERVICES = (GRAFANA, PROMETHEUS, ALERTMANAGER, LOKI, COLLECTOR)
+
+APP_SCRAPE_JOB = "otel-collector-exporter"
+"""The job scraping the collector's ``prometheus`` exporter: the application's metrics."""
+COLLECTOR_TELEMETRY_JOB = "otel-collector"
+"""The job scraping the collector's own telemetry (queue sizes, send failures, refused items)."""
+
+
+# --- package data and templates ------------------------------------------------------------------
+
+@cache
+def _versions() -> dict[str, Any]:
+    text = resources.files("obsgen").joinpath("data/versions.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)["images"]
+
+
+def image(name: str) -> str:
+    """``image:tag`` of a stack service, from ``generator/data/versions.yaml``."""
+    entry = _versions()[name]
+    return f"{entry['image']}:{entry['tag']}"
+
+
+def image_tag(name: str) -> str:
+    return str(_versions()[name]["tag"])
+
+
+def _yaml_quote(value: object) -> str:
+    """A YAML single-quoted scalar: nothing inside needs escaping but the quote itself."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("obsgen.templates", ""), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters["q"] = _yaml_quote
+    return env
+
+
+def render(template: str, model: Model, **context: Any) -> str:
+    """A template of ``templates/`` rendered with the generated-file header; byte-stable for a model."""
+    text = _environment().get_template(template).render(header=header_text(model), **context)
+    return text.rstrip("\n") + "\n"
+
+
+def container_path(path: str) -> str:
+    """Where a container sees a file or directory of the generated tree."""
+    return posixpath.join(CONFIG_ROOT, path)
+
+
+# --- Prometheus -----------------------------------------------------------------------------------
+
+def prometheus_retention(model: Model) -> str:
+    """``--storage.tsdb.retention.time``: the spec's ``retention.metrics``, else Prometheus' default."""
+    metrics = model.retention.get("metrics")
+    return metrics.text if metrics else "15d"
+
+
+def prometheus_context(model: Model) -> dict[str, Any]:
+    config_dir = posixpath.dirname(PROMETHEUS_FILE)
+    return {
+        "service": model.service.name,
+        "rule_files": [posixpath.relpath(path, config_dir) for path in RULE_FILES],
+        "alertmanager": f"{ALERTMANAGER.name}:{ALERTMANAGER.port('http')}",
+        "app_job": APP_SCRAPE_JOB,
+        "app_target": f"{COLLECTOR.name}:{COLLECTOR.port('prometheus')}",
+        "telemetry_job": COLLECTOR_TELEMETRY_JOB,
+        "telemetry_target": f"{COLLECTOR.name}:{COLLECTOR.port('telemetry')}",
+        "self_targets": [
+            ("prometheus", f"localhost:{PROMETHEUS.port('http')}"),
+            ("alertmanager", f"{ALERTMANAGER.name}:{ALERTMANAGER.port('http')}"),
+            ("loki", f"{LOKI.name}:{LOKI.port('http')}"),
+        ],
+        "retention": prometheus_retention(model),
+        "aggregates": model.retention.get("aggregates"),
+    }
+
+
+# --- Loki -----------------------------------------------------------------------------------------
+
+EVENT_NAME_ATTRIBUTE = "event_name"
+"""Log attribute naming the spec event of a record (the runtime sets it on every log record)."""
+SEVERITY_ATTRIBUTE = "severity"
+"""The error event's own severity field (warning/error/critical), which tells critical errors apart."""
+LOKI_INDEX_RESOURCE_ATTRIBUTES = ("service.name", "service.namespace", "deployment.environment",
+                                  "deployment.environment.name")
+"""Resource attributes that become stream labels; service.instance.id (a UUID per process) stays
+structured metadata, so a restart does not open a new set of streams."""
+
+
+@dataclass(frozen=True)
+class RetentionStream:
+    selector: str
+    period: str
+    priority: int
+    why: str
+
+
+def _matcher(label: str, values: list[str]) -> str:
+    return f'{label}="{values[0]}"' if len(values) == 1 else f'{label}=~"{"|".join(values)}"'
+
+
+def loki_retention(model: Model) -> tuple[str | None, list[RetentionStream]]:
+    """The default log retention (``raw_events``) and per-stream overrides for errors and critical errors.
+
+    Error events are the spec's events logged at ``error`` severity; critical ones are those whose
+    ``severity`` field says ``critical``. Both are told apart by stream labels (``event_name`` and
+    ``severity`` are indexed, see ``otlp_config``), the only thing Loki's retention selectors match.
+    """
+    retention = model.retention
+    default = retention["raw_events"].text if "raw_events" in retention else None
+    errors = [e for e in model.events if e.log_severity == "error"]
+    streams: list[RetentionStream] = []
+    service = f'service_name="{model.service.name}"'
+    if errors and "errors" in retention:
+        selector = f"{{{service}, {_matcher(EVENT_NAME_ATTRIBUTE, [e.name for e in errors])}}}"
+        streams.append(RetentionStream(selector, retention["errors"].text, 1, "retention.errors"))
+    critical = [e for e in errors if SEVERITY_ATTRIBUTE in e.fields
+                and "critical" in (model.attributes[SEVERITY_ATTRIBUTE].enum or ())]
+    if critical and "critical_errors" in retention:
+        selector = (f"{{{service}, {_matcher(EVENT_NAME_ATTRIBUTE, [e.name for e in critical])}, "
+                    f'{SEVERITY_ATTRIBUTE}="critical"}}')
+        streams.append(RetentionStream(selector, retention["critical_errors"].text, 2, "retention.critical_errors"))
+    return default, streams
+
+
+def loki_context(model: Model) -> dict[str, Any]:
+    default, streams = loki_retention(model)
+    indexed_log_attributes = [EVENT_NAME_ATTRIBUTE]
+    if any(SEVERITY_ATTRIBUTE in e.fields for e in model.events if e.log_severity):
+        indexed_log_attributes.append(SEVERITY_ATTRIBUTE)
+    late = model.retention.get("late_arrival")
+    return {
+        "service": model.service.name,
+        "http_port": LOKI.port("http"),
+        "grpc_port": LOKI.port("grpc"),
+        "retention_period": default,
+        "retention_streams": streams,
+        "index_resource_attributes": LOKI_INDEX_RESOURCE_ATTRIBUTES,
+        "index_log_attributes": indexed_log_attributes,
+        "late_arrival": late.text if late else None,
+    }
+
+
+# --- pint -----------------------------------------------------------------------------------------
+
+def pint_context(model: Model) -> dict[str, Any]:
+    planned = sorted({q.share_records(model, i, "5m")[1] for i in model.indicators if i.kind == "share"})
+    names = "|".join(re.escape(posixpath.splitext(posixpath.basename(path))[0]) for path in RULE_FILES)
+    folders = sorted({posixpath.dirname(path) for path in RULE_FILES})
+    include = f"(^|/){'|'.join(folders)}/({names})[.]yml$"
+    return {"include": include, "planned_share_records": planned}
+
+
+def emit(model: Model) -> dict[str, str]:
+    return {
+        PROMETHEUS_FILE: render("prometheus.yml.j2", model, **prometheus_context(model)),
+        LOKI_FILE: render("loki.yaml.j2", model, **loki_context(model)),
+        PINT_FILE: render("pint.hcl.j2", model, **pint_context(model)),
+    }

@@ -1,0 +1,371 @@
+"""The validated, immutable model of a spec: what every emitter and the runtime read.
+
+Nothing here does I/O; ``validate.build_model`` is the only producer. Prometheus names are derived
+here once (``Metric.prom_name``), so rules, dashboards and the runtime cannot disagree on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+
+from obsgen.model.naming import prometheus_label_name, prometheus_metric_name, prometheus_series_names
+
+SHADOW_LABEL = "shadow"
+"""Label the runtime adds in shadow mode; every generated query excludes ``shadow="true"``."""
+
+PII_CLASSES = ("none", "low", "high")
+CARDINALITIES = ("low", "high")
+ATTRIBUTE_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+FORMATS = ("uuid4", "sha256_hex", "unix_ms")
+SEVERITIES = ("P1", "P2", "P3", "P4")
+SEVERITY_CLASSES = ("critical", "warning", "info")
+INDICATOR_KINDS = ("ratio", "quantile", "mean", "gauge", "share")
+COMPARISONS = ("<", "<=", ">", ">=")
+SPAN_KINDS = ("server", "client", "internal", "producer", "consumer")
+LOG_SEVERITIES = ("debug", "info", "warn", "error")
+
+
+def frozen_map(items: Mapping) -> Mapping:
+    """A read-only mapping, so a model cannot be changed after validation."""
+    return MappingProxyType(dict(items))
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A Prometheus duration such as ``5m`` or ``1d``, kept as written and in seconds."""
+
+    text: str
+    seconds: int
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: str
+    description: str
+    pii: str
+    cardinality: str
+    enum: tuple[str, ...] | None = None
+    format: str | None = None
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = None
+    max_items: int | None = None
+    items: str | None = None
+
+    @property
+    def label_name(self) -> str:
+        return prometheus_label_name(self.name)
+
+    @property
+    def may_be_label(self) -> bool:
+        """High-PII or high-cardinality attributes never become metric labels."""
+        return self.pii != "high" and self.cardinality == "low"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    instrument: str
+    unit: str
+    description: str
+    labels: tuple[str, ...]
+    event: str
+    value: str | None = None
+    buckets: tuple[Decimal, ...] | None = None
+    once_per: str | None = None
+
+    @property
+    def prom_name(self) -> str:
+        """Base Prometheus name (histograms: without ``_bucket``/``_sum``/``_count``)."""
+        return prometheus_metric_name(self.name, self.unit, self.instrument)
+
+    @property
+    def series_names(self) -> tuple[str, ...]:
+        return prometheus_series_names(self.name, self.unit, self.instrument)
+
+    @property
+    def count_series(self) -> str:
+        """The series that counts events: the counter itself, or a histogram's ``_count``."""
+        return f"{self.prom_name}_count" if self.instrument == "histogram" else self.prom_name
+
+
+@dataclass(frozen=True)
+class Span:
+    name: str
+    kind: str
+    parent: str | None = None
+    duration_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    description: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    metrics: tuple[Metric, ...]
+    example: Mapping
+    span: Span | None = None
+    log_severity: str | None = None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    """A metric as an indicator uses it, optionally narrowed by label values."""
+
+    metric: Metric
+    where: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: frozen_map({}))
+
+
+@dataclass(frozen=True)
+class Indicator:
+    name: str
+    kind: str
+    description: str
+    by: tuple[str, ...] = ()
+    metric: MetricRef | None = None
+    numerator: MetricRef | None = None
+    denominator: MetricRef | None = None
+    quantiles: tuple[Decimal, ...] = ()
+    label: str | None = None
+    planned: Mapping[str, Decimal] = field(default_factory=lambda: frozen_map({}))
+
+    @property
+    def unit(self) -> str:
+        """OTel unit of the indicator's value: the metric's for quantile/mean/gauge, else a ratio."""
+        if self.kind in ("quantile", "mean", "gauge") and self.metric is not None:
+            return self.metric.metric.unit
+        return "1"
+
+
+@dataclass(frozen=True)
+class Objective:
+    op: str
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class SLO:
+    name: str
+    description: str
+    indicator: Indicator
+    objective: Objective
+    window: Duration
+    quantile: Decimal | None = None
+    match: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
+    budget_period: Duration | None = None
+
+    @property
+    def error_budget(self) -> Decimal:
+        """Allowed share of bad events: the ratio objective itself, or 1 - q for a quantile."""
+        if self.indicator.kind == "quantile":
+            assert self.quantile is not None
+            return 1 - self.quantile
+        return self.objective.value
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    summary: str
+    description: str
+    indicator: Indicator
+    op: str
+    threshold: Decimal
+    for_: Duration
+    window: Duration
+    severity: str
+    runbook_url: str
+    quantile: Decimal | None = None
+    match: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
+    kill_switch: str | None = None
+    when_absent: bool = False
+    dashboard_tile: str | None = None
+
+
+@dataclass(frozen=True)
+class SeverityRoute:
+    severity: str
+    severity_class: str
+    response: Duration
+    receiver: str
+    group_wait: Duration
+    group_interval: Duration
+    repeat_interval: Duration
+    escalation: Duration | None = None
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """A webhook; its bearer token is read from a file at runtime, never written into configs."""
+
+    name: str
+    url: str
+    bearer_token_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    group_by: tuple[str, ...]
+    severities: tuple[SeverityRoute, ...]
+    receivers: tuple[Receiver, ...]
+    kill_switch_webhook: Receiver
+
+    def route(self, severity: str) -> SeverityRoute:
+        return next(r for r in self.severities if r.severity == severity)
+
+
+PANEL_TYPES = ("timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "state-timeline", "logs", "text")
+"""Grafana's current panel types; legacy ones (graph, singlestat) are never generated."""
+QUERY_FORMATS = ("time_series", "table", "heatmap")
+LOKI_PANEL_TYPES = ("logs",)
+GRAFANA_UNITS = (
+    "none", "short", "percent", "percentunit", "sci", "locale", "bool", "bool_yes_no", "bool_on_off",
+    "ns", "µs", "ms", "s", "m", "h", "d", "dtdurationms", "dtdurations", "dthms", "dtdhms", "clockms", "clocks",
+    "hertz", "cps", "ops", "reqps", "rps", "wps", "iops", "cpm", "opm", "rpm", "wpm",
+    "bytes", "decbytes", "bits", "decbits", "kbytes", "mbytes", "gbytes", "Bps", "bps",
+    "dateTimeAsIso", "dateTimeFromNow", "string",
+)
+"""Grafana unit ids a tile may use (a subset of Grafana's value formats that dashboard-linter knows)."""
+
+
+@dataclass(frozen=True)
+class TileQuery:
+    """One query of a tile: PromQL/LogQL as written (``expr``) or an indicator's recording rule."""
+
+    legend: str
+    expr: str | None = None
+    indicator: str | None = None
+    """Indicator name: the query reads its recording rule over ``window``, narrowed by ``match``."""
+    window: str = "5m"
+    match: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
+    instant: bool = False
+    format: str = "time_series"
+    unit: str | None = None
+    """Grafana unit of this query's series when it differs from the tile's (drawn on a right axis)."""
+    line: int = field(default=0, compare=False)
+    path: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class ThresholdStep:
+    color: str
+    value: Decimal | None = None
+    """``None`` for the base step (everything below the first value)."""
+
+
+@dataclass(frozen=True)
+class ValueMapping:
+    value: str
+    text: str
+    color: str
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A dashboard slice: a multi-select ``$name`` over the values of ``label`` on ``metric``."""
+
+    name: str
+    label: str
+    metric: str
+    title: str
+    line: int = field(default=0, compare=False)
+    path: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Tile:
+    id: str
+    title: str
+    panel_id: int
+    """Stable panel id: position in the dashboard, so links survive regeneration."""
+    panel: str = "timeseries"
+    description: str = ""
+    unit: str = "none"
+    row: str | None = None
+    queries: tuple[TileQuery, ...] = ()
+    slos: tuple[str, ...] = ()
+    """SLO names whose objectives become the panel's thresholds (and whose burn alerts it shows)."""
+    thresholds: tuple[ThresholdStep, ...] = ()
+    mappings: tuple[ValueMapping, ...] = ()
+    width: int | None = None
+    height: int | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    stack: bool = False
+    content: str = ""
+    """Markdown of a text tile."""
+    line: int = field(default=0, compare=False)
+    path: str = field(default="", compare=False)
+
+    @property
+    def datasource(self) -> str:
+        return "loki" if self.panel in LOKI_PANEL_TYPES else "prometheus"
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    name: str
+    title: str
+    refresh: Duration
+    tiles: tuple[Tile, ...]
+    time: Duration = Duration("6h", 21600)
+    """Default time range, ending now."""
+    folder: str = ""
+    """Grafana folder (dashboard group) the dashboard is provisioned into; empty = the service name."""
+    description: str = ""
+    variables: tuple[Variable, ...] = ()
+    spec_file: str = field(default="", compare=False)
+    """The spec file as its errors name it, so later checks (the PromQL contract) can point at lines."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    description: str
+    runbook_url: str
+    grafana_url: str
+
+
+@dataclass(frozen=True)
+class Model:
+    source: str
+    """How the spec is named in generated headers: stable across machines."""
+    service: Service
+    attributes: Mapping[str, Attribute]
+    events: tuple[Event, ...]
+    indicators: tuple[Indicator, ...]
+    slos: tuple[SLO, ...]
+    alerts: tuple[Alert, ...]
+    kill_switches: Mapping[str, str]
+    routing: Routing
+    retention: Mapping[str, Duration]
+    dashboards: tuple[Dashboard, ...]
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        return tuple(m for e in self.events for m in e.metrics)
+
+    def dashboard_uid(self, dashboard: Dashboard) -> str:
+        return f"{self.service.name}-{dashboard.name}"[:40]
+
+    def tile_url(self, ref: str) -> str:
+        """Grafana URL of a tile ``dashboard/tile``, opening that panel."""
+        board_name, tile_id = ref.split("/", 1)
+        board = next(d for d in self.dashboards if d.name == board_name)
+        tile = next(t for t in board.tiles if t.id == tile_id)
+        uid = self.dashboard_uid(board)
+        return f"{self.service.grafana_url}/d/{uid}/{uid}?viewPanel={tile.panel_id}"

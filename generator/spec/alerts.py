@@ -1,0 +1,66 @@
+"""The ``alerts`` section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obsgen import model as m
+from obsgen.spec.reader import ALERT_NAME, Checker
+from obsgen.spec.slos import parse_selection
+
+
+def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attributes: dict[str, m.Attribute],
+            kill_switches: dict[str, str], dashboards: list[m.Dashboard], service: m.Service | None,
+            routing: m.Routing | None) -> list[m.Alert]:
+    out: list[m.Alert] = []
+    if c.mapping(raw, ("alerts",)) is None:
+        return out
+    tiles = {f"{d.name}/{t.id}" for d in dashboards for t in d.tiles}
+    for name, spec in raw.items():
+        p = ("alerts", name)
+        d = c.mapping(spec, p, required=("summary", "indicator", "op", "threshold", "for", "severity"),
+                      optional=("description", "quantile", "match", "window", "kill_switch", "when_absent",
+                                "runbook_url", "dashboard_tile"))
+        if d is None or c.string(name, p, ALERT_NAME, "alert name (UpperCamelCase)") is None:
+            continue
+        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators")
+        summary = c.string(d.get("summary"), p + ("summary",))
+        if summary and "{{" in summary:
+            c.error(p + ("summary",), "the summary is templated", "keep `summary` static so alerts group; "
+                    "put values in `description`")
+        op = c.choice(d.get("op"), p + ("op",), m.COMPARISONS)
+        threshold = c.number(d.get("threshold"), p + ("threshold",))
+        for_ = c.duration(d.get("for"), p + ("for",))
+        window = c.duration(d.get("window", "5m"), p + ("window",))
+        severity = c.choice(d.get("severity"), p + ("severity",), m.SEVERITIES)
+        kill_switch = d.get("kill_switch")
+        if kill_switch is not None:
+            kill_switch = c.reference(kill_switch, p + ("kill_switch",), kill_switches, "kill_switches")
+        when_absent = c.boolean(d.get("when_absent", False), p + ("when_absent",))
+        tile = d.get("dashboard_tile")
+        if tile is not None and tile not in tiles:
+            c.reference(tile, p + ("dashboard_tile",), tiles, "dashboards tiles (as dashboard/tile-id)")
+            tile = None
+        runbook = d.get("runbook_url")
+        if runbook is not None:
+            runbook = c.string(runbook, p + ("runbook_url",), r"https?://\S+", "URL")
+        if ind_name is None:
+            continue
+        indicator = indicators[ind_name]
+        quantile, match = parse_selection(c, d, p, indicator, attributes)
+        if indicator.kind == "quantile" and threshold is not None and indicator.metric is not None:
+            buckets = indicator.metric.metric.buckets or ()
+            if threshold not in buckets[:-1]:
+                c.error(p + ("threshold",), f"{threshold} is not an inner bucket boundary of "
+                        f"`{indicator.metric.metric.name}`, so the quantile is only interpolated there",
+                        "alert on a bucket boundary (not the last one) or add the boundary to the buckets")
+        if None in (summary, op, threshold, for_, window, severity, service, when_absent):
+            continue
+        assert service is not None
+        out.append(m.Alert(
+            name=name, summary=str(summary), description=str(d.get("description", "")), indicator=indicator,
+            op=str(op), threshold=threshold, for_=for_, window=window, severity=str(severity),  # type: ignore[arg-type]
+            runbook_url=runbook or f"{service.runbook_url}#{name.lower()}", quantile=quantile,
+            match=m.frozen_map(match), kill_switch=kill_switch, when_absent=bool(when_absent),
+            dashboard_tile=tile))
+    return out

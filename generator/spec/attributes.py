@@ -1,0 +1,49 @@
+"""The ``attributes`` section: every field an event may carry, described once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from obsgen import model as m
+from obsgen.spec.reader import NAME, Checker
+
+
+def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
+    out: dict[str, m.Attribute] = {}
+    if c.mapping(raw, ("attributes",)) is None:
+        return out
+    for name, spec in raw.items():
+        p = ("attributes", name)
+        if c.string(name, p, NAME, "attribute name") is None:
+            continue
+        d = c.mapping(spec, p, required=("type", "pii", "cardinality", "description"),
+                      optional=("enum", "format", "pattern", "minimum", "maximum", "max_length",
+                                "max_items", "items"))
+        if d is None:
+            continue
+        type_ = c.choice(d.get("type"), p + ("type",), m.ATTRIBUTE_TYPES)
+        pii = c.choice(d.get("pii"), p + ("pii",), m.PII_CLASSES)
+        cardinality = c.choice(d.get("cardinality"), p + ("cardinality",), m.CARDINALITIES)
+        enum = tuple(c.string_list(d["enum"], p + ("enum",), allow_empty=False)) if "enum" in d else None
+        fmt = c.choice(d["format"], p + ("format",), m.FORMATS) if "format" in d else None
+        bounds = {k: c.number(d[k], p + (k,)) for k in ("minimum", "maximum") if k in d}
+        if enum is not None and cardinality == "high":
+            c.error(p + ("cardinality",), "an enum attribute has bounded cardinality",
+                    "set `cardinality: low`")
+        items = c.choice(d["items"], p + ("items",), m.ATTRIBUTE_TYPES[:3]) if "items" in d else None
+        if type_ == "array" and items is None and "items" not in d:
+            c.error(p, "an array attribute needs `items`", "add `items: string` (or integer, number)")
+        # An attribute with a bad field is still declared (with neutral stand-ins), so references to it
+        # do not cascade into more errors; the model is never built while errors exist.
+        out[name] = m.Attribute(
+            name=name, type=str(type_ or "string"), description=str(d.get("description", "")),
+            pii=str(pii or "none"), cardinality=str(cardinality or "low"), enum=enum, format=fmt,
+            pattern=d.get("pattern"),
+            minimum=_float(bounds.get("minimum")), maximum=_float(bounds.get("maximum")),
+            max_length=d.get("max_length"), max_items=d.get("max_items"), items=items)
+    return out
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)

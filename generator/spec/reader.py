@@ -1,0 +1,148 @@
+"""Typed field readers that collect errors instead of stopping at the first one."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from obsgen.model import Duration
+from obsgen.spec.source import Document, Path_, SpecError, dotted
+
+NAME = r"[a-z][a-z0-9_]*"
+METRIC_NAME = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*"
+ALERT_NAME = r"[A-Z][A-Za-z0-9]*"
+SLUG = r"[a-z][a-z0-9-]*"
+UNIT = r"(\{[A-Za-z0-9_ .]+\}|[A-Za-z0-9/]+)"
+
+DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+MISSING = object()
+
+
+class Checker:
+    """Reads raw spec values at a path, recording a SpecError for anything wrong."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.errors: list[SpecError] = []
+
+    def error(self, path: Path_, problem: str, fix: str) -> None:
+        self.errors.append(SpecError(self.doc.source, self.doc.line_of(path), dotted(path), problem, fix))
+
+    def mapping(self, value: Any, path: Path_, required: Iterable[str] = (),
+                optional: Iterable[str] = ()) -> dict[str, Any] | None:
+        """A mapping with exactly the known keys; ``None`` (after an error) if it is not one."""
+        if not isinstance(value, dict):
+            self.error(path, f"expected a mapping, got {_kind(value)}", "write it as `key: value` lines")
+            return None
+        known = list(required) + list(optional)
+        if known:
+            for key in value:
+                if key not in known:
+                    close = difflib.get_close_matches(key, known, n=1)
+                    hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(known)}"
+                    self.error(path + (key,), "unknown key", f"remove it or fix the name ({hint})")
+            for key in required:
+                if key not in value:
+                    self.error(path, f"missing required key `{key}`", f"add `{key}:`")
+        return value
+
+    def string(self, value: Any, path: Path_, pattern: str | None = None, what: str = "") -> str | None:
+        if not isinstance(value, str) or not value:
+            self.error(path, f"expected a non-empty string, got {_kind(value)}", "write a text value")
+            return None
+        if pattern and not re.fullmatch(pattern, value):
+            self.error(path, f"`{value}` is not a valid {what or 'value'}", f"use a value matching {pattern}")
+            return None
+        return value
+
+    def choice(self, value: Any, path: Path_, choices: Iterable[str]) -> str | None:
+        options = list(choices)
+        if value not in options:
+            self.error(path, f"`{value}` is not one of {', '.join(options)}", f"use one of {', '.join(options)}")
+            return None
+        return str(value)
+
+    def boolean(self, value: Any, path: Path_) -> bool | None:
+        if not isinstance(value, bool):
+            self.error(path, f"expected true or false, got {_kind(value)}", "write true or false")
+            return None
+        return value
+
+    def number(self, value: Any, path: Path_, minimum: Decimal | None = None,
+               maximum: Decimal | None = None) -> Decimal | None:
+        """A number kept as Decimal from its written form, so thresholds stay float-clean."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.error(path, f"expected a number, got {_kind(value)}", "write a number such as 0.95")
+            return None
+        try:
+            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        except InvalidOperation:
+            self.error(path, "not a finite number", "write a finite number")
+            return None
+        if not number.is_finite():
+            self.error(path, "not a finite number", "write a finite number")
+            return None
+        if minimum is not None and number < minimum:
+            self.error(path, f"{value} is below the minimum {minimum}", f"use a value >= {minimum}")
+            return None
+        if maximum is not None and number > maximum:
+            self.error(path, f"{value} is above the maximum {maximum}", f"use a value <= {maximum}")
+            return None
+        return number
+
+    def duration(self, value: Any, path: Path_) -> Duration | None:
+        if not isinstance(value, str) or not DURATION_RE.match(value):
+            self.error(path, f"`{value}` is not a duration", "write a Prometheus duration such as 30s, 5m, 1h, 2d")
+            return None
+        m = DURATION_RE.match(value)
+        assert m
+        amount, unit = int(m.group(1)), m.group(2)
+        seconds = amount // 1000 if unit == "ms" else amount * _UNIT_SECONDS[unit]
+        if seconds <= 0:
+            self.error(path, "duration must be positive", "use a duration of at least 1s")
+            return None
+        return Duration(value, seconds)
+
+    def string_list(self, value: Any, path: Path_, allow_empty: bool = True) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.error(path, f"expected a list of names, got {_kind(value)}", "write a list such as [a, b]")
+            return []
+        if not value and not allow_empty:
+            self.error(path, "the list is empty", "name at least one entry")
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            if item in seen:
+                self.error(path + (i,), f"`{item}` is listed twice", "remove the duplicate")
+            seen.add(item)
+        return value
+
+    def reference(self, value: Any, path: Path_, known: Iterable[str], what: str) -> str | None:
+        """A name that must exist among ``known`` (an attribute, an indicator, …)."""
+        names = sorted(known)
+        if not isinstance(value, str) or value not in names:
+            close = difflib.get_close_matches(str(value), names, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"declare it under `{what}` first"
+            self.error(path, f"`{value}` is not a declared {what[:-1] if what.endswith('s') else what}",
+                       f"use a name from `{what}` ({hint})")
+            return None
+        return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"the string `{value}`"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__

@@ -1,0 +1,48 @@
+"""The ``service``, ``kill_switches`` and ``retention`` sections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obsgen import model as m
+from obsgen.spec.reader import MISSING, NAME, Checker
+
+
+def parse_service(c: Checker, raw: Any) -> m.Service | None:
+    p = ("service",)
+    if raw is MISSING:
+        return None  # already reported as a missing key
+    d = c.mapping(raw, p, required=("name", "namespace", "runbook_url", "grafana_url"),
+                  optional=("description",))
+    if d is None:
+        return None
+    name = c.string(d.get("name"), p + ("name",), r"[a-z][a-z0-9-]*", "service name")
+    namespace = c.string(d.get("namespace"), p + ("namespace",), NAME, "namespace")
+    runbook = c.string(d.get("runbook_url"), p + ("runbook_url",), r"https?://\S+", "URL")
+    grafana = c.string(d.get("grafana_url"), p + ("grafana_url",), r"https?://\S+[^/]", "URL")
+    description = d.get("description", "")
+    if None in (name, namespace, runbook, grafana):
+        return None
+    return m.Service(str(name), str(namespace), str(description), str(runbook).rstrip("/"), str(grafana))
+
+
+def parse_kill_switches(c: Checker, raw: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if c.mapping(raw, ("kill_switches",)) is None:
+        return out
+    for name, description in raw.items():
+        p = ("kill_switches", name)
+        if c.string(name, p, NAME, "kill-switch name") and c.string(description, p):
+            out[name] = description
+    return out
+
+
+def parse_retention(c: Checker, raw: Any) -> dict[str, m.Duration]:
+    out: dict[str, m.Duration] = {}
+    if c.mapping(raw, ("retention",)) is None:
+        return out
+    for name, value in raw.items():
+        duration = c.duration(value, ("retention", name))
+        if duration is not None:
+            out[name] = duration
+    return out
