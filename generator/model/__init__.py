@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 
+from obsgen.model.joins import Context
 from obsgen.model.naming import prometheus_label_name, prometheus_metric_name, prometheus_series_names
 
 SHADOW_LABEL = "shadow"
@@ -354,6 +355,8 @@ class Model:
     routing: Routing
     retention: Mapping[str, Duration]
     dashboards: tuple[Dashboard, ...]
+    joins: tuple[Context, ...] = ()
+    """How events relate (contexts, inherited and consistent fields, references): see ``model.joins``."""
 
     @property
     def metrics(self) -> tuple[Metric, ...]:

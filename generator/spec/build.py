@@ -12,6 +12,7 @@ from obsgen.spec.attributes import parse_attributes
 from obsgen.spec.dashboards import parse_dashboards
 from obsgen.spec.events import parse_events
 from obsgen.spec.indicators import parse_indicators
+from obsgen.spec.joins import parse_joins
 from obsgen.spec.reader import MISSING, Checker
 from obsgen.spec.routing import parse_routing
 from obsgen.spec.service import parse_kill_switches, parse_retention, parse_service
@@ -24,7 +25,7 @@ def build_model(doc: Document, source: str) -> m.Model:
     c = Checker(doc)
     top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators",
                                              "alerts", "routing"),
-                    optional=("slos", "kill_switches", "retention", "dashboards"))
+                    optional=("slos", "kill_switches", "retention", "dashboards", "joins"))
     if top is None:
         raise SpecInvalid(c.errors)
     if "version" in top and top["version"] != 1:
@@ -32,6 +33,7 @@ def build_model(doc: Document, source: str) -> m.Model:
     service = parse_service(c, top.get("service", MISSING))
     attributes = parse_attributes(c, top.get("attributes", {}))
     events = parse_events(c, top.get("events", {}), attributes)
+    joins = parse_joins(c, top.get("joins", {}), events, attributes)
     metrics = {metric.name: metric for event in events for metric in event.metrics}
     indicators = parse_indicators(c, top.get("indicators", {}), metrics, attributes)
     kill_switches = parse_kill_switches(c, top.get("kill_switches", {}))
@@ -46,4 +48,4 @@ def build_model(doc: Document, source: str) -> m.Model:
     return m.Model(source=source, service=service, attributes=m.frozen_map(attributes),
                    events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
                    alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches), routing=routing,
-                   retention=m.frozen_map(retention), dashboards=tuple(dashboards))
+                   retention=m.frozen_map(retention), dashboards=tuple(dashboards), joins=tuple(joins))
