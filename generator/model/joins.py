@@ -17,8 +17,8 @@ CONSISTENCY = "consistency"
 class OneOf:
     """``event.field`` must equal ``target_field`` of some ``target_event`` already seen in the context.
 
-    With ``same``, only target events whose ``same`` field equals this event's count (a click's position
-    must be the position its item was impressed at).
+    With ``same``, only target events whose ``same`` field equals this event's count (a refund's amount
+    must be the amount its line was charged at).
     """
 
     name: str
@@ -34,7 +34,7 @@ class OneOf:
 class ElementOf:
     """``event.field`` must equal the array ``target_field`` of the context's ``target_event`` at ``index``.
 
-    ``index`` is a 1-based field of ``event`` (an impression at position p shows ``items[p-1]``); the
+    ``index`` is a 1-based field of ``event`` (line p of an order ships ``items[p-1]``); the
     reference is broken too when the context has no ``target_event`` yet or the index is out of range.
     """
 

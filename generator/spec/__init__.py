@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from obsgen.demo import movie_recommender
+from obsgen.demo import BUILTIN
 from obsgen.model import Model
 from obsgen.spec.build import build_model
 from obsgen.spec.source import load_file, load_text
 
-DEFAULT_SOURCE = "obsgen built-in spec movie-recommender.yaml"
-
 
 def default_spec_text() -> str:
-    """The built-in spec's YAML: the movie recommender demo."""
-    return movie_recommender.spec_text()
+    """The built-in spec's YAML (the demo in ``obsgen.demo.BUILTIN``)."""
+    return BUILTIN.spec_text()
 
 
 def load_default() -> Model:
-    return build_model(load_text(default_spec_text(), movie_recommender.SPEC_NAME), DEFAULT_SOURCE)
+    return build_model(load_text(default_spec_text(), BUILTIN.SPEC_NAME), BUILTIN.SOURCE)
 
 
 def load_spec(path: Path | None) -> Model:

@@ -2,15 +2,15 @@
 
 ```yaml
 joins:
-  request:                                   # the context's name
-    root: request                            # opens the context; its span parents the members' spans
-    key: request_id                          # members join by this field
-    inherit: [user_id, experiment_id]        # default: every root field a member declares (not the key or times)
-    consistent: [user_id, experiment_id]     # passed values must equal the root's
-    require_known: [click]                   # these members must name a context this process has seen
+  checkout:                                  # the context's name
+    root: checkout_started                   # opens the context; its span parents the members' spans
+    key: checkout_id                         # members join by this field
+    inherit: [customer_id, currency]         # default: every root field a member declares (not the key or times)
+    consistent: [customer_id, currency]      # passed values must equal the root's
+    require_known: [payment]                 # these members must name a context this process has seen
     references:                              # name = the data-quality kind counted when broken
-      orphan_click: {event: click, field: item_id, one_of: {event: impression, field: item_id}}
-      shown_in_list: {event: impression, field: item_id, element_of: {event: ranking, field: items, index: position}}
+      unpaid_shipment: {event: shipment, field: payment_id, one_of: {event: payment, field: payment_id}}
+      line_not_in_cart: {event: line, field: sku, element_of: {event: checkout_started, field: skus, index: line_no}}
 ```
 """
 

@@ -9,6 +9,8 @@ from importlib import resources
 
 SPEC_NAME = "movie-recommender.yaml"
 """How errors in the built-in spec name it."""
+SOURCE = "obsgen built-in spec movie-recommender.yaml"
+"""How generated headers name the built-in spec."""
 
 
 def spec_text() -> str:
