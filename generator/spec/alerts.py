@@ -48,7 +48,7 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
             continue
         indicator = indicators[ind_name]
         quantile, match = parse_selection(c, d, p, indicator, attributes)
-        if indicator.kind == "quantile" and threshold is not None and indicator.metric is not None:
+        if isinstance(indicator, m.Quantile) and threshold is not None:
             buckets = indicator.metric.metric.buckets or ()
             if threshold not in buckets[:-1]:
                 c.error(p + ("threshold",), f"{threshold} is not an inner bucket boundary of "
