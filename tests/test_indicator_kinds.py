@@ -157,5 +157,6 @@ def test_bad_ratio_objectives_keep_the_objective_as_budget(model: m.Model) -> No
 
 def test_record_names_use_prometheus_labels(shop: m.Model) -> None:
     alert = next(a for a in shop.alerts if a.name == "ShopCheckoutSlow")
-    assert q.signal_selector(shop, alert, "5m") == ('http_route_quantile:shop_latency_milliseconds:'
-                                                    'histogram_quantile_rate5m{http_route="/checkout", quantile="0.95"}')
+    assert q.signal_selector(shop, alert, "5m") == (
+        'http_route_quantile:shop_latency_milliseconds:histogram_quantile_rate5m{http_route="/checkout", '
+        'quantile="0.95"}')
