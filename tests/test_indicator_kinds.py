@@ -160,3 +160,18 @@ def test_record_names_use_prometheus_labels(shop: m.Model) -> None:
     assert q.signal_selector(shop, alert, "5m") == (
         'http_route_quantile:shop_latency_milliseconds:histogram_quantile_rate5m{http_route="/checkout", '
         'quantile="0.95"}')
+
+
+def test_spec_reading_model_and_emitters_match_on_classes_not_kind_strings() -> None:
+    import re
+
+    import obsgen
+
+    package = Path(obsgen.__file__).parent
+    kind_check = re.compile(r"""\.kind\s*(==|!=|in\b|not in\b)"""
+                            r"""|kind\s*==\s*["'](ratio|quantile|mean|gauge|share|rate)""")
+    sources = [*package.glob("spec/*.py"), *package.glob("model/*.py"), *package.rglob("emit/**/*.py"),
+               package / "contract.py"]
+    offenders = [f"{path.relative_to(package)}:{n}" for path in sources
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if kind_check.search(line)]
+    assert offenders == []
