@@ -101,6 +101,38 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "routing.kill_switch_webhook", "missing required key `bearer_token_file`"),
     ("credentials-in-url", lambda s: s["routing"]["receivers"]["oncall-page"].update(url="http://u:pw@pager/x"),
      "routing.receivers.oncall-page.url", "not a valid URL without credentials"),
+    # ratios over several metrics, rate indicators, success objectives, dotted attribute names
+    ("ratio-terms-empty-list", lambda s: s["indicators"]["errors"].update(numerator=[]),
+     "indicators.errors.numerator", "non-empty list"),
+    ("ratio-term-on-gauge", lambda s: s["indicators"]["errors"].update(
+        denominator=[{"metric": "recsys.requests"}, {"metric": "recsys.data.age"}]),
+     "indicators.errors.denominator[1].metric", "cannot use gauge `recsys.data.age`"),
+    ("ratio-term-where-on-missing-label", lambda s: s["indicators"]["errors"].update(
+        denominator=[{"metric": "recsys.requests"}, {"metric": "recsys.sessions", "where": {"region": ["eu"]}}]),
+     "indicators.errors.denominator[1].where.region", "not a label of metric `recsys.sessions`"),
+    ("split-label-missing-on-one-term", lambda s: s["indicators"]["errors"].update(by=["region"]),
+     "indicators.errors.by[0]", "not a label of metric `recsys.errors`"),
+    ("rate-on-gauge", lambda s: s["indicators"].update(
+        age_rate={"kind": "rate", "description": "d", "metric": "recsys.data.age"}),
+     "indicators.age_rate.metric", "a rate indicator cannot use gauge"),
+    ("rate-where-value-not-in-enum", lambda s: s["indicators"].update(
+        blue_rate={"kind": "rate", "description": "d", "metric": "recsys.requests", "where": {"bucket": ["blue"]}}),
+     "indicators.blue_rate.where.bucket[0]", "not a value of `bucket`"),
+    ("rate-with-quantiles", lambda s: s["indicators"].update(
+        q_rate={"kind": "rate", "description": "d", "metric": "recsys.requests", "quantiles": [0.5]}),
+     "indicators.q_rate.quantiles", "unknown key"),
+    ("success-objective-not-a-ratio-value", lambda s: s["slos"]["error_rate"].update(
+        objective={"op": ">=", "value": 99.9}),
+     "slos.error_rate.objective.value", "between 0 and 1"),
+    ("latency-budget-lower-bound", lambda s: s["slos"]["latency_p95_warm"]["objective"].update(op=">="),
+     "slos.latency_p95_warm.objective.op", "upper bound on latency"),
+    ("alert-below-zero-never-fires", lambda s: s["alerts"]["RecsysCoverageLow"].update(threshold=0),
+     "alerts.RecsysCoverageLow.threshold", "`< 0` never holds"),
+    ("attribute-name-not-otel-style", lambda s: s["attributes"].update({"Http.Route": s["attributes"]["region"]}),
+     "attributes.Http.Route", "not a valid attribute name"),
+    ("attributes-share-a-prometheus-label", lambda s: s["attributes"].update(
+        {"user.state": s["attributes"]["user_state"]}),
+     "attributes.user.state", "both the Prometheus label `user_state`"),
 ]
 
 TEXT_CASES: list[tuple[str, str, str, str]] = [

@@ -103,3 +103,9 @@ def test_the_cli_rejects_a_misspelt_tile_metric_with_exit_2(tmp_path: Path, comm
     assert result.exit_code == EXIT_BAD_INPUT
     assert "tile `health/fallback`" in result.output and f"{spec}:" in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("spec", sorted((Path(__file__).parent / "fixtures" / "specs").glob("*.yaml")),
+                         ids=lambda path: path.stem)
+def test_every_fixture_spec_honours_the_contract(spec: Path) -> None:
+    assert _check(spec.read_text()) == []

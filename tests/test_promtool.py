@@ -91,3 +91,68 @@ def test_amtool_routes_each_severity(tree: Path, labels: list[str], receivers: s
                  f"--config.file={tree / 'alerting' / 'alertmanager.yml'}", *labels)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == receivers
+
+
+
+FIXTURE_SPECS = sorted((Path(__file__).parent / "fixtures" / "specs").glob("*.yaml"))
+STOREFRONT = Path(__file__).parent / "fixtures" / "specs" / "storefront.yaml"
+
+
+def generate(spec: Path, out: Path) -> Path:
+    from click.testing import CliRunner
+    from obsgen.cli import main
+
+    result = CliRunner().invoke(main, ["generate", str(spec), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module", params=FIXTURE_SPECS, ids=lambda path: path.stem)
+def fixture_tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output tree of one fixture spec (tests/fixtures/specs/), generated once per module."""
+    return generate(request.param, tmp_path_factory.mktemp(request.param.stem))
+
+
+def test_fixture_spec_rules_pass_promtool_check(fixture_tree: Path) -> None:
+    files = sorted(str(p) for p in (fixture_tree / "alerting").glob("*.yml") if p.name != "alertmanager.yml")
+    result = run(find_tool("promtool"), "check", "rules", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fixture_spec_generated_unit_tests_pass(fixture_tree: Path) -> None:
+    tests = sorted(str(p) for p in (fixture_tree / "alerting" / "tests").glob("*_test.yml"))
+    assert tests
+    result = run(find_tool("promtool"), "test", "rules", *tests)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(tests)
+
+
+def test_a_ratio_term_whose_counter_was_never_written_does_not_empty_the_ratio(tmp_path: Path) -> None:
+    """authorised ÷ (authorised + failed) is 1, not empty, while no payment has failed yet (an OTel SDK
+    exports a counter series only once it is incremented)."""
+    import yaml
+
+    tree = generate(STOREFRONT, tmp_path)
+    record = "payment_method:shop_payment_success:ratio_rate5m"
+    test = tree / "alerting" / "tests" / "never_failed_test.yml"
+    test.write_text(yaml.safe_dump({
+        "rule_files": ["../recording_rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m",
+                   "input_series": [{"series": 'shop_payments_authorised_total{payment_method="card"}',
+                                     "values": "0+60x10"}],
+                   "promql_expr_test": [{"expr": record, "eval_time": "10m", "exp_samples": [
+                       {"labels": f'{record}{{payment_method="card", service="storefront-api"}}', "value": 1}]}]}],
+    }))
+    result = run(find_tool("promtool"), "test", "rules", str(test))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rate_alert_tests_fail_when_the_threshold_changes(tmp_path: Path) -> None:
+    tree = generate(STOREFRONT, tmp_path / "tree")
+    alerts = tree / "alerting" / "alerts.yml"
+    original = 'payment_method:shop_orders_per_second:rate15m{payment_method="card"} < 0.05'
+    assert original in alerts.read_text()
+    alerts.write_text(alerts.read_text().replace(original, original.replace("0.05", "0.04")))
+    result = run(find_tool("promtool"), "test", "rules", str(tree / "alerting" / "tests" / "alerts_test.yml"))
+    assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr

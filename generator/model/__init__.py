@@ -11,6 +11,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 
+from obsgen.model.durations import Duration as Duration
+from obsgen.model.durations import parse_duration
+from obsgen.model.indicators import BUDGETED_TYPES as BUDGETED_TYPES
+from obsgen.model.indicators import INDICATOR_KINDS as INDICATOR_KINDS
+from obsgen.model.indicators import INDICATOR_TYPES as INDICATOR_TYPES
+from obsgen.model.indicators import Gauge as Gauge
+from obsgen.model.indicators import Indicator as Indicator
+from obsgen.model.indicators import Mean as Mean
+from obsgen.model.indicators import MetricRef as MetricRef
+from obsgen.model.indicators import Quantile as Quantile
+from obsgen.model.indicators import Rate as Rate
+from obsgen.model.indicators import Ratio as Ratio
+from obsgen.model.indicators import Share as Share
 from obsgen.model.joins import Context
 from obsgen.model.naming import prometheus_label_name, prometheus_metric_name, prometheus_series_names
 
@@ -23,7 +36,6 @@ ATTRIBUTE_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 FORMATS = ("uuid4", "sha256_hex", "unix_ms")
 SEVERITIES = ("P1", "P2", "P3", "P4")
 SEVERITY_CLASSES = ("critical", "warning", "info")
-INDICATOR_KINDS = ("ratio", "quantile", "mean", "gauge", "share")
 COMPARISONS = ("<", "<=", ">", ">=")
 SPAN_KINDS = ("server", "client", "internal", "producer", "consumer")
 LOG_SEVERITIES = ("debug", "info", "warn", "error")
@@ -32,17 +44,6 @@ LOG_SEVERITIES = ("debug", "info", "warn", "error")
 def frozen_map(items: Mapping) -> Mapping:
     """A read-only mapping, so a model cannot be changed after validation."""
     return MappingProxyType(dict(items))
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A Prometheus duration such as ``5m`` or ``1d``, kept as written and in seconds."""
-
-    text: str
-    seconds: int
-
-    def __str__(self) -> str:
-        return self.text
 
 
 @dataclass(frozen=True)
@@ -123,35 +124,6 @@ class Event:
 
 
 @dataclass(frozen=True)
-class MetricRef:
-    """A metric as an indicator uses it, optionally narrowed by label values."""
-
-    metric: Metric
-    where: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: frozen_map({}))
-
-
-@dataclass(frozen=True)
-class Indicator:
-    name: str
-    kind: str
-    description: str
-    by: tuple[str, ...] = ()
-    metric: MetricRef | None = None
-    numerator: MetricRef | None = None
-    denominator: MetricRef | None = None
-    quantiles: tuple[Decimal, ...] = ()
-    label: str | None = None
-    planned: Mapping[str, Decimal] = field(default_factory=lambda: frozen_map({}))
-
-    @property
-    def unit(self) -> str:
-        """OTel unit of the indicator's value: the metric's for quantile/mean/gauge, else a ratio."""
-        if self.kind in ("quantile", "mean", "gauge") and self.metric is not None:
-            return self.metric.metric.unit
-        return "1"
-
-
-@dataclass(frozen=True)
 class Objective:
     op: str
     value: Decimal
@@ -169,12 +141,18 @@ class SLO:
     budget_period: Duration | None = None
 
     @property
+    def counts_good(self) -> bool:
+        """A lower bound (``>=``) on a ratio: the ratio counts good events, and bad ones are ``1 - ratio``."""
+        return isinstance(self.indicator, Ratio) and self.objective.op in (">", ">=")
+
+    @property
     def error_budget(self) -> Decimal:
-        """Allowed share of bad events: the ratio objective itself, or 1 - q for a quantile."""
-        if self.indicator.kind == "quantile":
+        """Allowed share of bad events: 1 - q for a quantile, 1 - objective for a success ratio, else the
+        (bad-event) ratio objective itself. Decimal arithmetic: 1 - 0.999 is exactly 0.001."""
+        if isinstance(self.indicator, Quantile):
             assert self.quantile is not None
             return 1 - self.quantile
-        return self.objective.value
+        return 1 - self.objective.value if self.counts_good else self.objective.value
 
 
 @dataclass(frozen=True)
@@ -322,7 +300,7 @@ class Dashboard:
     title: str
     refresh: Duration
     tiles: tuple[Tile, ...]
-    time: Duration = Duration("6h", 21600)
+    time: Duration = parse_duration("6h")
     """Default time range, ending now."""
     folder: str = ""
     """Grafana folder (dashboard group) the dashboard is provisioned into; empty = the service name."""

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import re
 
+from obsgen.model.units import PER_UNITS, UNITS
+
 __all__ = [
     "INSTRUMENTS",
     "prometheus_label_name",
@@ -38,54 +40,11 @@ __all__ = [
 #: "gauge" a Gauge.
 INSTRUMENTS = ("counter", "updowncounter", "histogram", "gauge")
 
-# metric_namer.go `unitMap`: a UCUM main unit becomes the Prometheus base-unit
-# word. A unit that is not in the map is used as it is (after cleaning). "1"
-# maps to "" because a dimensionless unit gives no suffix: only gauges get
-# "_ratio", and that is a separate rule in _normalize_name.
-_UNIT_MAP: dict[str, str] = {
-    # Time
-    "d": "days",
-    "h": "hours",
-    "min": "minutes",
-    "s": "seconds",
-    "ms": "milliseconds",
-    "us": "microseconds",
-    "ns": "nanoseconds",
-    # Bytes
-    "By": "bytes",
-    "KiBy": "kibibytes",
-    "MiBy": "mebibytes",
-    "GiBy": "gibibytes",
-    "TiBy": "tibibytes",
-    "KBy": "kilobytes",
-    "MBy": "megabytes",
-    "GBy": "gigabytes",
-    "TBy": "terabytes",
-    # SI
-    "m": "meters",
-    "V": "volts",
-    "A": "amperes",
-    "J": "joules",
-    "W": "watts",
-    "g": "grams",
-    # Misc
-    "Cel": "celsius",
-    "Hz": "hertz",
-    "1": "",
-    "%": "percent",
-}
-
-# metric_namer.go `perUnitMap`: the part after "/" uses the singular word, so
-# "By/s" becomes "bytes_per_second". Here "m" means minute, not meter.
-_PER_UNIT_MAP: dict[str, str] = {
-    "s": "second",
-    "m": "minute",
-    "h": "hour",
-    "d": "day",
-    "w": "week",
-    "mo": "month",
-    "y": "year",
-}
+# metric_namer.go `unitMap` and `perUnitMap` live in the one unit table, ``obsgen.model.units``: a UCUM
+# main unit becomes the Prometheus base-unit word ("1" maps to "": a dimensionless unit gives no suffix;
+# only gauges get "_ratio", a separate rule in _normalize_name), and the part after "/" a singular word.
+_UNIT_MAP: dict[str, str] = {otel: unit.prometheus for otel, unit in UNITS.items()}
+_PER_UNIT_MAP: dict[str, str] = PER_UNITS
 
 # Go's strings.TrimSpace trims what unicode.IsSpace accepts. Python's
 # str.strip() also strips U+001C..U+001F, which Go keeps, so the set is

@@ -48,12 +48,16 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
             continue
         indicator = indicators[ind_name]
         quantile, match = parse_selection(c, d, p, indicator, attributes)
-        if indicator.kind == "quantile" and threshold is not None and indicator.metric is not None:
+        if isinstance(indicator, m.Quantile) and threshold is not None:
             buckets = indicator.metric.metric.buckets or ()
             if threshold not in buckets[:-1]:
                 c.error(p + ("threshold",), f"{threshold} is not an inner bucket boundary of "
                         f"`{indicator.metric.metric.name}`, so the quantile is only interpolated there",
                         "alert on a bucket boundary (not the last one) or add the boundary to the buckets")
+        if threshold == 0 and op in ("<", ">=") and not isinstance(indicator, m.Gauge):
+            c.error(p + ("threshold",), f"`{op} 0` {'never' if op == '<' else 'always'} holds: a {indicator.kind} "
+                    "is never negative", "write `op: \"<=\"` with threshold 0 to alert on no events at all "
+                    "(add `when_absent: true` for no data), or use a positive threshold")
         if None in (summary, op, threshold, for_, window, severity, service, when_absent):
             continue
         assert service is not None

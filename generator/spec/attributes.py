@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from obsgen import model as m
-from obsgen.spec.reader import NAME, Checker
+from obsgen.spec.reader import ATTRIBUTE_NAME, Checker
 
 
 def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
@@ -15,8 +15,13 @@ def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
         return out
     for name, spec in raw.items():
         p = ("attributes", name)
-        if c.string(name, p, NAME, "attribute name") is None:
+        if c.string(name, p, ATTRIBUTE_NAME, "attribute name (lower case, dots allowed: http.route)") is None:
             continue
+        label = m.prometheus_label_name(name)
+        same = next((other for other in out if out[other].label_name == label), None)
+        if same is not None:
+            c.error(p, f"`{name}` and `{same}` are both the Prometheus label `{label}`",
+                    "rename one of them so their labels differ")
         d = c.mapping(spec, p, required=("type", "pii", "cardinality", "description"),
                       optional=("enum", "format", "pattern", "minimum", "maximum", "max_length",
                                 "max_items", "items"))

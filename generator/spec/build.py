@@ -37,7 +37,7 @@ def build_model(doc: Document, source: str) -> m.Model:
     metrics = {metric.name: metric for event in events for metric in event.metrics}
     indicators = parse_indicators(c, top.get("indicators", {}), metrics, attributes)
     kill_switches = parse_kill_switches(c, top.get("kill_switches", {}))
-    dashboards = parse_dashboards(c, top.get("dashboards", {}))
+    dashboards = parse_dashboards(c, top.get("dashboards", {}), indicators)
     slos = parse_slos(c, top.get("slos", {}), indicators, attributes)
     routing = parse_routing(c, top.get("routing", MISSING))
     alerts = parse_alerts(c, top.get("alerts", {}), indicators, attributes, kill_switches, dashboards,

@@ -14,12 +14,10 @@ import re
 from typing import Any
 
 from obsgen import model as m
+from obsgen.model.units import grafana_unit
 from obsgen.spec.reader import NAME, SLUG, Checker
 from obsgen.spec.source import dotted
 
-OTEL_UNITS = {"ms": "ms", "s": "s", "us": "µs", "ns": "ns", "1": "percentunit", "By": "bytes", "min": "m",
-              "h": "h", "d": "d"}
-"""Grafana unit of an OTel (UCUM) unit, for tiles that take their unit from an indicator."""
 GRAFANA_GLOBALS = ("__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms", "__auto")
 """Grafana's built-in variables a tile query may use besides the dashboard's own slices."""
 VARIABLE_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -27,20 +25,21 @@ COLOR = (r"((dark|semi-dark|light|super-light)-)?(green|red|yellow|orange|blue|p
          r"|#[0-9a-fA-F]{6}")
 TILE_KEYS = ("panel", "description", "unit", "row", "queries", "slos", "thresholds", "mappings", "width", "height",
              "min", "max", "stack", "content")
-DEFAULT_TIME = m.Duration("6h", 21600)
+DEFAULT_TIME = m.parse_duration("6h")
 MAX_QUERIES = 26
 
 
-def parse_dashboards(c: Checker, raw: Any) -> list[m.Dashboard]:
+def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -> list[m.Dashboard]:
     """The ``dashboards`` section: each dashboard's slices (template variables) and tiles (panels).
 
-    Indicators, SLOs and metrics are looked up by name in the raw document, because this section is
-    read before they are; the emitters resolve the names against the finished model.
+    SLOs and metrics are looked up by name in the raw document, because this section is read before
+    SLOs, and a section with errors still declares its names; the emitters resolve the names against the
+    finished model. ``indicators`` are the valid ones, which give a tile its unit.
     """
     out: list[m.Dashboard] = []
     if c.mapping(raw, ("dashboards",)) is None:
         return out
-    declared = _declared(c.doc.data)
+    declared = {**_declared(c.doc.data), "typed_indicators": indicators}
     for name, spec in raw.items():
         p = ("dashboards", name)
         d = c.mapping(spec, p, required=("title", "refresh", "tiles"),
@@ -81,16 +80,14 @@ def _declared(data: Any) -> dict[str, dict[str, Any]]:
         return value if isinstance(value, dict) else {}
 
     metrics: dict[str, Any] = {}
-    units: dict[str, Any] = {}
     for event in section("events").values():
         raw_metrics = event.get("metrics") if isinstance(event, dict) else None
         for metric in raw_metrics if isinstance(raw_metrics, list) else []:
             if isinstance(metric, dict) and isinstance(metric.get("name"), str):
                 metrics[metric["name"]] = metric.get("labels") if isinstance(metric.get("labels"), list) else []
-                units[metric["name"]] = metric.get("unit")
     indicators = {k: v if isinstance(v, dict) else {} for k, v in section("indicators").items()}
     slos = {k: v if isinstance(v, dict) else {} for k, v in section("slos").items()}
-    return {"metrics": metrics, "units": units, "indicators": indicators, "slos": slos}
+    return {"metrics": metrics, "indicators": indicators, "slos": slos}
 
 
 def _variables(c: Checker, raw: Any, p: tuple, declared: dict[str, dict[str, Any]]) -> list[m.Variable]:
@@ -235,8 +232,8 @@ def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: l
         match: dict[str, str] = {}
         if "match" in qd and c.mapping(qd["match"], qp + ("match",)) is not None:
             for label, value in qd["match"].items():
-                allowed = list(by) + (["quantile"] if declared["indicators"][indicator].get("kind") == "quantile"
-                                      else [])
+                typed = declared["typed_indicators"].get(indicator)
+                allowed = list(by) + (["quantile"] if isinstance(typed, m.Quantile) else [])
                 if label not in allowed:
                     c.error(qp + ("match", label), f"indicator `{indicator}` is not split by `{label}`",
                             f"match one of {', '.join(allowed) or '(none: it has no labels)'}")
@@ -281,12 +278,9 @@ def _tile_unit(c: Checker, d: dict, p: tuple, panel: str | None, queries: list[m
 
 
 def _indicator_unit(declared: dict[str, dict[str, Any]], name: str) -> str:
-    """Grafana unit of an indicator's value: ratios and shares are fractions, the rest carry the metric's unit."""
-    spec = declared["indicators"][name]
-    if spec.get("kind") in ("ratio", "share"):
-        return "percentunit"
-    unit = declared["units"].get(spec.get("metric")) if isinstance(spec.get("metric"), str) else None
-    return OTEL_UNITS.get(str(unit), "short")
+    """Grafana unit of an indicator's value (fractions: ``percentunit``; rates: ``ops``, ``reqps``, …)."""
+    typed = declared["typed_indicators"].get(name)
+    return "none" if typed is None else grafana_unit(typed.unit)  # "none": the indicator's errors are reported
 
 
 def _tile_slos(c: Checker, d: dict, p: tuple, declared: dict[str, dict[str, Any]]) -> list[str]:
@@ -365,4 +359,5 @@ def _check_variables_used(c: Checker, variables: list[m.Variable], raw_tiles: li
     for variable in variables:
         if variable.name not in used:
             c.error(p + ("variables", variable.name), f"no tile query uses `${variable.name}`",
-                    f"filter a query with {variable.label}=~\"${variable.name}\", or remove the variable")
+                    f"filter a query with {m.prometheus_label_name(variable.label)}=~\"${variable.name}\", or remove "
+                    "the variable")

@@ -8,17 +8,16 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from obsgen.model import Duration
+from obsgen.model.durations import Duration, parse_duration
 from obsgen.spec.source import Document, Path_, SpecError, dotted
 
 NAME = r"[a-z][a-z0-9_]*"
 METRIC_NAME = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*"
+ATTRIBUTE_NAME = METRIC_NAME
+"""Attribute names may be dotted like OpenTelemetry semantic conventions (``http.route``)."""
 ALERT_NAME = r"[A-Z][A-Za-z0-9]*"
 SLUG = r"[a-z][a-z0-9-]*"
 UNIT = r"(\{[A-Za-z0-9_ .]+\}|[A-Za-z0-9/]+)"
-
-DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 MISSING = object()
 
 
@@ -95,17 +94,11 @@ class Checker:
         return number
 
     def duration(self, value: Any, path: Path_) -> Duration | None:
-        if not isinstance(value, str) or not DURATION_RE.match(value):
-            self.error(path, f"`{value}` is not a duration", "write a Prometheus duration such as 30s, 5m, 1h, 2d")
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.error(path, str(exc), "write a Prometheus duration of at least 1s, such as 30s, 5m, 1h, 2d")
             return None
-        m = DURATION_RE.match(value)
-        assert m
-        amount, unit = int(m.group(1)), m.group(2)
-        seconds = amount // 1000 if unit == "ms" else amount * _UNIT_SECONDS[unit]
-        if seconds <= 0:
-            self.error(path, "duration must be positive", "use a duration of at least 1s")
-            return None
-        return Duration(value, seconds)
 
     def string_list(self, value: Any, path: Path_, allow_empty: bool = True) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

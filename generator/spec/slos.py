@@ -13,7 +13,7 @@ def parse_selection(c: Checker, d: dict, p: tuple, indicator: m.Indicator,
                attributes: dict[str, m.Attribute]) -> tuple[Decimal | None, dict[str, str]]:
     """The `quantile` and `match` keys shared by SLOs and alerts."""
     quantile = None
-    if indicator.kind == "quantile":
+    if isinstance(indicator, m.Quantile):
         if "quantile" not in d:
             c.error(p, "a quantile indicator needs `quantile`",
                     f"add one of {', '.join(str(q) for q in indicator.quantiles)}")
@@ -62,27 +62,34 @@ def parse_slos(c: Checker, raw: Any, indicators: dict[str, m.Indicator],
         if "error_budget" in d:
             bd = c.mapping(d["error_budget"], p + ("error_budget",), required=("period",))
             period = c.duration(bd.get("period"), p + ("error_budget", "period")) if bd else None
-            if indicator.kind not in ("ratio", "quantile"):
-                c.error(p + ("error_budget",), f"a {indicator.kind} indicator has no good/bad events to "
-                        "budget", "remove `error_budget`, or use a ratio or quantile indicator")
-            elif objective is not None and objective.op not in ("<", "<="):
-                c.error(p + ("objective", "op"), "an error budget needs an upper bound on bad events",
-                        "use `<` (for example error ratio < 0.001, or p95 < 50)")
-            elif indicator.kind == "quantile" and objective is not None and indicator.metric is not None:
-                buckets = indicator.metric.metric.buckets or ()
-                if objective.value not in buckets:
-                    c.error(p + ("objective", "value"), f"{objective.value} is not a bucket boundary of "
-                            f"`{indicator.metric.metric.name}`, so slow requests cannot be counted exactly",
-                            "add it to the histogram's buckets or pick an existing boundary")
-            elif indicator.kind == "ratio" and objective is not None and not 0 < objective.value < 1:
-                c.error(p + ("objective", "value"), "an error budget must be between 0 and 1",
-                        "write the allowed bad-event ratio, e.g. 0.001 for 99.9%")
+            _check_budget(c, p, indicator, objective)
         if window is None or objective is None:
             continue
         out.append(m.SLO(name=name, description=str(d.get("description", "")), indicator=indicator,
                          objective=objective, window=window, quantile=quantile, match=m.frozen_map(match),
                          budget_period=period))
     return out
+
+
+def _check_budget(c: Checker, p: tuple, indicator: m.Indicator, objective: m.Objective | None) -> None:
+    """An error budget needs good and bad events: a ratio (of bad events with `<`, of good ones with `>=`),
+    or a latency quantile whose objective is a bucket boundary."""
+    match indicator:
+        case m.Ratio() if objective is not None and not 0 < objective.value < 1:
+            c.error(p + ("objective", "value"), "an error budget's objective must be between 0 and 1",
+                    "write the bad-event ratio with `<` (e.g. 0.001) or the good-event ratio with `>=` (e.g. 0.999)")
+        case m.Quantile() if objective is not None and objective.op not in ("<", "<="):
+            c.error(p + ("objective", "op"), "an error budget needs an upper bound on latency",
+                    "use `<` (for example p95 < 50)")
+        case m.Quantile() if objective is not None and objective.value not in (indicator.metric.metric.buckets or ()):
+            c.error(p + ("objective", "value"), f"{objective.value} is not a bucket boundary of "
+                    f"`{indicator.metric.metric.name}`, so slow requests cannot be counted exactly",
+                    "add it to the histogram's buckets or pick an existing boundary")
+        case m.Ratio() | m.Quantile():
+            pass
+        case _:
+            c.error(p + ("error_budget",), f"a {indicator.kind} indicator has no good/bad events to budget",
+                    "remove `error_budget`, or use a ratio or quantile indicator")
 
 
 def _objective(c: Checker, raw: Any, p: tuple) -> m.Objective | None:

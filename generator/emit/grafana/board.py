@@ -17,7 +17,7 @@ from obsgen.emit.grafana.queries import (
 )
 from obsgen.emit.prometheus.rules import slo_alert_name
 from obsgen.emit.render import header_text
-from obsgen.model import Alert, Dashboard, Model, Tile, Variable
+from obsgen.model import Alert, Dashboard, Model, Tile, Variable, parse_duration
 
 SCHEMA_VERSION = 41
 """Dashboard JSON schema version. grafanalib defaults to 12 (Grafana 4), which Grafana 12 would migrate on
@@ -113,7 +113,7 @@ def panels(model: Model, board: Dashboard) -> list[dict[str, Any]]:
 def dashboard_json(model: Model, board: Dashboard) -> dict[str, Any]:
     uid = model.dashboard_uid(board)
     description = header_text(model) + (f" {board.description}" if board.description else "")
-    intervals = sorted({*REFRESH_INTERVALS, board.refresh.text}, key=_seconds)
+    intervals = sorted({*REFRESH_INTERVALS, board.refresh.text}, key=lambda text: parse_duration(text).seconds)
     annotations = [alert_annotation(model, tile, names) for tile in board.tiles
                    if (names := tile_alert_names(model, board, tile))]
     dashboard = g.Dashboard(
@@ -135,10 +135,3 @@ def dashboard_json(model: Model, board: Dashboard) -> dict[str, Any]:
     out["$comment"] = header_text(model)  # for readers of the file; Grafana shows the description
     return out
 
-
-def _seconds(duration: str) -> int:
-    from obsgen.spec.reader import _UNIT_SECONDS, DURATION_RE
-
-    match = DURATION_RE.match(duration)
-    assert match, duration
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]

@@ -1,6 +1,8 @@
 """PromQL building blocks shared by every emitter: selectors, numbers, record names.
 
 Every selector excludes shadow-mode traffic, so shadow emission never moves a dashboard or alert.
+Label names are taken as the spec writes them (attribute names such as ``http.route``) and written as
+the Prometheus labels the OTLP translation gives them (``http_route``), here and nowhere else.
 """
 
 from __future__ import annotations
@@ -8,8 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from obsgen.model import SHADOW_LABEL, SLO, Alert, Indicator, Model
-from obsgen.model.naming import prometheus_metric_name
+from obsgen.model import SHADOW_LABEL, SLO, Alert, Gauge, Indicator, Mean, Model, Quantile, Rate, Ratio, Share
+from obsgen.model.naming import prometheus_label_name, prometheus_metric_name
+
+
+def label(name: str) -> str:
+    """The Prometheus label of an attribute (``http.route`` → ``http_route``); other labels are unchanged."""
+    return prometheus_label_name(name)
 
 
 def number(value: Decimal | int) -> str:
@@ -32,13 +39,13 @@ def selector(series: str, where: Mapping[str, tuple[str, ...]] | Mapping[str, st
              extra: tuple[str, ...] = ()) -> str:
     """``series{shadow!="true", label="v", other=~"a|b"}`` with labels in a stable order."""
     matchers = [f'{SHADOW_LABEL}!="true"']
-    for label in sorted(where):
-        values = where[label]
+    for name in sorted(where, key=label):
+        values = where[name]
         values = (values,) if isinstance(values, str) else values
         if len(values) == 1:
-            matchers.append(f'{label}="{values[0]}"')
+            matchers.append(f'{label(name)}="{values[0]}"')
         else:
-            matchers.append(f'{label}=~"{"|".join(values)}"')
+            matchers.append(f'{label(name)}=~"{"|".join(values)}"')
     matchers.extend(extra)
     return f"{series}{{{', '.join(matchers)}}}"
 
@@ -47,49 +54,53 @@ def match_selector(record: str, match: Mapping[str, str]) -> str:
     """A recording-rule selector narrowed to label values (no shadow filter: records are clean)."""
     if not match:
         return record
-    matchers = ", ".join(f'{k}="{match[k]}"' for k in sorted(match))
+    matchers = ", ".join(f'{label(k)}="{match[k]}"' for k in sorted(match, key=label))
     return f"{record}{{{matchers}}}"
 
 
 def sum_by(labels: tuple[str, ...], expr: str) -> str:
-    return f"sum by ({', '.join(labels)}) ({expr})" if labels else f"sum({expr})"
+    return f"sum by ({', '.join(map(label, labels))}) ({expr})" if labels else f"sum({expr})"
 
 
 def level(labels: tuple[str, ...]) -> str:
     """The ``level`` part of ``level:metric:operations``: the labels the result keeps."""
-    return "_".join(labels) if labels else "service"
+    return "_".join(map(label, labels)) if labels else "service"
 
 
 def indicator_metric(model: Model, indicator: Indicator) -> str:
     """The ``metric`` part for an indicator, with the unit suffix of the value it measures."""
     base = f"{model.service.namespace}.{indicator.name}"
-    if indicator.kind in ("ratio", "share"):
+    if isinstance(indicator, (Ratio, Share)):
         return base.replace(".", "_")
     return prometheus_metric_name(base, indicator.unit, "gauge")
 
 
 def indicator_record(model: Model, indicator: Indicator, window: str) -> str:
-    """Name of the recording rule holding the indicator's value over ``window``.
+    """Name of the recording rule holding the indicator's value over ``window`` (``level:metric:operations``).
 
     For a share indicator this is the deviation from the planned split, the value alerts compare.
     """
     metric = indicator_metric(model, indicator)
-    if indicator.kind == "ratio":
-        return f"{level(indicator.by)}:{metric}:ratio_rate{window}"
-    if indicator.kind == "quantile":
-        return f"{level(indicator.by + ('quantile',))}:{metric}:histogram_quantile_rate{window}"
-    if indicator.kind == "mean":
-        return f"{level(indicator.by)}:{metric}:mean_rate{window}"
-    if indicator.kind == "gauge":
-        return f"{level(indicator.by)}:{metric}:max_over_time{window}"
-    assert indicator.label is not None
-    return f"{indicator.label}:{metric}:deviation_rate{window}"
+    match indicator:
+        case Ratio():
+            return f"{level(indicator.by)}:{metric}:ratio_rate{window}"
+        case Quantile():
+            return f"{level(indicator.by + ('quantile',))}:{metric}:histogram_quantile_rate{window}"
+        case Mean():
+            return f"{level(indicator.by)}:{metric}:mean_rate{window}"
+        case Gauge():
+            return f"{level(indicator.by)}:{metric}:max_over_time{window}"
+        case Share():
+            return f"{label(indicator.label)}:{metric}:deviation_rate{window}"
+        case Rate():
+            return f"{level(indicator.by)}:{metric}:rate{window}"
 
 
-def share_records(model: Model, indicator: Indicator, window: str) -> tuple[str, str]:
+def share_records(model: Model, indicator: Share, window: str) -> tuple[str, str]:
     """Names of a share indicator's (actual share, planned share) records."""
     metric = indicator_metric(model, indicator)
-    return (f"{indicator.label}:{metric}:share_rate{window}", f"{indicator.label}:{metric}:planned_share")
+    share_label = label(indicator.label)
+    return (f"{share_label}:{metric}:share_rate{window}", f"{share_label}:{metric}:planned_share")
 
 
 def slo_record(model: Model, window: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -10,7 +11,22 @@ from typing import Any
 import yaml
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.render import yaml_text
-from obsgen.model import SLO, Alert, Duration, Indicator, Model
+from obsgen.model import (
+    SLO,
+    Alert,
+    Duration,
+    Gauge,
+    Indicator,
+    Mean,
+    MetricRef,
+    Model,
+    Quantile,
+    Rate,
+    Ratio,
+    Share,
+    parse_duration,
+    units,
+)
 
 RECORDING_FILE = "alerting/recording_rules.yml"
 ALERTS_FILE = "alerting/alerts.yml"
@@ -33,38 +49,50 @@ class BurnWindow:
         return self.budget_fraction * period.seconds / self.long.seconds
 
 
-def _duration(text: str) -> Duration:
-    from obsgen.spec.reader import _UNIT_SECONDS, DURATION_RE
-
-    match = DURATION_RE.match(text)
-    assert match, text
-    return Duration(text, int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
 def burn_windows() -> tuple[BurnWindow, ...]:
     """The multi-window table, read from package data so it stays data, not code."""
     raw = yaml.safe_load(resources.files("obsgen").joinpath("data/burn_rate_windows.yaml").read_text())
-    return tuple(BurnWindow(_duration(r["long"]), _duration(r["short"]), Decimal(str(r["budget_fraction"])),
-                            _duration(r["for"]), r["severity"]) for r in raw)
+    return tuple(BurnWindow(parse_duration(r["long"]), parse_duration(r["short"]), Decimal(str(r["budget_fraction"])),
+                            parse_duration(r["for"]), r["severity"]) for r in raw)
 
 
 def indicator_windows(model: Model, indicator: Indicator) -> list[str]:
     """Windows an indicator is recorded over: the dashboards' default plus what alerts and SLOs read."""
-    windows = {DEFAULT_WINDOW: _duration(DEFAULT_WINDOW)}
+    windows = {DEFAULT_WINDOW: parse_duration(DEFAULT_WINDOW)}
     for target in (*model.alerts, *model.slos):
         if target.indicator is indicator:
             windows[target.window.text] = target.window
     return [w for w, d in sorted(windows.items(), key=lambda item: (item[1].seconds, item[0]))]
 
 
+TERM_LABEL = "__obsgen_term"
+"""Tells the terms of a multi-metric sum apart (two counters may carry the same labels); no attribute can
+produce it (attribute names start with a letter), and the sum drops it again."""
+Term = tuple[str, Mapping[str, Any]]
+"""A (series, label filter) pair: one term of a sum of rates."""
+
+
 def _rate(series: str, where: Any, window: str, extra: tuple[str, ...] = ()) -> str:
     return f"rate({q.selector(series, where, extra)}[{window}])"
 
 
-def _rate_ratio(by: tuple[str, ...], numerator: tuple[str, Any], denominator: tuple[str, Any], window: str) -> str:
-    """``sum(rate(numerator)) / sum(rate(denominator))``, each a (series, label filter) pair."""
-    return (f"{q.sum_by(by, _rate(numerator[0], numerator[1], window))}\n/\n"
-            f"{q.sum_by(by, _rate(denominator[0], denominator[1], window))}")
+def _rate_sum(by: tuple[str, ...], terms: tuple[Term, ...], window: str) -> str:
+    """``sum(rate(a))``; several terms are joined with ``or`` inside one sum, so a counter that has not
+    been written yet (an OTel SDK exports a series only once it is incremented) does not empty the sum,
+    as ``sum(rate(a)) + sum(rate(b))`` would."""
+    rates = [_rate(series, where, window) for series, where in terms]
+    tagged = rates[:1] + [f'label_replace({r}, "{TERM_LABEL}", "{i}", "", "")' for i, r in enumerate(rates[1:], 1)]
+    return q.sum_by(by, "\nor\n".join(tagged))
+
+
+def _rate_ratio(by: tuple[str, ...], numerator: tuple[Term, ...], denominator: tuple[Term, ...], window: str) -> str:
+    """``sum(rate(numerator)) / sum(rate(denominator))``, each a sum of terms."""
+    return f"{_rate_sum(by, numerator, window)}\n/\n{_rate_sum(by, denominator, window)}"
+
+
+def _terms(refs: tuple[MetricRef, ...], match: Mapping[str, str] = {}) -> tuple[Term, ...]:
+    """The event-count series of each metric, narrowed by its ``where`` and an SLO's or alert's ``match``."""
+    return tuple((ref.metric.count_series, {**ref.where, **match}) for ref in refs)
 
 
 def indicator_rules(model: Model, indicator: Indicator) -> list[dict[str, Any]]:
@@ -72,37 +100,36 @@ def indicator_rules(model: Model, indicator: Indicator) -> list[dict[str, Any]]:
     labels = {"service": model.service.name}
     rules: list[dict[str, Any]] = []
     for window in indicator_windows(model, indicator):
-        record = q.indicator_record(model, indicator, window)
-        by = indicator.by
-        if indicator.kind == "ratio":
-            num, den = indicator.numerator, indicator.denominator
-            assert num and den
-            expr = _rate_ratio(by, (num.metric.count_series, num.where), (den.metric.count_series, den.where),
-                               window)
-            rules.append({"record": record, "expr": expr, "labels": labels})
-        elif indicator.kind == "quantile":
-            ref = indicator.metric
-            assert ref
-            buckets = _rate(f"{ref.metric.prom_name}_bucket", ref.where, window)
-            for quantile in indicator.quantiles:
-                expr = f"histogram_quantile({q.number(quantile)}, {q.sum_by(('le',) + by, buckets)})"
-                rules.append({"record": record, "expr": expr,
-                              "labels": {**labels, "quantile": q.number(quantile)}})
-        elif indicator.kind == "mean":
-            ref = indicator.metric
-            assert ref
-            expr = _rate_ratio(by, (f"{ref.metric.prom_name}_sum", ref.where),
-                               (f"{ref.metric.prom_name}_count", ref.where), window)
-            rules.append({"record": record, "expr": expr, "labels": labels})
-        elif indicator.kind == "gauge":
-            ref = indicator.metric
-            assert ref
-            inner = f"max_over_time({q.selector(ref.metric.prom_name, ref.where)}[{window}])"
-            expr = f"max by ({', '.join(by)}) ({inner})" if by else f"max({inner})"
-            rules.append({"record": record, "expr": expr, "labels": labels})
-        else:
-            rules.extend(_share_rules(model, indicator, window, record, labels))
+        rules.extend(_window_rules(model, indicator, window, labels))
     return _unique(rules)
+
+
+def _window_rules(model: Model, indicator: Indicator, window: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+    record = q.indicator_record(model, indicator, window)
+    by = indicator.by
+
+    def rule(expr: str, **extra: str) -> dict[str, Any]:
+        return {"record": record, "expr": expr, "labels": {**labels, **extra}}
+
+    match indicator:
+        case Ratio():
+            return [rule(_rate_ratio(by, _terms(indicator.numerators), _terms(indicator.denominators), window))]
+        case Quantile():
+            ref = indicator.metric
+            buckets = _rate(f"{ref.metric.prom_name}_bucket", ref.where, window)
+            return [rule(f"histogram_quantile({q.number(quantile)}, {q.sum_by(('le',) + by, buckets)})",
+                         quantile=q.number(quantile)) for quantile in indicator.quantiles]
+        case Mean():
+            ref = indicator.metric
+            return [rule(_rate_ratio(by, ((f"{ref.metric.prom_name}_sum", ref.where),),
+                                     ((f"{ref.metric.prom_name}_count", ref.where),), window))]
+        case Gauge():
+            inner = f"max_over_time({q.selector(indicator.metric.metric.prom_name, indicator.metric.where)}[{window}])"
+            return [rule(f"max by ({', '.join(map(q.label, by))}) ({inner})" if by else f"max({inner})")]
+        case Share():
+            return _share_rules(model, indicator, window, record, labels)
+        case Rate():
+            return [rule(_rate_sum(by, _terms((indicator.metric,)), window))]
 
 
 def _unique(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -111,16 +138,15 @@ def _unique(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rules if not (r in seen or seen.append(r))]
 
 
-def _share_rules(model: Model, indicator: Indicator, window: str, record: str,
+def _share_rules(model: Model, indicator: Share, window: str, record: str,
                  labels: dict[str, str]) -> list[dict[str, Any]]:
-    ref, label = indicator.metric, indicator.label
-    assert ref and label
+    ref, label = indicator.metric, q.label(indicator.label)
     share, planned = q.share_records(model, indicator, window)
     rate = _rate(ref.metric.prom_name, ref.where, window)
     planned_expr = "\nor\n".join(f'label_replace(vector({q.number(v)}), "{label}", "{k}", "", "")'
                                  for k, v in sorted(indicator.planned.items()))
     return [
-        {"record": share, "expr": f"{q.sum_by((label,), rate)}\n/ ignoring ({label}) group_left\nsum({rate})",
+        {"record": share, "expr": f"{q.sum_by((indicator.label,), rate)}\n/ ignoring ({label}) group_left\nsum({rate})",
          "labels": labels},
         {"record": planned, "expr": planned_expr, "labels": labels},
         {"record": record, "expr": f"abs({share} - on ({label}) {planned})\n/ on ({label})\n{planned}",
@@ -141,34 +167,31 @@ def slo_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
 
 
 def slo_error_ratio(slo: SLO, window: str) -> str:
-    """Share of bad events: the ratio indicator itself, or requests slower than the objective."""
-    indicator = slo.indicator
-    if indicator.kind == "ratio":
-        num, den = indicator.numerator, indicator.denominator
-        assert num and den
-        return _rate_ratio((), (num.metric.count_series, {**num.where, **slo.match}),
-                           (den.metric.count_series, {**den.where, **slo.match}), window)
-    ref = indicator.metric
-    assert ref
-    where = {**ref.where, **slo.match}
-    good = f"sum({_rate(ref.metric.prom_name + '_bucket', where, window, (q.le_matcher(slo.objective.value),))})"
-    total = f"sum({_rate(ref.metric.prom_name + '_count', where, window)})"
-    return f"1 - (\n{good}\n/\n{total}\n)"
+    """Share of bad events: the ratio (or 1 - a success ratio), or requests slower than the objective."""
+    match slo.indicator:
+        case Ratio() as ratio:
+            expr = _rate_ratio((), _terms(ratio.numerators, slo.match), _terms(ratio.denominators, slo.match), window)
+            return f"1 - (\n{expr}\n)" if slo.counts_good else expr
+        case Quantile(metric=ref):
+            where = {**ref.where, **slo.match}
+            le = (q.le_matcher(slo.objective.value),)
+            good = f"sum({_rate(ref.metric.prom_name + '_bucket', where, window, le)})"
+            total = f"sum({_rate(ref.metric.prom_name + '_count', where, window)})"
+            return f"1 - (\n{good}\n/\n{total}\n)"
+        case _:
+            raise ValueError(f"a {slo.indicator.kind} indicator has no error budget")  # rejected by the spec reader
 
 
 def _value_template(indicator: Indicator) -> str:
-    unit = indicator.unit
-    if unit == "1":
-        return "{{ $value | humanizePercentage }}"
-    if unit == "s":
-        return "{{ $value | humanizeDuration }}"
-    return "{{ $value | humanize }} " + unit.strip("{}")
+    function = units.humanize_function(indicator.unit)
+    suffix = "" if function != "humanize" else f" {units.display(indicator.unit)}"
+    return f"{{{{ $value | {function} }}}}{suffix}"
 
 
 def human_threshold(indicator: Indicator, value: Decimal) -> str:
     if indicator.unit == "1":
         return f"{q.number(value * 100)}%"
-    return f"{q.number(value)} {indicator.unit.strip('{}')}"
+    return f"{q.number(value)} {units.display(indicator.unit)}"
 
 
 def alert_expr(model: Model, alert: Alert) -> str:
@@ -181,9 +204,10 @@ def alert_expr(model: Model, alert: Alert) -> str:
 
 def alert_rule(model: Model, alert: Alert) -> dict[str, Any]:
     route = model.routing.route(alert.severity)
-    where = "".join(f" for {{{{ $labels.{label} }}}}" for label in alert.indicator.by if label not in alert.match)
-    if alert.indicator.kind == "share":
-        where = f" for {alert.indicator.label} {{{{ $labels.{alert.indicator.label} }}}}"
+    where = "".join(f" for {{{{ $labels.{q.label(label)} }}}}" for label in alert.indicator.by
+                    if label not in alert.match)
+    if isinstance(alert.indicator, Share):
+        where = f" for {alert.indicator.label} {{{{ $labels.{q.label(alert.indicator.label)} }}}}"
     description = alert.description or (
         f"{alert.indicator.description.rstrip('.')}{where} is {_value_template(alert.indicator)} over "
         f"{alert.window} (alert when {alert.op} {human_threshold(alert.indicator, alert.threshold)} "

@@ -28,7 +28,7 @@ from obsgen.emit.prometheus.rules import (
 )
 from obsgen.emit.prometheus.templates import render_template
 from obsgen.emit.render import yaml_text
-from obsgen.model import SLO, Alert, Indicator, Metric, MetricRef, Model
+from obsgen.model import SLO, Alert, Gauge, Indicator, Mean, Metric, MetricRef, Model, Quantile, Rate, Ratio, Share
 
 STEP_MINUTES = 1
 SLOW_STEP_MINUTES = 15
@@ -59,7 +59,8 @@ class Case:
 
 
 def _series_name(name: str, labels: Mapping[str, str]) -> str:
-    inner = ", ".join(f'{k}="{labels[k]}"' for k in sorted(labels))
+    """``name{label="v"}``; ``labels`` are keyed by attribute name and written as Prometheus labels."""
+    inner = ", ".join(f'{q.label(k)}="{labels[k]}"' for k in sorted(labels, key=q.label))
     return f"{name}{{{inner}}}" if inner else name
 
 
@@ -91,18 +92,44 @@ def _histogram(metric: Metric, labels: Mapping[str, str], mass: Mapping[Decimal,
     return out
 
 
-def _ratio_inputs(model: Model, num: MetricRef, den: MetricRef, labels: dict[str, str], ratio: Decimal,
+def _matches(ref: MetricRef, metric: Metric, labels: Mapping[str, str]) -> bool:
+    """Whether a series of ``metric`` with ``labels`` counts in the term ``ref``."""
+    return ref.metric is metric and all(labels.get(label) in values for label, values in ref.where.items())
+
+
+def _good_in_denominator(ratio: Ratio, labels: Mapping[str, str]) -> bool:
+    """Whether the synthetic "good" series (the first numerator's) is also counted by the denominator: then
+    the ratio is a fraction of a whole and cannot exceed 1."""
+    num = ratio.numerators[0]
+    good = {**labels, **_first_values(num)}
+    return any(_matches(den, num.metric, good) for den in ratio.denominators)
+
+
+def _denominator_only(model: Model, ratio: Ratio, labels: Mapping[str, str]) -> tuple[Metric, dict[str, str]]:
+    """A series counted by a denominator term and by no numerator term: a denominator metric of its own,
+    or the numerator's metric with a label value outside the numerator's ``where``."""
+    for den in ratio.denominators:
+        series = {**labels, **_first_values(den)}
+        for num in ratio.numerators:
+            if num.metric is den.metric:
+                for label, values in num.where.items():
+                    allowed = den.where.get(label) or model.attributes[label].enum or ()
+                    series[label] = next((v for v in allowed if v not in values), series.get(label, ""))
+        if _matches(den, den.metric, series) and not any(_matches(n, den.metric, series) for n in ratio.numerators):
+            return den.metric, series
+    raise ValueError(f"indicator `{ratio.name}`: every denominator series is also a numerator series")
+
+
+def _ratio_inputs(model: Model, ratio: Ratio, labels: dict[str, str], value: Decimal,
                   steps: int) -> list[dict[str, str]]:
-    """Counters whose rates divide to ``ratio``; when numerator and denominator share a metric, the
-    denominator's remainder goes to a series outside the numerator's ``where``."""
-    num_labels = {**labels, **_first_values(num)}
-    if num.metric is not den.metric:
-        return [_counter(num.metric.count_series, num_labels, ratio * BASE_RATE, steps),
-                _counter(den.metric.count_series, {**labels, **_first_values(den)}, BASE_RATE, steps)]
-    label, values = next(iter(num.where.items()))
-    other = next(v for v in model.attributes[label].enum or () if v not in values)
-    return [_counter(num.metric.count_series, num_labels, ratio * BASE_RATE, steps),
-            _counter(num.metric.count_series, {**num_labels, label: other}, (1 - ratio) * BASE_RATE, steps)]
+    """Counters whose summed rates divide to ``value``: a "good" series in the first numerator term, and a
+    series only the denominator counts, carrying the rest of the whole (or the whole, if the good series
+    is not part of it)."""
+    num = ratio.numerators[0]
+    metric, rest = _denominator_only(model, ratio, labels)
+    whole = (1 - value) if _good_in_denominator(ratio, labels) else Decimal(1)
+    return [_counter(num.metric.count_series, {**labels, **_first_values(num)}, value * BASE_RATE, steps),
+            _counter(metric.count_series, rest, whole * BASE_RATE, steps)]
 
 
 def _by_labels(model: Model, indicator: Indicator, match: Mapping[str, str]) -> dict[str, str]:
@@ -125,8 +152,13 @@ def _quantile_mass(metric: Metric, threshold: Decimal, above: bool) -> tuple[Dec
 
 
 def _target_value(op: str, threshold: Decimal, fire: bool, bounded: bool) -> Decimal:
-    """A value just past (fire) or just short of (silent) the threshold, kept within [0, 1] for ratios."""
+    """A value just past (fire) or just short of (silent) the threshold, kept within [0, 1] for ratios.
+
+    A threshold of 0 has no "10% past": ``<= 0`` fires at 0 and stays silent at ``MARGIN``, ``> 0`` fires at
+    ``MARGIN`` and stays silent at 0 (``< 0`` and ``>= 0`` are rejected by the spec reader)."""
     upward = (op in (">", ">=")) == fire
+    if threshold == 0:
+        return MARGIN if upward else Decimal(0)
     if upward:
         value = threshold * (1 + (MARGIN if fire else MARGIN / 2))
         if bounded and value >= 1:
@@ -135,40 +167,54 @@ def _target_value(op: str, threshold: Decimal, fire: bool, bounded: bool) -> Dec
     return threshold * (1 - (MARGIN if fire else MARGIN / 2))
 
 
-def _alert_inputs(model: Model, alert: Alert, fire: bool, steps: int) -> tuple[list[dict[str, str]],
-                                                                              list[tuple[dict[str, str], float]]]:
+Results = list[tuple[dict[str, str], float]]
+"""Each alerting series' labels (keyed by attribute name) and the signal's value."""
+
+
+def _alert_inputs(model: Model, alert: Alert, fire: bool, steps: int,
+                  step: int) -> tuple[list[dict[str, str]], Results]:
     """Input series making ``alert``'s signal fire (or stay silent), and each resulting (labels, value)."""
     ind = alert.indicator
     labels = _by_labels(model, ind, alert.match)
-    record_labels = dict(labels)
-    if ind.kind == "quantile":
-        assert ind.metric and alert.quantile is not None
-        upper, lower = _quantile_mass(ind.metric.metric, alert.threshold, above=(alert.op in (">", ">=")) == fire)
-        value = lower + (upper - lower) * alert.quantile
-        series = _histogram(ind.metric.metric, {**labels, **_first_values(ind.metric)}, {upper: BASE_RATE}, steps)
-        record_labels["quantile"] = q.number(alert.quantile)
-        return series, [(record_labels, float(value))]
-    if ind.kind == "share":
-        return _share_inputs(ind, alert, fire, steps)
-    value = _target_value(alert.op, alert.threshold, fire, bounded=_is_fraction(ind))
-    if ind.kind == "ratio":
-        assert ind.numerator and ind.denominator
-        series = _ratio_inputs(model, ind.numerator, ind.denominator, labels, value, steps)
-    elif ind.kind == "mean":
-        assert ind.metric
-        metric, where = ind.metric.metric, {**labels, **_first_values(ind.metric)}
-        series = [_counter(f"{metric.prom_name}_sum", where, value * BASE_RATE, steps),
-                  _counter(f"{metric.prom_name}_count", where, BASE_RATE, steps)]
-    else:
-        assert ind.metric
-        series = [_gauge(ind.metric.metric.prom_name, {**labels, **_first_values(ind.metric)}, value, steps)]
-    return series, [(record_labels, float(value))]
+    match ind:
+        case Quantile():
+            return _quantile_inputs(ind, alert, labels, fire, steps)
+        case Share():
+            return _share_inputs(ind, alert, fire, steps)
+    value = _target_value(alert.op, alert.threshold, fire,
+                          bounded=isinstance(ind, Ratio) and _good_in_denominator(ind, labels))
+    return _value_inputs(model, ind, labels, value, steps, step), [(labels, float(value))]
 
 
-def _share_inputs(ind: Indicator, alert: Alert, fire: bool, steps: int) -> tuple[list[dict[str, str]],
-                                                                                list[tuple[dict[str, str], float]]]:
+def _value_inputs(model: Model, ind: Indicator, labels: dict[str, str], value: Decimal, steps: int,
+                  step: int) -> list[dict[str, str]]:
+    """Input series on which ``ind`` (split into ``labels``) evaluates to ``value``."""
+    match ind:
+        case Ratio():
+            return _ratio_inputs(model, ind, labels, value, steps)
+        case Mean(metric=ref):
+            where = {**labels, **_first_values(ref)}
+            return [_counter(f"{ref.metric.prom_name}_sum", where, value * BASE_RATE, steps),
+                    _counter(f"{ref.metric.prom_name}_count", where, BASE_RATE, steps)]
+        case Gauge(metric=ref):
+            return [_gauge(ref.metric.prom_name, {**labels, **_first_values(ref)}, value, steps)]
+        case Rate(metric=ref):  # ``value`` events per second, sampled every ``step`` minutes
+            return [_counter(ref.metric.count_series, {**labels, **_first_values(ref)}, value * 60 * step, steps)]
+    raise ValueError(f"a {ind.kind} indicator's value is not set by one number")
+
+
+def _quantile_inputs(ind: Quantile, alert: Alert, labels: dict[str, str], fire: bool,
+                     steps: int) -> tuple[list[dict[str, str]], Results]:
+    """Every observation in the bucket just above (fire, for ``>``) or at the threshold."""
+    assert alert.quantile is not None
+    upper, lower = _quantile_mass(ind.metric.metric, alert.threshold, above=(alert.op in (">", ">=")) == fire)
+    value = lower + (upper - lower) * alert.quantile
+    series = _histogram(ind.metric.metric, {**labels, **_first_values(ind.metric)}, {upper: BASE_RATE}, steps)
+    return series, [({**labels, "quantile": q.number(alert.quantile)}, float(value))]
+
+
+def _share_inputs(ind: Share, alert: Alert, fire: bool, steps: int) -> tuple[list[dict[str, str]], Results]:
     """Shift the first label value's share by the target deviation, the rest proportionally."""
-    assert ind.metric and ind.label
     planned = sorted(ind.planned.items())
     deviation = _target_value(alert.op, alert.threshold, fire, bounded=False)
     first_value, first_share = planned[0]
@@ -186,19 +232,13 @@ def _share_inputs(ind: Indicator, alert: Alert, fire: bool, steps: int) -> tuple
     return series, results
 
 
-def _is_fraction(indicator: Indicator) -> bool:
-    """A ratio of a metric to itself (a subset over the whole) cannot exceed 1."""
-    return (indicator.kind == "ratio" and indicator.numerator is not None and indicator.denominator is not None
-            and indicator.numerator.metric is indicator.denominator.metric)
-
-
 def _compare(op: str, value: float, threshold: Decimal) -> bool:
     t = float(threshold)
     return {"<": value < t, "<=": value <= t, ">": value > t, ">=": value >= t}[op]
 
 
 def _expected(rule: dict[str, Any], labels: Mapping[str, str], value: float) -> dict[str, Any]:
-    all_labels = {**labels, **rule["labels"]}
+    all_labels = {**{q.label(k): v for k, v in labels.items()}, **rule["labels"]}
     return {"exp_labels": dict(sorted(all_labels.items())),
             "exp_annotations": {k: render_template(v, all_labels, value) for k, v in rule["annotations"].items()}}
 
@@ -215,7 +255,7 @@ def alert_cases(model: Model, alert: Alert) -> list[Case]:
     steps = fire_at // step + 1
     cases = []
     for fire in (True, False):
-        series, results = _alert_inputs(model, alert, fire, steps)
+        series, results = _alert_inputs(model, alert, fire, steps, step)
         expected = [_expected(rule, labels, value) for labels, value in results
                     if _compare(alert.op, value, alert.threshold)]
         assert bool(expected) == fire, (alert.name, fire, results)
@@ -228,8 +268,9 @@ def alert_cases(model: Model, alert: Alert) -> list[Case]:
                           series, alert.name, step, checks))
     if alert.when_absent:
         absent_at = for_min + step
+        absent = dict(alert.match) | ({"quantile": q.number(alert.quantile)} if alert.quantile is not None else {})
         cases.append(Case(f"{alert.name}: fires when the series is missing for {alert.for_}", [], alert.name,
-                          step, [(for_min - step, []), (absent_at, [_expected(rule, {}, 1.0)])]))
+                          step, [(for_min - step, []), (absent_at, [_expected(rule, absent, 1.0)])]))
     return cases
 
 
@@ -237,17 +278,17 @@ def alert_step(alert: Alert) -> int:
     return SLOW_STEP_MINUTES if alert.window.seconds >= 3600 else STEP_MINUTES
 
 
-def _slo_inputs(model: Model, slo: SLO, ratio: Decimal, steps: int) -> list[dict[str, str]]:
-    indicator = slo.indicator
+def _slo_inputs(model: Model, slo: SLO, bad: Decimal, steps: int) -> list[dict[str, str]]:
+    """Input series whose bad-event ratio is ``bad``."""
     labels = dict(slo.match)
-    if indicator.kind == "ratio":
-        assert indicator.numerator and indicator.denominator
-        return _ratio_inputs(model, indicator.numerator, indicator.denominator, labels, ratio, steps)
-    assert indicator.metric
-    slow_upper, good_upper = _quantile_mass(indicator.metric.metric, slo.objective.value, above=True)[0], \
-        slo.objective.value
-    mass = {slow_upper: ratio * BASE_RATE, good_upper: (1 - ratio) * BASE_RATE}
-    return _histogram(indicator.metric.metric, {**labels, **_first_values(indicator.metric)}, mass, steps)
+    match slo.indicator:
+        case Ratio() as ratio:
+            return _ratio_inputs(model, ratio, labels, 1 - bad if slo.counts_good else bad, steps)
+        case Quantile(metric=ref):
+            slow_upper = _quantile_mass(ref.metric, slo.objective.value, above=True)[0]
+            mass = {slow_upper: bad * BASE_RATE, slo.objective.value: (1 - bad) * BASE_RATE}
+            return _histogram(ref.metric, {**labels, **_first_values(ref)}, mass, steps)
+    raise ValueError(f"a {slo.indicator.kind} indicator has no error budget")
 
 
 def slo_cases(model: Model, slo: SLO) -> list[Case]:

@@ -20,7 +20,7 @@ import yaml
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import RULE_FILES
 from obsgen.emit.render import header_text
-from obsgen.model import Model
+from obsgen.model import Model, Share
 
 PROMETHEUS_FILE = "prometheus/prometheus.yml"
 LOKI_FILE = "loki/loki.yaml"
@@ -205,7 +205,7 @@ def loki_context(model: Model) -> dict[str, Any]:
 # --- pint -----------------------------------------------------------------------------------------
 
 def pint_context(model: Model) -> dict[str, Any]:
-    planned = sorted({q.share_records(model, i, "5m")[1] for i in model.indicators if i.kind == "share"})
+    planned = sorted({q.share_records(model, i, "5m")[1] for i in model.indicators if isinstance(i, Share)})
     names = "|".join(re.escape(posixpath.splitext(posixpath.basename(path))[0]) for path in RULE_FILES)
     folders = sorted({posixpath.dirname(path) for path in RULE_FILES})
     include = f"(^|/){'|'.join(folders)}/({names})[.]yml$"
