@@ -32,6 +32,11 @@ def _shown(specs: tuple[Path, ...]) -> str:
     return ", ".join(map(str, specs)) if specs else "the built-in spec"
 
 
+def _owner(owner: str) -> str:
+    """How drift and removals name the producer of a file (the manifest's owner column)."""
+    return "shared files" if owner == STACK else f"service {owner}" if owner else "files of an earlier obsgen"
+
+
 def _load(spec: Path | None) -> Model:
     try:
         return load(spec)
@@ -94,8 +99,7 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool) -> None:
             return
         sys.stdout.write(drift.diff)
         for owner, kinds in drift.by_owner().items():
-            what = "shared files" if owner == STACK else f"service {owner}" if owner else "files of an older obsgen"
-            click.echo(f"{what}: " + ", ".join(f"{len(paths)} {kind}" for kind, paths in kinds.items()))
+            click.echo(f"{_owner(owner)}: " + ", ".join(f"{len(paths)} {kind}" for kind, paths in kinds.items()))
             for path in kinds.get("missing", []):
                 click.echo(f"  missing: {path}")
             for path in kinds.get("stale", []):
@@ -108,7 +112,7 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool) -> None:
     except OSError as exc:
         click.echo(f"obsgen: --out {out}: cannot write ({exc.strerror}) — choose a writable directory", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    removed = sorted({owner for owner, _ in written.removed})
+    removed = sorted({_owner(owner) for owner, _ in written.removed})
     click.echo(f"obsgen: {len(tree)} files under {out} from {source}: {len(written.written)} written, "
                f"{len(written.unchanged)} unchanged"
                + (f"; removed {len(written.removed)} stale (of {', '.join(removed)})" if written.removed else "")

@@ -10,13 +10,16 @@ import pytest
 
 from tests.conftest import find_tool
 
+RULES = Path("alerting") / "movie-recommender"
+"""The built-in service's rule folder in the tree."""
+
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, check=False, timeout=600)
 
 
 def test_promtool_check_rules_passes(tree: Path) -> None:
-    files = sorted(str(p) for p in (tree / "alerting").glob("*.yml") if p.name != "alertmanager.yml")
+    files = sorted(str(p) for p in (tree / RULES).glob("*.yml"))
     assert len(files) == 3
     result = run(find_tool("promtool"), "check", "rules", *files)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -24,7 +27,7 @@ def test_promtool_check_rules_passes(tree: Path) -> None:
 
 
 def test_promtool_unit_tests_pass(tree: Path) -> None:
-    tests = sorted(str(p) for p in (tree / "alerting" / "tests").glob("*_test.yml"))
+    tests = sorted(str(p) for p in (tree / RULES / "tests").glob("*_test.yml"))
     assert len(tests) == 3
     result = run(find_tool("promtool"), "test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -34,9 +37,9 @@ def test_promtool_unit_tests_pass(tree: Path) -> None:
 def test_every_alert_has_a_firing_and_a_silent_case(tree: Path) -> None:
     import yaml
 
-    alerts = [r["alert"] for g in yaml.safe_load((tree / "alerting" / "alerts.yml").read_text())["groups"]
+    alerts = [r["alert"] for g in yaml.safe_load((tree / RULES / "alerts.yml").read_text())["groups"]
               for r in g["rules"]]
-    tests = [t for f in (tree / "alerting" / "tests").glob("*alerts_test.yml") if f.name != "slo_alerts_test.yml"
+    tests = [t for f in (tree / RULES / "tests").glob("*alerts_test.yml") if f.name != "slo_alerts_test.yml"
              for t in yaml.safe_load(f.read_text())["tests"]]
     for alert in alerts:
         cases = [t for t in tests if t["alert_rule_test"][0]["alertname"] == alert]
@@ -54,7 +57,7 @@ def test_every_alert_has_a_firing_and_a_silent_case(tree: Path) -> None:
 def test_promtool_tests_fail_when_a_threshold_changes(tree: Path, tmp_path: Path, original: str,
                                                       mutated: str) -> None:
     copy = tmp_path / "alerting"
-    shutil.copytree(tree / "alerting", copy)
+    shutil.copytree(tree / RULES, copy)
     alerts = copy / "alerts.yml"
     assert original in alerts.read_text()
     alerts.write_text(alerts.read_text().replace(original, mutated, 1))
@@ -66,7 +69,7 @@ def test_promtool_tests_fail_when_a_threshold_changes(tree: Path, tmp_path: Path
 
 def test_slo_tests_fail_when_a_burn_threshold_changes(tree: Path, tmp_path: Path) -> None:
     copy = tmp_path / "alerting"
-    shutil.copytree(tree / "alerting", copy)
+    shutil.copytree(tree / RULES, copy)
     slo = copy / "slo_alerts.yml"
     slo.write_text(slo.read_text().replace("> 0.0144", "> 0.02"))
     result = run(find_tool("promtool"), "test", "rules", str(copy / "tests" / "slo_alerts_test.yml"))
@@ -80,11 +83,13 @@ def test_amtool_check_config_passes(tree: Path) -> None:
 
 
 @pytest.mark.parametrize("labels,receivers", [
-    (["severity=P1", "kill_switch=disable_experiment"], "kill-switch,oncall-page"),
-    (["severity=P2"], "oncall-page"),
-    (["severity=P3"], "team-ticket"),
-    (["severity=P4"], "team-ticket"),
-    (["alertname=Unrouted"], "team-ticket"),
+    (["service=movie-recommender", "severity=P1", "kill_switch=disable_experiment"],
+     "movie-recommender/kill-switch,movie-recommender/oncall-page"),
+    (["service=movie-recommender", "severity=P2"], "movie-recommender/oncall-page"),
+    (["service=movie-recommender", "severity=P3"], "movie-recommender/team-ticket"),
+    (["service=movie-recommender", "severity=P4"], "movie-recommender/team-ticket"),
+    (["service=movie-recommender", "alertname=NoSeverity"], "movie-recommender/team-ticket"),
+    (["service=another", "severity=P1"], "obsgen-unrouted"),
 ])
 def test_amtool_routes_each_severity(tree: Path, labels: list[str], receivers: str) -> None:
     result = run(find_tool("amtool"), "config", "routes", "test",

@@ -281,7 +281,9 @@ class Loki(Service):
 # --- the rules, Prometheus ---------------------------------------------------------------------------------
 
 
-RULE_FILES = ("alerting/recording_rules.yml", "alerting/alerts.yml", "alerting/slo_alerts.yml")
+RULE_FILES = tuple(f"alerting/movie-recommender/{name}" for name in ("recording_rules.yml", "alerts.yml",
+                                                                      "slo_alerts.yml"))
+"""The built-in service's rule files in the committed tree (``obsgen.emit.prometheus.rules.rule_path``)."""
 
 
 def shortened_rules(dest: Path, root: Path = ROOT) -> list[Path]:
@@ -427,12 +429,16 @@ class WebhookSink:
 
 
 def alertmanager_config(urls: dict[str, str], token_files: dict[str, Path], root: Path = ROOT) -> dict[str, Any]:
-    """alerting/alertmanager.yml as generated, each receiver's webhook URL and credentials_file replaced."""
+    """alerting/alertmanager.yml as generated, each receiver's webhook URL and credentials_file replaced.
+
+    ``urls`` and ``token_files`` are keyed by the spec's receiver names (Alertmanager's are ``<service>/<name>``).
+    """
     config = yaml.safe_load((root / "alerting/alertmanager.yml").read_text(encoding="utf-8"))
     for receiver in config["receivers"]:
+        name = receiver["name"].rpartition("/")[2]
         for hook in receiver.get("webhook_configs", []):
-            hook["url"] = urls[receiver["name"]]
-            hook["http_config"]["authorization"]["credentials_file"] = str(token_files[receiver["name"]])
+            hook["url"] = urls[name]
+            hook["http_config"]["authorization"]["credentials_file"] = str(token_files[name])
     return config
 
 
