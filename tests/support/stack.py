@@ -1,14 +1,14 @@
 """The generated observability stack, run natively on loopback for end-to-end tests and the pipeline benchmark.
 
 Each server runs the committed, generated config (``otel/collector.yaml``, ``loki/loki.yaml``,
-``prometheus/prometheus.yml``, ``alerting/*.yml``) with only ports, hosts and paths changed, through the
+``prometheus/prometheus.yml``, ``alerting/<service>/*.yml``) with only ports, hosts and paths changed, through the
 env variables the configs read or a copy rewritten in exactly those places:
 
 * the collector and Loki: their ``${env:...}`` / ``${...}`` addresses point at free 127.0.0.1 ports;
 * Prometheus 3 (``prometheus3``, the version docker-compose.yml pins): a copy of prometheus.yml whose
   targets, Alertmanager address and rule-file paths are rewritten; plus, **test-only**, a 1 s scrape
   and evaluation interval (``TEST_INTERVAL``) so a scrape follows an export within a second;
-* the rules: copies of alerting/*.yml where ``for: 10m`` becomes ``for: 10s`` (``shortened_rules``,
+* the rules: copies of alerting/<service>/*.yml where ``for: 10m`` becomes ``for: 10s`` (``shortened_rules``,
   **test-only**), so the P1/P2 health alerts fire within a test; everything else is unchanged;
 * Alertmanager 0.25: a copy of alertmanager.yml whose webhook URLs point at loopback and whose
   ``credentials_file`` entries point at temporary token files.
