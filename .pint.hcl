@@ -8,7 +8,7 @@
 
 parser {
   # Only the rule files: alerting/ also holds alertmanager.yml and the promtool unit tests.
-  include = ["(^|/)alerting/(recording_rules|alerts|slo_alerts)[.]yml$"]
+  include = ["(^|/)alerting/[^/]+/(recording_rules|alerts|slo_alerts)[.]yml$"]
 }
 
 checks {

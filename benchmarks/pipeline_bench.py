@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))  # tests.support.stack, when run as a script from 
 
 from obsgen.spec import load_default  # noqa: E402
 
-from tests.support.stack import Collector, Loki, Prometheus, http, started  # noqa: E402
+from tests.support.stack import RULE_FILES, Collector, Loki, Prometheus, http, started  # noqa: E402
 
 PII_KEY = secrets.token_hex(32)
 SEED_REQUIREMENT = 1000.0
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         loki = Loki(work)
         collector = Collector(work, loki.port)
-        rules = [ROOT / "alerting" / f for f in ("recording_rules.yml", "alerts.yml", "slo_alerts.yml")]
+        rules = [ROOT / f for f in RULE_FILES]
         prometheus = Prometheus(work, collector, None, loki.port, rules, interval=None)
         with started(loki, collector, prometheus, timeout=120):
             for rate in rates:

@@ -9,26 +9,48 @@ from pathlib import Path
 import click
 from obsgen import __version__
 from obsgen import simulate as simulate_core
-from obsgen.generate import build_tree, load
+from obsgen.generate import build_tree, load, load_all
 from obsgen.model import Model
 from obsgen.spec.source import SpecInvalid
-from obsgen.write import check_tree, write_tree
+from obsgen.write import STACK, check_tree, write_tree
 
 EXIT_DRIFT = 1
 EXIT_BAD_INPUT = 2
 
 SPEC_ARG = click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+SPECS_ARG = click.argument("specs", metavar="[SPEC]...", nargs=-1, type=click.Path(path_type=Path))
+
+
+def _invalid(exc: SpecInvalid, shown: str) -> None:
+    for error in exc.errors:
+        click.echo(str(error), err=True)
+    click.echo(f"obsgen: {len(exc.errors)} error(s) in {shown}; nothing was written.", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _shown(specs: tuple[Path, ...]) -> str:
+    return ", ".join(map(str, specs)) if specs else "the built-in spec"
+
+
+def _owner(owner: str) -> str:
+    """How drift and removals name the producer of a file (the manifest's owner column)."""
+    return "shared files" if owner == STACK else f"service {owner}" if owner else "files of an earlier obsgen"
 
 
 def _load(spec: Path | None) -> Model:
     try:
         return load(spec)
     except SpecInvalid as exc:
-        for error in exc.errors:
-            click.echo(str(error), err=True)
-        shown = spec if spec is not None else "the built-in spec"
-        click.echo(f"obsgen: {len(exc.errors)} error(s) in {shown}; nothing was written.", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        _invalid(exc, _shown((spec,) if spec else ()))
+        raise  # unreachable: _invalid exits
+
+
+def _load_all(specs: tuple[Path, ...]) -> tuple[Model, ...]:
+    try:
+        return load_all(specs)
+    except SpecInvalid as exc:
+        _invalid(exc, _shown(specs))
+        raise  # unreachable: _invalid exits
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,62 +62,78 @@ def main() -> None:
     Example:
       obsgen generate                 # the built-in movie-recommender spec, into .
       obsgen generate my-service.yaml --out deploy/
+      obsgen generate specs/ --out deploy/   # every *.yaml/*.yml of specs/: one tree, one stack
       obsgen generate --check         # CI: exit 1 with a diff if committed files drift
     """
 
 
 @main.command()
-@SPEC_ARG
+@SPECS_ARG
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Directory the output tree is written to.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if files under --out differ.")
-def generate(spec: Path | None, out: Path, check: bool) -> None:
-    """Generate the output tree from SPEC (default: the built-in movie-recommender spec).
+def generate(specs: tuple[Path, ...], out: Path, check: bool) -> None:
+    """Generate one output tree from the SPEC files (default: the built-in movie-recommender spec).
+
+    A directory stands for its *.yaml and *.yml files. Each service gets its own folders (rules, rule
+    tests, schemas, dashboards); the stack's configs (Prometheus, Alertmanager, collector, Loki,
+    Grafana, compose) are shared by all. Files of services no longer given are removed; the files of
+    the others are left untouched.
 
     \b
     Example:
       obsgen generate specs/service.yaml --out generated/
-      obsgen generate --check
+      obsgen generate specs/checkout.yaml specs/inventory.yaml --out generated/
+      obsgen generate specs/ --check
     """
-    model = _load(spec)
-    tree = build_tree(model)
+    models = _load_all(specs)
+    tree = build_tree(models)
+    source = ", ".join(m.source for m in models)
     if out.exists() and not out.is_dir():
         click.echo(f"obsgen: --out {out}: is not a directory — pass a directory path", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if check:
         drift = check_tree(tree, out)
         if drift.clean:
-            click.echo(f"obsgen: {len(tree)} generated files under {out} match {model.source}.")
+            click.echo(f"obsgen: {len(tree)} generated files under {out} match {source}.")
             return
         sys.stdout.write(drift.diff)
-        for path in drift.missing:
-            click.echo(f"missing: {path}")
-        for path in drift.stale:
-            click.echo(f"stale: {path} (written by obsgen before; the spec no longer produces it)")
+        for owner, kinds in drift.by_owner().items():
+            click.echo(f"{_owner(owner)}: " + ", ".join(f"{len(paths)} {kind}" for kind, paths in kinds.items()))
+            for path in kinds.get("missing", []):
+                click.echo(f"  missing: {path}")
+            for path in kinds.get("stale", []):
+                click.echo(f"  stale: {path} (written by obsgen before; no spec given produces it now)")
         click.echo(f"obsgen: {len(drift.changed)} changed, {len(drift.missing)} missing, {len(drift.stale)} stale "
                    f"under {out}; run `obsgen generate` and commit the result.", err=True)
         sys.exit(EXIT_DRIFT)
     try:
-        removed = write_tree(tree, out)
+        written = write_tree(tree, out)
     except OSError as exc:
         click.echo(f"obsgen: --out {out}: cannot write ({exc.strerror}) — choose a writable directory", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    click.echo(f"obsgen: wrote {len(tree)} files under {out} from {model.source}"
-               + (f"; removed {len(removed)} stale" if removed else "") + ".")
+    removed = sorted({_owner(owner) for owner, _ in written.removed})
+    click.echo(f"obsgen: {len(tree)} files under {out} from {source}: {len(written.written)} written, "
+               f"{len(written.unchanged)} unchanged"
+               + (f"; removed {len(written.removed)} stale (of {', '.join(removed)})" if written.removed else "")
+               + ".")
 
 
 @main.command()
-@SPEC_ARG
-def validate(spec: Path | None) -> None:
-    """Validate SPEC (default: the built-in spec) and report every problem; write nothing.
+@SPECS_ARG
+def validate(specs: tuple[Path, ...]) -> None:
+    """Validate the SPEC files (default: the built-in spec), alone and together; write nothing.
+
+    Together means: no two specs declare the same service, alert, Prometheus series or dashboard uid.
 
     \b
     Example:
       obsgen validate specs/service.yaml
+      obsgen validate specs/
     """
-    model = _load(spec)
-    click.echo(f"obsgen: {model.source} is valid: {len(model.events)} events, {len(model.metrics)} metrics, "
-               f"{len(model.alerts)} alerts, {len(model.slos)} SLOs.")
+    for model in _load_all(specs):
+        click.echo(f"obsgen: {model.source} is valid: {len(model.events)} events, {len(model.metrics)} metrics, "
+                   f"{len(model.alerts)} alerts, {len(model.slos)} SLOs.")
 
 
 # --- obsgen simulate / obsgen killswitch serve (core: generator/simulate.py) ---------------------------

@@ -1,28 +1,63 @@
 """What ``obsgen generate`` does, for the CLI and Python callers alike: load → check → build the tree.
 
-Each emitter is a pure function ``Model -> {path: text}``; a new artifact kind joins by being added to
-``EMITTERS``. The PromQL contract check runs in ``load``, so a Python caller gets exactly the errors the
-CLI reports.
+One tree holds any number of services. Each per-service emitter is a pure function ``Model -> {path:
+text}`` writing only under its service's folders (``alerting/<service>/``, ``schemas/<service>/``,
+``dashboards/<folder>/<uid>.json``); each shared emitter is a pure function ``Services -> {path: text}``
+writing the one Prometheus, Alertmanager, collector, Loki, Grafana and compose config of all services.
+A new artifact kind joins by being added to ``SERVICE_EMITTERS`` or ``SHARED_EMITTERS``. The PromQL
+contract check and the cross-service conflict check run in ``load_all``, so a Python caller gets exactly
+the errors the CLI reports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from obsgen import contract
+from obsgen import conflicts, contract
 from obsgen.emit import alertmanager, schemas
 from obsgen.emit.grafana import dashboards, provisioning
 from obsgen.emit.prometheus import rules, ruletests
+from obsgen.emit.render import Services
 from obsgen.emit.stack import collector, compose, servers
 from obsgen.model import Model
-from obsgen.spec import load_spec
-from obsgen.spec.source import SpecInvalid
-from obsgen.write import MANIFEST, manifest_text
+from obsgen.spec import read_spec
+from obsgen.spec.build import build_model
+from obsgen.spec.source import SpecError, SpecInvalid
+from obsgen.write import MANIFEST, STACK, manifest_text
 
-Emitter = Callable[[Model], dict[str, str]]
-EMITTERS: tuple[Emitter, ...] = (rules.emit, ruletests.emit, alertmanager.emit, schemas.emit, dashboards.emit,
-                                  provisioning.emit, collector.emit, servers.emit, compose.emit)
+ServiceEmitter = Callable[[Model], dict[str, str]]
+SharedEmitter = Callable[[Services], dict[str, str]]
+SERVICE_EMITTERS: tuple[ServiceEmitter, ...] = (rules.emit, ruletests.emit, schemas.emit, dashboards.emit)
+SHARED_EMITTERS: tuple[SharedEmitter, ...] = (alertmanager.emit, dashboards.emit_lint, provisioning.emit,
+                                              collector.emit, servers.emit, compose.emit)
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def spec_paths(paths: Iterable[Path]) -> list[Path]:
+    """The spec files named by ``paths``: a file as given, a directory as its ``*.yaml``/``*.yml`` files, sorted.
+
+    Raises ``SpecInvalid`` for a directory without specs.
+    """
+    out: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+        if not found:
+            raise SpecInvalid([SpecError(str(path), 1, "", "the directory holds no *.yaml or *.yml spec",
+                                         "pass spec files, or a directory that holds them")])
+        out += found
+    return out
+
+
+def _checked(path: Path | None) -> conflicts.Spec:
+    doc, source = read_spec(path)
+    model = build_model(doc, source)
+    if errors := contract.check(model):  # every query must select series the spec produces
+        raise SpecInvalid(errors)
+    return conflicts.Spec(doc, model)
 
 
 def load(path: Path | None) -> Model:
@@ -30,19 +65,48 @@ def load(path: Path | None) -> Model:
 
     Raises ``SpecInvalid`` with every problem found.
     """
-    model = load_spec(path)
-    if errors := contract.check(model):  # every query must select series the spec produces
+    return _checked(path).model
+
+
+def load_all(paths: Sequence[Path] = ()) -> tuple[Model, ...]:
+    """The models of ``paths`` (files or directories of specs; none: the built-in spec), each checked as
+    ``load`` does and all checked against each other (``obsgen.conflicts``).
+
+    Raises ``SpecInvalid`` with every problem of every spec.
+    """
+    specs: list[conflicts.Spec] = []
+    errors: list[SpecError] = []
+    for path in spec_paths(paths) if paths else [None]:
+        try:
+            specs.append(_checked(path))
+        except SpecInvalid as exc:
+            errors += exc.errors
+    errors += conflicts.check(specs)
+    if errors:
         raise SpecInvalid(errors)
-    return model
+    return tuple(spec.model for spec in specs)
 
 
-def build_tree(model: Model) -> dict[str, str]:
-    """The whole output tree in memory, manifest included, keyed by POSIX relative path."""
+def build_tree(models: Model | Iterable[Model]) -> dict[str, str]:
+    """The whole output tree of one or more services in memory, manifest included, keyed by POSIX relative path.
+
+    Services are ordered by name, so shared files do not depend on the order the specs were given in.
+    """
+    ordered = sorted([models] if isinstance(models, Model) else models, key=lambda m: m.service.name)
+    services = Services(tuple(ordered))
     tree: dict[str, str] = {}
-    for emitter in EMITTERS:
-        for path, text in emitter(model).items():
-            if path in tree:
-                raise RuntimeError(f"two emitters produce {path}")  # a programming error, not bad input
-            tree[path] = text
-    tree[MANIFEST] = manifest_text(model, tree)
+    owners: dict[str, str] = {}
+
+    def add(owner: str, files: dict[str, str]) -> None:
+        for path, text in files.items():
+            if path in tree:  # a programming error: folders are per service, names are checked by load_all
+                raise RuntimeError(f"{owners[path]} and {owner} both produce {path}")
+            tree[path], owners[path] = text, owner
+
+    for model in ordered:
+        for emitter in SERVICE_EMITTERS:
+            add(model.service.name, emitter(model))
+    for shared in SHARED_EMITTERS:
+        add(STACK, shared(services))
+    tree[MANIFEST] = manifest_text(services, owners)
     return dict(sorted(tree.items()))

@@ -1,26 +1,40 @@
-"""Alertmanager routing from the spec: seed timings per severity, inhibition, secrets kept in files."""
+"""Alertmanager routing from the spec: seed timings per severity, inhibition, secrets kept in files,
+one route per service when several specs share a tree."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from obsgen.emit import alertmanager
+from obsgen.emit.render import Services
 from obsgen.model import Model
+from obsgen.spec import load_spec
+
+INVENTORY = Path(__file__).parent / "fixtures" / "specs" / "inventory.yaml"
 
 
-def config(model: Model) -> dict:
-    return yaml.safe_load(alertmanager.emit(model)[alertmanager.ALERTMANAGER_FILE])
+def config(*models: Model) -> dict:
+    return yaml.safe_load(alertmanager.emit(Services(models))[alertmanager.ALERTMANAGER_FILE])
+
+
+def service_routes(model: Model) -> dict[str, dict]:
+    (route,) = config(model)["route"]["routes"]
+    assert route["matchers"] == [f'service="{model.service.name}"']
+    return {r["matchers"][0]: r for r in route["routes"]}
 
 
 def test_routes_carry_the_seed_timings(model: Model) -> None:
-    routes = {r["matchers"][0]: r for r in config(model)["route"]["routes"]}
+    routes = service_routes(model)
     p1 = routes['severity="P1"']
     assert (p1["group_wait"], p1["group_interval"], p1["repeat_interval"]) == ("10s", "1m", "30m")
+    assert p1["receiver"] == "movie-recommender/oncall-page"
     assert routes['severity="P2"']["repeat_interval"] == "4h"  # re-notify by the 4-hour escalation
     assert routes['severity="P3"']["repeat_interval"] == "1d"
 
 
 def test_kill_switch_route_continues_to_the_severity_route(model: Model) -> None:
-    first = config(model)["route"]["routes"][0]
+    first = next(iter(service_routes(model).values()))
     assert first["matchers"] == ['kill_switch=~".+"']
     assert first["continue"] is True
 
@@ -39,8 +53,23 @@ def test_faster_burn_windows_inhibit_slower_ones(model: Model) -> None:
 
 
 def test_credentials_are_read_from_files_never_inlined(model: Model) -> None:
-    text = alertmanager.emit(model)[alertmanager.ALERTMANAGER_FILE]
+    text = alertmanager.emit(Services((model,)))[alertmanager.ALERTMANAGER_FILE]
     receivers = {r["name"]: r for r in config(model)["receivers"]}
-    hook = receivers["kill-switch"]["webhook_configs"][0]
+    hook = receivers["movie-recommender/kill-switch"]["webhook_configs"][0]
     assert hook["http_config"]["authorization"]["credentials_file"].startswith("/etc/alertmanager/secrets/")
     assert "credentials:" not in text and "password" not in text and "bearer_token:" not in text
+
+
+def test_each_service_routes_to_its_own_receivers_even_with_the_same_names(model: Model) -> None:
+    inventory = load_spec(INVENTORY)
+    both = config(model, inventory)
+    assert [r["matchers"] for r in both["route"]["routes"]] == [['service="movie-recommender"'],
+                                                                ['service="inventory"']]
+    receivers = {r["name"]: r.get("webhook_configs", [{}])[0].get("url") for r in both["receivers"]}
+    # both specs call a receiver oncall-page; each keeps its own URL under its own name
+    assert receivers["movie-recommender/oncall-page"] == "http://alert-sink:9096/oncall-page"
+    assert receivers["inventory/oncall-page"] == "http://alert-sink:9096/inventory-oncall-page"
+    assert both["route"]["receiver"] == alertmanager.UNROUTED and receivers[alertmanager.UNROUTED] is None
+    # a service's route and receivers are the same whether or not the other service is there
+    assert both["route"]["routes"][1] == config(inventory)["route"]["routes"][0]
+    assert all(r["equal"][0] == "service" for r in both["inhibit_rules"])  # inhibition never crosses services

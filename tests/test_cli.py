@@ -24,9 +24,10 @@ def test_generate_writes_alerting_and_schemas(tmp_path: Path) -> None:
     result = run("generate", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     files = tree_bytes(tmp_path)
-    for expected in ("alerting/recording_rules.yml", "alerting/alerts.yml", "alerting/slo_alerts.yml",
-                     "alerting/alertmanager.yml", "alerting/tests/alerts_test.yml", MANIFEST,
-                     "schemas/events/request.json", "schemas/events/error.json"):
+    for expected in ("alerting/movie-recommender/recording_rules.yml", "alerting/movie-recommender/alerts.yml",
+                     "alerting/movie-recommender/slo_alerts.yml", "alerting/alertmanager.yml",
+                     "alerting/movie-recommender/tests/alerts_test.yml", MANIFEST,
+                     "schemas/movie-recommender/events/request.json", "schemas/movie-recommender/events/error.json"):
         assert expected in files
     assert not [p for p in files if ".obsgen-staging" in p]
 
@@ -55,21 +56,22 @@ def test_check_passes_on_a_fresh_tree(tmp_path: Path) -> None:
 
 def test_check_fails_with_a_diff_after_a_hand_edit(tmp_path: Path) -> None:
     run("generate", "--out", str(tmp_path))
-    alerts = tmp_path / "alerting" / "alerts.yml"
+    alerts = tmp_path / "alerting" / "movie-recommender" / "alerts.yml"
     alerts.write_text(alerts.read_text().replace("> 0.01", "> 0.02"))
     result = run("generate", "--check", "--out", str(tmp_path))
     assert result.exit_code == 1
-    assert "--- a/alerting/alerts.yml (on disk)" in result.output
+    assert "--- a/alerting/movie-recommender/alerts.yml (on disk)" in result.output
+    assert "service movie-recommender: 1 changed" in result.output
     assert "-    expr: service:recsys_errors:ratio_rate5m > 0.02" in result.output
     assert "+    expr: service:recsys_errors:ratio_rate5m > 0.01" in result.output
 
 
 def test_check_reports_missing_files(tmp_path: Path) -> None:
     run("generate", "--out", str(tmp_path))
-    (tmp_path / "schemas" / "events" / "click.json").unlink()
+    (tmp_path / "schemas" / "movie-recommender" / "events" / "click.json").unlink()
     result = run("generate", "--check", "--out", str(tmp_path))
     assert result.exit_code == 1
-    assert "missing: schemas/events/click.json" in result.output
+    assert "missing: schemas/movie-recommender/events/click.json" in result.output
 
 
 def test_check_reports_stale_files_obsgen_wrote_before(tmp_path: Path) -> None:
@@ -77,7 +79,7 @@ def test_check_reports_stale_files_obsgen_wrote_before(tmp_path: Path) -> None:
     stale = tmp_path / "alerting" / "old_rules.yml"
     stale.write_text("groups: []\n")
     manifest = tmp_path / MANIFEST
-    manifest.write_text(manifest.read_text() + "alerting/old_rules.yml\n")
+    manifest.write_text(manifest.read_text() + "alerting/old_rules.yml\n")  # a manifest line without owner
     result = run("generate", "--check", "--out", str(tmp_path))
     assert result.exit_code == 1
     assert "stale: alerting/old_rules.yml" in result.output

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
+from obsgen.emit.render import Services
 from obsgen.emit.stack import collector, compose
 from obsgen.emit.stack import servers as stack
 from obsgen.model import Model
@@ -293,6 +294,7 @@ def test_alertmanager_webhooks_are_the_applications_and_documented(tree: Path,
 
 
 def test_compose_output_is_byte_stable(model: Model) -> None:
-    assert compose.emit(model) == compose.emit(model)
-    assert stack.emit(model) == stack.emit(model)
-    assert collector.emit(model) == collector.emit(model)
+    services = Services((model,))
+    assert compose.emit(services) == compose.emit(Services((model,)))
+    assert stack.emit(services) == stack.emit(Services((model,)))
+    assert collector.emit(services) == collector.emit(Services((model,)))

@@ -57,7 +57,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip(message)
     work = tmp_path_factory.mktemp("prometheus")
     day = synthetic_day(MODEL, work / "day.om")
-    tsdb = backfill(work / "day.om", rules.emit(MODEL)[rules.RECORDING_FILE], day.start, day.end, work)
+    recording = rules.emit(MODEL)[rules.rule_path(MODEL, rules.RECORDING_FILE)]
+    tsdb = backfill(work / "day.om", recording, day.start, day.end, work)
     with Prometheus(tsdb, work) as server:
         yield server, day.end
 

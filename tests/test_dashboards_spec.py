@@ -6,6 +6,7 @@ import json
 
 import pytest
 from obsgen.emit.grafana.dashboards import dashboard_json
+from obsgen.model.panelids import row_panel_id, tile_panel_id
 from obsgen.spec import default_spec_text
 from obsgen.spec.build import build_model
 from obsgen.spec.source import SpecInvalid, load_text
@@ -45,8 +46,8 @@ def test_an_sre_adds_a_tile_in_yaml_and_it_becomes_a_panel() -> None:
     model = build_model(load_text(text, "spec.yaml"), "spec.yaml")
     board = next(b for b in model.dashboards if b.name == "health")
     tile = board.tiles[0]
-    assert (tile.id, tile.panel_id, tile.panel, tile.unit) == ("engaged", 1, "timeseries", "reqps")
-    panel = next(p for p in dashboard_json(model, board)["panels"] if p["id"] == 1)
+    assert (tile.id, tile.panel, tile.unit) == ("engaged", "timeseries", "reqps")
+    panel = next(p for p in dashboard_json(model, board)["panels"] if p["id"] == tile.panel_id)
     assert panel["title"] == "Engaged Requests"
     assert panel["targets"][0]["expr"].startswith("sum by (bucket) (rate(recsys_requests_engaged_total")
     assert json.dumps(panel)  # plain JSON data
@@ -56,7 +57,8 @@ def test_a_text_tile_renders_its_markdown_without_queries() -> None:
     text = _with_tile("      - {id: notes, title: Notes, row: Serving, description: How to read this board., "
                       "panel: text, content: '**Start** with latency.'}\n")
     model = build_model(load_text(text, "spec.yaml"), "spec.yaml")
-    panel = next(p for p in dashboard_json(model, model.dashboards[0])["panels"] if p["id"] == 1)
+    tile = model.dashboards[0].tiles[0]
+    panel = next(p for p in dashboard_json(model, model.dashboards[0])["panels"] if p["id"] == tile.panel_id)
     assert panel["type"] == "text" and panel["options"]["content"] == "**Start** with latency."
     assert "targets" not in panel and "datasource" not in panel
     assert panel["fieldConfig"]["defaults"]["unit"] == "none"
@@ -139,3 +141,34 @@ def test_an_unused_slice_is_an_error() -> None:
                         "label: algorithm}\n    tiles:", 1)
     errors = _errors(text)
     assert any("no tile query uses `$algo`" in e for e in errors), errors
+
+
+def test_inserting_a_tile_keeps_every_panel_id_and_alert_link() -> None:
+    before = build_model(load_text(SPEC, "spec.yaml"), "spec.yaml")
+    after = build_model(load_text(_with_tile("      - {id: notes, title: Notes, row: Serving, description: Read me., "
+                                             "panel: text, content: Start here.}\n"), "spec.yaml"), "spec.yaml")
+    old, new = before.dashboards[0], after.dashboards[0]
+    assert new.tiles[1:] == old.tiles and new.tiles[0].id == "notes"  # the inserted tile comes first
+    ids = {p["title"]: p["id"] for p in dashboard_json(before, old)["panels"]}
+    assert {title: i for title, i in ((p["title"], p["id"]) for p in dashboard_json(after, new)["panels"])
+            if title != "Notes"} == ids  # tiles and rows alike
+    urls = {a.name: before.tile_url(a.dashboard_tile) for a in before.alerts if a.dashboard_tile}
+    assert len(urls) == 10
+    assert urls == {a.name: after.tile_url(a.dashboard_tile) for a in after.alerts if a.dashboard_tile}
+    assert all(0 < i < 2**31 for i in ids.values()) and len(set(ids.values())) == len(ids)
+
+
+def test_panel_ids_come_from_the_tile_id_not_the_position() -> None:
+    assert tile_panel_id("latency") == tile_panel_id("latency") != row_panel_id("latency")
+    board = build_model(load_text(SPEC, "spec.yaml"), "spec.yaml").dashboards[0]
+    assert [t.panel_id for t in board.tiles] == [tile_panel_id(t.id) for t in board.tiles]
+
+
+def test_two_tile_ids_hashing_to_one_panel_id_are_a_spec_error() -> None:
+    assert tile_panel_id("t39161") == tile_panel_id("t74647")  # found by search: a real collision
+    text = _with_tile("".join(f"      - {{id: {t}, title: {t}, row: Serving, description: x, panel: text, "
+                              f"content: x}}\n" for t in ("t39161", "t74647")))
+    errors = [e for e in _errors(text) if "same panel id" in e]
+    assert errors == [f"spec.yaml:{_line(text, '    tiles:')}: dashboards.health.tiles: tile `t74647` and "
+                      f"tile `t39161` get the same panel id 774056116 — rename the tile (or row): panel ids are "
+                      f"hashes of tile ids and row titles"]

@@ -37,18 +37,18 @@ def test_rules_tests_and_dashboards_use_prometheus_labels_only(shop_tree: Path) 
         text = path.read_text()
         for name in DOTTED:
             assert name not in text, f"{path.relative_to(shop_tree)} names attribute `{name}`"
-    rules = (shop_tree / "alerting" / "recording_rules.yml").read_text()
+    rules = (shop_tree / "alerting" / "storefront-api" / "recording_rules.yml").read_text()
     assert "sum by (http_route)" in rules and 'error_type=~"timeout|internal"' in rules
 
 
 def test_generated_tests_feed_series_with_prometheus_labels(shop_tree: Path) -> None:
-    tests = (shop_tree / "alerting" / "tests" / "alerts_test.yml").read_text()
+    tests = (shop_tree / "alerting" / "storefront-api" / "tests" / "alerts_test.yml").read_text()
     assert re.search(r'http_server_request_duration_milliseconds_bucket\{http_route="/checkout", le="250"\}', tests)
-    assert "$labels.http_route" in (shop_tree / "alerting" / "alerts.yml").read_text()
+    assert "$labels.http_route" in (shop_tree / "alerting" / "storefront-api" / "alerts.yml").read_text()
 
 
 def test_dashboard_slices_and_indicator_queries_use_prometheus_labels(shop_tree: Path) -> None:
-    board = json.loads((shop_tree / "dashboards" / "storefront-api" / "api.json").read_text())
+    board = json.loads((shop_tree / "dashboards" / "storefront-api" / "storefront-api-api.json").read_text())
     route = next(v for v in board["templating"]["list"] if v["name"] == "route")
     assert route["query"] == 'label_values(http_server_requests_total{shadow!="true"}, http_route)'
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
@@ -57,7 +57,7 @@ def test_dashboard_slices_and_indicator_queries_use_prometheus_labels(shop_tree:
 
 
 def test_event_schemas_keep_the_dotted_property_names(shop_tree: Path) -> None:
-    schema = json.loads((shop_tree / "schemas" / "events" / "http_request.json").read_text())
+    schema = json.loads((shop_tree / "schemas" / "storefront-api" / "events" / "http_request.json").read_text())
     assert {"http.route", "http.response.status_code", "error.type"} <= set(schema["properties"])
     assert "http.route" in schema["required"]
 

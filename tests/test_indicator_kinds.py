@@ -31,7 +31,7 @@ def indicator(model: m.Model, name: str) -> m.Indicator:
 
 def records(model: m.Model) -> dict[str, str]:
     """Recording-rule expression by record name (the 5m one of each indicator)."""
-    docs = yaml.safe_load(rules.emit(model)[rules.RECORDING_FILE])["groups"]
+    docs = yaml.safe_load(rules.emit(model)[rules.rule_path(model, rules.RECORDING_FILE)])["groups"]
     return {r["record"]: r["expr"] for g in docs for r in g["rules"]}
 
 

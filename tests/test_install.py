@@ -21,7 +21,7 @@ def test_pip_install_in_a_clean_venv_then_generate(tmp_path: Path) -> None:
     run = subprocess.run([str(env_dir / "bin" / "obsgen"), "generate", "--out", str(out)], capture_output=True,
                          text=True, check=False, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert (out / "alerting" / "alerts.yml").is_file()
+    assert (out / "alerting" / "movie-recommender" / "alerts.yml").is_file()
     check = subprocess.run([str(env_dir / "bin" / "obsgen"), "generate", "--check", "--out", str(out)],
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from obsgen.emit import alertmanager
+from obsgen.emit.render import Services
 from obsgen.model import Model
 from obsgen.runtime.killswitch import KillSwitchState
 from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, read_token
@@ -93,11 +94,12 @@ def test_real_alertmanager_delivers_to_the_receiver(model: Model, receiver: Kill
     """The generated alertmanager.yml, pointed at this receiver, routes a kill-switch alert to it."""
     token_file = tmp_path / "killswitch-token"
     token_file.write_text(TOKEN)
-    config = yaml.safe_load(alertmanager.emit(model)[alertmanager.ALERTMANAGER_FILE])
+    config = yaml.safe_load(alertmanager.emit(Services((model,)))[alertmanager.ALERTMANAGER_FILE])
     host, port = receiver.address
     for entry in config["receivers"]:
-        for hook in entry["webhook_configs"]:
-            hook["url"] = f"http://{host}:{port}/v1/alertmanager" if entry["name"] == "kill-switch" \
+        for hook in entry.get("webhook_configs", []):
+            hook["url"] = f"http://{host}:{port}/v1/alertmanager" \
+                if entry["name"] == alertmanager.receiver_name(model, "kill-switch") \
                 else f"http://{host}:{port}/v1/other"
             hook["http_config"]["authorization"]["credentials_file"] = str(token_file)
     (tmp_path / "am.yml").write_text(yaml.safe_dump(config))

@@ -10,13 +10,16 @@ import pytest
 
 from tests.conftest import find_tool
 
+RULES = Path("alerting") / "movie-recommender"
+"""The built-in service's rule folder in the tree."""
+
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, check=False, timeout=600)
 
 
 def test_promtool_check_rules_passes(tree: Path) -> None:
-    files = sorted(str(p) for p in (tree / "alerting").glob("*.yml") if p.name != "alertmanager.yml")
+    files = sorted(str(p) for p in (tree / RULES).glob("*.yml"))
     assert len(files) == 3
     result = run(find_tool("promtool"), "check", "rules", *files)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -24,7 +27,7 @@ def test_promtool_check_rules_passes(tree: Path) -> None:
 
 
 def test_promtool_unit_tests_pass(tree: Path) -> None:
-    tests = sorted(str(p) for p in (tree / "alerting" / "tests").glob("*_test.yml"))
+    tests = sorted(str(p) for p in (tree / RULES / "tests").glob("*_test.yml"))
     assert len(tests) == 3
     result = run(find_tool("promtool"), "test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -34,9 +37,9 @@ def test_promtool_unit_tests_pass(tree: Path) -> None:
 def test_every_alert_has_a_firing_and_a_silent_case(tree: Path) -> None:
     import yaml
 
-    alerts = [r["alert"] for g in yaml.safe_load((tree / "alerting" / "alerts.yml").read_text())["groups"]
+    alerts = [r["alert"] for g in yaml.safe_load((tree / RULES / "alerts.yml").read_text())["groups"]
               for r in g["rules"]]
-    tests = [t for f in (tree / "alerting" / "tests").glob("*alerts_test.yml") if f.name != "slo_alerts_test.yml"
+    tests = [t for f in (tree / RULES / "tests").glob("*alerts_test.yml") if f.name != "slo_alerts_test.yml"
              for t in yaml.safe_load(f.read_text())["tests"]]
     for alert in alerts:
         cases = [t for t in tests if t["alert_rule_test"][0]["alertname"] == alert]
@@ -54,7 +57,7 @@ def test_every_alert_has_a_firing_and_a_silent_case(tree: Path) -> None:
 def test_promtool_tests_fail_when_a_threshold_changes(tree: Path, tmp_path: Path, original: str,
                                                       mutated: str) -> None:
     copy = tmp_path / "alerting"
-    shutil.copytree(tree / "alerting", copy)
+    shutil.copytree(tree / RULES, copy)
     alerts = copy / "alerts.yml"
     assert original in alerts.read_text()
     alerts.write_text(alerts.read_text().replace(original, mutated, 1))
@@ -66,7 +69,7 @@ def test_promtool_tests_fail_when_a_threshold_changes(tree: Path, tmp_path: Path
 
 def test_slo_tests_fail_when_a_burn_threshold_changes(tree: Path, tmp_path: Path) -> None:
     copy = tmp_path / "alerting"
-    shutil.copytree(tree / "alerting", copy)
+    shutil.copytree(tree / RULES, copy)
     slo = copy / "slo_alerts.yml"
     slo.write_text(slo.read_text().replace("> 0.0144", "> 0.02"))
     result = run(find_tool("promtool"), "test", "rules", str(copy / "tests" / "slo_alerts_test.yml"))
@@ -80,11 +83,13 @@ def test_amtool_check_config_passes(tree: Path) -> None:
 
 
 @pytest.mark.parametrize("labels,receivers", [
-    (["severity=P1", "kill_switch=disable_experiment"], "kill-switch,oncall-page"),
-    (["severity=P2"], "oncall-page"),
-    (["severity=P3"], "team-ticket"),
-    (["severity=P4"], "team-ticket"),
-    (["alertname=Unrouted"], "team-ticket"),
+    (["service=movie-recommender", "severity=P1", "kill_switch=disable_experiment"],
+     "movie-recommender/kill-switch,movie-recommender/oncall-page"),
+    (["service=movie-recommender", "severity=P2"], "movie-recommender/oncall-page"),
+    (["service=movie-recommender", "severity=P3"], "movie-recommender/team-ticket"),
+    (["service=movie-recommender", "severity=P4"], "movie-recommender/team-ticket"),
+    (["service=movie-recommender", "alertname=NoSeverity"], "movie-recommender/team-ticket"),
+    (["service=another", "severity=P1"], "obsgen-unrouted"),
 ])
 def test_amtool_routes_each_severity(tree: Path, labels: list[str], receivers: str) -> None:
     result = run(find_tool("amtool"), "config", "routes", "test",
@@ -114,13 +119,13 @@ def fixture_tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 def test_fixture_spec_rules_pass_promtool_check(fixture_tree: Path) -> None:
-    files = sorted(str(p) for p in (fixture_tree / "alerting").glob("*.yml") if p.name != "alertmanager.yml")
+    files = sorted(str(p) for p in (fixture_tree / "alerting").glob("*/*.yml"))
     result = run(find_tool("promtool"), "check", "rules", *files)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_fixture_spec_generated_unit_tests_pass(fixture_tree: Path) -> None:
-    tests = sorted(str(p) for p in (fixture_tree / "alerting" / "tests").glob("*_test.yml"))
+    tests = sorted(str(p) for p in (fixture_tree / "alerting").glob("*/tests/*_test.yml"))
     assert tests
     result = run(find_tool("promtool"), "test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -134,7 +139,7 @@ def test_a_ratio_term_whose_counter_was_never_written_does_not_empty_the_ratio(t
 
     tree = generate(STOREFRONT, tmp_path)
     record = "payment_method:shop_payment_success:ratio_rate5m"
-    test = tree / "alerting" / "tests" / "never_failed_test.yml"
+    test = tree / "alerting" / "storefront-api" / "tests" / "never_failed_test.yml"
     test.write_text(yaml.safe_dump({
         "rule_files": ["../recording_rules.yml"],
         "evaluation_interval": "1m",
@@ -150,9 +155,9 @@ def test_a_ratio_term_whose_counter_was_never_written_does_not_empty_the_ratio(t
 
 def test_rate_alert_tests_fail_when_the_threshold_changes(tmp_path: Path) -> None:
     tree = generate(STOREFRONT, tmp_path / "tree")
-    alerts = tree / "alerting" / "alerts.yml"
+    alerts = tree / "alerting" / "storefront-api" / "alerts.yml"
     original = 'payment_method:shop_orders_per_second:rate15m{payment_method="card"} < 0.05'
     assert original in alerts.read_text()
     alerts.write_text(alerts.read_text().replace(original, original.replace("0.05", "0.04")))
-    result = run(find_tool("promtool"), "test", "rules", str(tree / "alerting" / "tests" / "alerts_test.yml"))
+    result = run(find_tool("promtool"), "test", "rules", str(tree / "alerting" / "storefront-api" / "tests" / "alerts_test.yml"))
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr

@@ -13,7 +13,7 @@ LONG_DECIMAL = re.compile(r"\d\.\d{7,}")
 
 
 def groups(model: Model, path: str) -> list[dict]:
-    return yaml.safe_load(rules.emit(model)[path])["groups"]
+    return yaml.safe_load(rules.emit(model)[rules.rule_path(model, path)])["groups"]
 
 
 def all_rules(model: Model, path: str) -> list[dict]:

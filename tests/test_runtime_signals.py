@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from obsgen.emit.prometheus.rules import RECORDING_FILE, rule_groups
+from obsgen.emit.prometheus.rules import RECORDING_FILE, rule_groups, rule_path
 from obsgen.model import Model
 from obsgen.model.naming import prometheus_series_names
 from obsgen.runtime import DROPPED_METRIC, VIOLATIONS_METRIC, RequestScope, RuntimeConfig, Telemetry
@@ -211,7 +211,7 @@ def test_every_series_the_generated_rules_query_is_produced_by_a_journey(harness
     produced = _exported_series(harness)
     queried = {name for rules in rule_groups(model).values() for group in rules for rule in group["rules"]
                for name in _raw_series(rule["expr"])}
-    committed = ROOT / RECORDING_FILE
+    committed = ROOT / rule_path(model, RECORDING_FILE)
     if committed.exists():
         for group in yaml.safe_load(committed.read_text())["groups"]:
             for rule in group["rules"]:

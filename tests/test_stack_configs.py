@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
-from obsgen.emit.prometheus.rules import RULE_FILES
+from obsgen.emit.prometheus.rules import RULE_FILES, rule_path
 from obsgen.emit.stack import collector
 from obsgen.emit.stack import servers as stack
 from obsgen.model import Model
@@ -290,10 +290,11 @@ def test_promtool_check_config_passes(tree: Path, promtool: str) -> None:
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
 
 
-def test_prometheus_config_reads_the_generated_rules_and_alerts_alertmanager(tree: Path) -> None:
+def test_prometheus_config_reads_the_generated_rules_and_alerts_alertmanager(tree: Path, model: Model) -> None:
     config = yaml.safe_load((tree / stack.PROMETHEUS_FILE).read_text())
     base = (tree / stack.PROMETHEUS_FILE).parent
-    assert sorted((base / f).resolve() for f in config["rule_files"]) == sorted(tree.resolve() / f for f in RULE_FILES)
+    assert sorted((base / f).resolve() for f in config["rule_files"]) == sorted(
+        tree.resolve() / rule_path(model, f) for f in RULE_FILES)
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs[stack.APP_SCRAPE_JOB]["honor_labels"] is True
@@ -329,10 +330,11 @@ def test_the_generated_scrape_job_scrapes_the_collector(tree: Path, model: Model
     assert "user_id" not in labels
 
 
-def test_pint_lints_the_rules_offline_without_warnings(tree: Path) -> None:
+def test_pint_lints_the_rules_offline_without_warnings(tree: Path, model: Model) -> None:
     result = run(tool("pint"), "--no-color", "--offline", "lint", "--fail-on=warning", "alerting/", cwd=tree)
     assert result.returncode == 0, result.stdout + result.stderr
-    rules = sum(len(g["rules"]) for f in RULE_FILES for g in yaml.safe_load((tree / f).read_text())["groups"])
+    rules = sum(len(g["rules"]) for f in RULE_FILES
+                for g in yaml.safe_load((tree / rule_path(model, f)).read_text())["groups"])
     assert f"entries={rules}" in result.stderr, result.stderr
     assert "Problems found" not in result.stderr
 

@@ -1,4 +1,4 @@
-"""Event JSON Schemas (``schemas/events/<event>.json``) for producers and consumers outside Python."""
+"""Event JSON Schemas (``schemas/<service>/events/<event>.json``) for producers and consumers outside Python."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def schema_id(model: Model, event: str) -> str:
 
 def emit(model: Model) -> dict[str, str]:
     return {
-        f"schemas/events/{event.name}.json": json_text(
+        f"schemas/{model.service.name}/events/{event.name}.json": json_text(
             event_schema(event, model.attributes, schema_id(model, event.name), header_text(model)))
         for event in model.events
     }

@@ -26,6 +26,7 @@ from obsgen.model.indicators import Ratio as Ratio
 from obsgen.model.indicators import Share as Share
 from obsgen.model.joins import Context
 from obsgen.model.naming import prometheus_label_name, prometheus_metric_name, prometheus_series_names
+from obsgen.model.panelids import tile_panel_id
 
 SHADOW_LABEL = "shadow"
 """Label the runtime adds in shadow mode; every generated query excludes ``shadow="true"``."""
@@ -268,8 +269,6 @@ class Variable:
 class Tile:
     id: str
     title: str
-    panel_id: int
-    """Stable panel id: position in the dashboard, so links survive regeneration."""
     panel: str = "timeseries"
     description: str = ""
     unit: str = "none"
@@ -292,6 +291,11 @@ class Tile:
     @property
     def datasource(self) -> str:
         return "loki" if self.panel in LOKI_PANEL_TYPES else "prometheus"
+
+    @property
+    def panel_id(self) -> int:
+        """Stable panel id, derived from the tile id: links to the panel survive inserting other tiles."""
+        return tile_panel_id(self.id)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Event payload checks: the JSON Schema for strict mode, a compiled equivalent for the hot path.
 
-Both read the very schema ``obsgen.model.eventschema`` builds for ``schemas/events/<event>.json``, so the
+Both read the very schema ``obsgen.model.eventschema`` builds for ``schemas/<service>/events/<event>.json``, so the
 runtime, the published schemas and the spec's own example check cannot disagree. Strict mode asks
 ``jsonschema`` itself; production mode runs per-field checks compiled from the same schema, which
 cost well under a microsecond a field. Failure reasons never quote the value: a rejected payload may

@@ -7,7 +7,7 @@ from pathlib import Path
 from obsgen.demo import BUILTIN
 from obsgen.model import Model
 from obsgen.spec.build import build_model
-from obsgen.spec.source import load_file, load_text
+from obsgen.spec.source import Document, load_file, load_text
 
 
 def default_spec_text() -> str:
@@ -16,14 +16,19 @@ def default_spec_text() -> str:
 
 
 def load_default() -> Model:
-    return build_model(load_text(default_spec_text(), BUILTIN.SPEC_NAME), BUILTIN.SOURCE)
+    return load_spec(None)
 
 
-def load_spec(path: Path | None) -> Model:
-    """The validated model of ``path``, or of the default spec when ``path`` is None.
+def read_spec(path: Path | None) -> tuple[Document, str]:
+    """The parsed YAML of ``path`` (None: the built-in spec) and how generated headers name it.
 
     Headers name the spec by file name only, so output is identical whatever the working directory.
     """
     if path is None:
-        return load_default()
-    return build_model(load_file(path), f"spec {path.name}")
+        return load_text(default_spec_text(), BUILTIN.SPEC_NAME), BUILTIN.SOURCE
+    return load_file(path), f"spec {path.name}"
+
+
+def load_spec(path: Path | None) -> Model:
+    """The validated model of ``path``, or of the default spec when ``path`` is None."""
+    return build_model(*read_spec(path))

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from obsgen import model as m
+from obsgen.model.panelids import row_panel_id
 from obsgen.model.units import grafana_unit
 from obsgen.spec.reader import NAME, SLUG, Checker
 from obsgen.spec.source import dotted
@@ -56,7 +57,7 @@ def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -
             c.error(p + ("tiles",), "expected a non-empty list of tiles", "write `tiles:` as a list of panels")
             continue
         for i, raw_tile in enumerate(d["tiles"]):
-            tile = _tile(c, raw_tile, p + ("tiles", i), i + 1, variables, declared)
+            tile = _tile(c, raw_tile, p + ("tiles", i), variables, declared)
             if tile is None:
                 continue
             if any(t.id == tile.id for t in tiles):
@@ -64,6 +65,7 @@ def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -
                 continue
             tiles.append(tile)
         _check_rows(c, tiles, p)
+        _check_panel_ids(c, tiles, p)
         _check_variables_used(c, variables, d["tiles"], p)
         if refresh is not None and time is not None and folder is not None and description is not None \
                 and isinstance(d.get("title"), str):
@@ -120,7 +122,7 @@ def _variables(c: Checker, raw: Any, p: tuple, declared: dict[str, dict[str, Any
     return out
 
 
-def _tile(c: Checker, raw: Any, p: tuple, panel_id: int, variables: list[m.Variable],
+def _tile(c: Checker, raw: Any, p: tuple, variables: list[m.Variable],
           declared: dict[str, dict[str, Any]]) -> m.Tile | None:
     d = c.mapping(raw, p, required=("id", "title", "description"), optional=TILE_KEYS)
     if d is None:
@@ -154,7 +156,7 @@ def _tile(c: Checker, raw: Any, p: tuple, panel_id: int, variables: list[m.Varia
         return None
     # A tile with errors is still returned (the errors are recorded), so alerts linking to it and slices
     # its queries use do not report follow-on errors.
-    return m.Tile(id=tile_id, title=title, panel_id=panel_id, panel=panel or "timeseries",
+    return m.Tile(id=tile_id, title=title, panel=panel or "timeseries",
                   description=description or "", unit=unit or "none", row=row, queries=tuple(queries or ()),
                   slos=tuple(slos), thresholds=thresholds,
                   mappings=mappings, width=sizes.get("width"), height=sizes.get("height"), min=bounds.get("min"),
@@ -349,6 +351,19 @@ def _check_rows(c: Checker, tiles: list[m.Tile], p: tuple) -> None:
     if with_row and len(with_row) != len(tiles):
         c.error(p + ("tiles",), "some tiles name a `row` and others do not",
                 "give every tile a `row` (tiles of a row are laid out together) or none")
+
+
+def _check_panel_ids(c: Checker, tiles: list[m.Tile], p: tuple) -> None:
+    """Panel ids are hashes of tile ids and row titles (``model.panelids``); two alike in one dashboard are
+    reported rather than renumbered, so no id ever depends on the other panels."""
+    seen: dict[int, str] = {}
+    for tile in tiles:
+        for panel_id, what in ((tile.panel_id, f"tile `{tile.id}`"),
+                               *(((row_panel_id(tile.row), f"row `{tile.row}`"),) if tile.row is not None else ())):
+            first = seen.setdefault(panel_id, what)
+            if first != what:
+                c.error(p + ("tiles",), f"{what} and {first} get the same panel id {panel_id}",
+                        "rename the tile (or row): panel ids are hashes of tile ids and row titles")
 
 
 def _check_variables_used(c: Checker, variables: list[m.Variable], raw_tiles: list, p: tuple) -> None:

@@ -7,6 +7,9 @@ from typing import Any
 from obsgen import model as m
 from obsgen.spec.reader import MISSING, NAME, Checker
 
+STACK = "stack"
+"""The owner of shared files in the output manifest, so no service may be called that."""
+
 
 def parse_service(c: Checker, raw: Any) -> m.Service | None:
     p = ("service",)
@@ -21,6 +24,10 @@ def parse_service(c: Checker, raw: Any) -> m.Service | None:
     runbook = c.string(d.get("runbook_url"), p + ("runbook_url",), r"https?://\S+", "URL")
     grafana = c.string(d.get("grafana_url"), p + ("grafana_url",), r"https?://\S+[^/]", "URL")
     description = d.get("description", "")
+    if name == STACK:
+        c.error(p + ("name",), f"`{STACK}` is reserved: the output manifest marks the files shared by all services "
+                "with it", "choose another service name")
+        return None
     if None in (name, namespace, runbook, grafana):
         return None
     return m.Service(str(name), str(namespace), str(description), str(runbook).rstrip("/"), str(grafana))

@@ -1,14 +1,14 @@
 """The generated observability stack, run natively on loopback for end-to-end tests and the pipeline benchmark.
 
 Each server runs the committed, generated config (``otel/collector.yaml``, ``loki/loki.yaml``,
-``prometheus/prometheus.yml``, ``alerting/*.yml``) with only ports, hosts and paths changed, through the
+``prometheus/prometheus.yml``, ``alerting/<service>/*.yml``) with only ports, hosts and paths changed, through the
 env variables the configs read or a copy rewritten in exactly those places:
 
 * the collector and Loki: their ``${env:...}`` / ``${...}`` addresses point at free 127.0.0.1 ports;
 * Prometheus 3 (``prometheus3``, the version docker-compose.yml pins): a copy of prometheus.yml whose
   targets, Alertmanager address and rule-file paths are rewritten; plus, **test-only**, a 1 s scrape
   and evaluation interval (``TEST_INTERVAL``) so a scrape follows an export within a second;
-* the rules: copies of alerting/*.yml where ``for: 10m`` becomes ``for: 10s`` (``shortened_rules``,
+* the rules: copies of alerting/<service>/*.yml where ``for: 10m`` becomes ``for: 10s`` (``shortened_rules``,
   **test-only**), so the P1/P2 health alerts fire within a test; everything else is unchanged;
 * Alertmanager 0.25: a copy of alertmanager.yml whose webhook URLs point at loopback and whose
   ``credentials_file`` entries point at temporary token files.
@@ -281,7 +281,9 @@ class Loki(Service):
 # --- the rules, Prometheus ---------------------------------------------------------------------------------
 
 
-RULE_FILES = ("alerting/recording_rules.yml", "alerting/alerts.yml", "alerting/slo_alerts.yml")
+RULE_FILES = tuple(f"alerting/movie-recommender/{name}" for name in ("recording_rules.yml", "alerts.yml",
+                                                                      "slo_alerts.yml"))
+"""The built-in service's rule files in the committed tree (``obsgen.emit.prometheus.rules.rule_path``)."""
 
 
 def shortened_rules(dest: Path, root: Path = ROOT) -> list[Path]:
@@ -427,12 +429,16 @@ class WebhookSink:
 
 
 def alertmanager_config(urls: dict[str, str], token_files: dict[str, Path], root: Path = ROOT) -> dict[str, Any]:
-    """alerting/alertmanager.yml as generated, each receiver's webhook URL and credentials_file replaced."""
+    """alerting/alertmanager.yml as generated, each receiver's webhook URL and credentials_file replaced.
+
+    ``urls`` and ``token_files`` are keyed by the spec's receiver names (Alertmanager's are ``<service>/<name>``).
+    """
     config = yaml.safe_load((root / "alerting/alertmanager.yml").read_text(encoding="utf-8"))
     for receiver in config["receivers"]:
+        name = receiver["name"].rpartition("/")[2]
         for hook in receiver.get("webhook_configs", []):
-            hook["url"] = urls[receiver["name"]]
-            hook["http_config"]["authorization"]["credentials_file"] = str(token_files[receiver["name"]])
+            hook["url"] = urls[name]
+            hook["http_config"]["authorization"]["credentials_file"] = str(token_files[name])
     return config
 
 

@@ -1,4 +1,4 @@
-"""Grafana dashboards (``dashboards/<group>/<name>.json``) from the spec's ``dashboards`` section.
+"""Grafana dashboards (``dashboards/<folder>/<uid>.json``) from the spec's ``dashboards`` section.
 
 Each dashboard group (a dashboard's ``folder``, by default the service name) is a sub-directory, which the
 provisioning provider turns into a Grafana folder; dashboard-linter's ``.lint`` sits beside the files.

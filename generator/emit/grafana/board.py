@@ -18,6 +18,7 @@ from obsgen.emit.grafana.queries import (
 from obsgen.emit.prometheus.rules import slo_alert_name
 from obsgen.emit.render import header_text
 from obsgen.model import Alert, Dashboard, Model, Tile, Variable, parse_duration
+from obsgen.model.panelids import row_panel_id
 
 SCHEMA_VERSION = 41
 """Dashboard JSON schema version. grafanalib defaults to 12 (Grafana 4), which Grafana 12 would migrate on
@@ -100,11 +101,9 @@ def links(model: Model, board: Dashboard) -> list[dict[str, Any]]:
 
 def panels(model: Model, board: Dashboard) -> list[dict[str, Any]]:
     out = []
-    row_id = len(board.tiles)
     for placed in layout(board):
         if placed.tile is None:
-            row_id += 1
-            out.append(p.row(placed.title, row_id, placed.box))
+            out.append(p.row(placed.title, row_panel_id(placed.title), placed.box))
         else:
             out.append(p.panel(model, placed.tile, placed.box, tile_alerts(model, board, placed.tile)))
     return out

@@ -1,4 +1,8 @@
-"""The dashboards emitter: ``dashboards/<group>/<name>.json`` and the linter's ``.lint`` per group.
+"""The dashboards emitters: ``dashboards/<folder>/<uid>.json`` per service, and the linter's ``.lint`` per folder.
+
+A dashboard's file is named for its uid (service + dashboard name, unique across the specs of a tree), so
+services sharing a Grafana folder never write the same file. The ``.lint`` of a folder is a shared file:
+its folder may hold dashboards of several services.
 
 Kept out of the package ``__init__`` so that loading a spec (which reads ``dashboards.spec``) never
 imports grafanalib: the runtime loads specs inside applications.
@@ -8,7 +12,7 @@ from __future__ import annotations
 
 from obsgen.emit.grafana.board import dashboard_json
 from obsgen.emit.grafana.lintconfig import lint_config
-from obsgen.emit.render import json_text
+from obsgen.emit.render import Services, json_text
 from obsgen.model import Dashboard, Model
 
 DASHBOARDS_DIR = "dashboards"
@@ -19,11 +23,13 @@ def folder(model: Model, board: Dashboard) -> str:
 
 
 def dashboard_path(model: Model, board: Dashboard) -> str:
-    return f"{DASHBOARDS_DIR}/{folder(model, board)}/{board.name}.json"
+    return f"{DASHBOARDS_DIR}/{folder(model, board)}/{model.dashboard_uid(board)}.json"
 
 
 def emit(model: Model) -> dict[str, str]:
-    out = {dashboard_path(model, board): json_text(dashboard_json(model, board)) for board in model.dashboards}
-    for name in sorted({folder(model, board) for board in model.dashboards}):
-        out[f"{DASHBOARDS_DIR}/{name}/.lint"] = lint_config(model)
-    return out
+    return {dashboard_path(model, board): json_text(dashboard_json(model, board)) for board in model.dashboards}
+
+
+def emit_lint(services: Services) -> dict[str, str]:
+    folders = {folder(model, board) for model in services.models for board in model.dashboards}
+    return {f"{DASHBOARDS_DIR}/{name}/.lint": lint_config(services) for name in sorted(folders)}

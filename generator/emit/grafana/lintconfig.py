@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from obsgen.emit.render import header_text
-from obsgen.model import Model
+from obsgen.emit.render import Sourced, header_text
 
 JOB_INSTANCE = ("obsgen dashboards show one service as a whole: they read recording rules aggregated across "
                 "instances (which keep no job or instance label) and select the service by its metric names, so "
@@ -20,7 +19,7 @@ EXCLUSIONS: dict[str, str] = {
 """Rules that do not fit generated dashboards, with the reason dashboard-linter shows."""
 
 
-def lint_config(model: Model) -> str:
+def lint_config(origin: Sourced) -> str:
     config: dict[str, Any] = {"exclusions": {rule: {"reason": reason} for rule, reason in EXCLUSIONS.items()}}
     body = yaml.safe_dump(config, sort_keys=True, width=10_000, allow_unicode=True)
-    return f"# {header_text(model)}\n{body}"
+    return f"# {header_text(origin)}\n{body}"

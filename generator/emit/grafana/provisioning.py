@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from obsgen.emit.render import yaml_text
-from obsgen.model import Model
+from obsgen.emit.render import Services, yaml_text
 
 DATASOURCES_FILE = "grafana/provisioning/datasources/datasources.yml"
 DASHBOARDS_FILE = "grafana/provisioning/dashboards/dashboards.yml"
@@ -53,12 +52,13 @@ def datasources_config() -> dict[str, Any]:
     }
 
 
-def dashboards_config(model: Model) -> dict[str, Any]:
-    """One file provider; ``foldersFromFilesStructure`` turns ``dashboards/<group>/`` into a folder per group."""
+def dashboards_config() -> dict[str, Any]:
+    """One file provider for every service; ``foldersFromFilesStructure`` turns ``dashboards/<folder>/`` into
+    a Grafana folder."""
     return {
         "apiVersion": 1,
         "providers": [{
-            "name": f"obsgen-{model.service.name}",
+            "name": "obsgen",
             "orgId": 1,
             "type": "file",
             "disableDeletion": True,
@@ -69,6 +69,6 @@ def dashboards_config(model: Model) -> dict[str, Any]:
     }
 
 
-def emit(model: Model) -> dict[str, str]:
-    return {DATASOURCES_FILE: yaml_text(model, datasources_config()),
-            DASHBOARDS_FILE: yaml_text(model, dashboards_config(model))}
+def emit(services: Services) -> dict[str, str]:
+    return {DATASOURCES_FILE: yaml_text(services, datasources_config()),
+            DASHBOARDS_FILE: yaml_text(services, dashboards_config())}

@@ -1,4 +1,4 @@
-"""Prometheus recording rules, the spec's alerts and SLO burn-rate alerts (``alerting/*.yml``)."""
+"""Prometheus recording rules, the spec's alerts and SLO burn-rate alerts (``alerting/<service>/*.yml``)."""
 
 from __future__ import annotations
 
@@ -28,10 +28,12 @@ from obsgen.model import (
     units,
 )
 
-RECORDING_FILE = "alerting/recording_rules.yml"
-ALERTS_FILE = "alerting/alerts.yml"
-SLO_ALERTS_FILE = "alerting/slo_alerts.yml"
+RULES_DIR = "alerting"
+RECORDING_FILE = "recording_rules.yml"
+ALERTS_FILE = "alerts.yml"
+SLO_ALERTS_FILE = "slo_alerts.yml"
 RULE_FILES = (RECORDING_FILE, ALERTS_FILE, SLO_ALERTS_FILE)
+"""Rule file names, each in the folder of its service (``rule_path``)."""
 DEFAULT_WINDOW = "5m"
 """Every indicator is also recorded over this window, the one dashboards read."""
 
@@ -264,8 +266,13 @@ def budgeted_slos(model: Model) -> list[SLO]:
     return [slo for slo in model.slos if slo.budget_period is not None]
 
 
+def rule_path(model: Model, name: str) -> str:
+    """Where rule file ``name`` of a service goes: its own folder, so services never share a rule file."""
+    return f"{RULES_DIR}/{model.service.name}/{name}"
+
+
 def rule_groups(model: Model) -> dict[str, list[dict[str, Any]]]:
-    """Rule groups per file; recording groups come first so evaluation order is obvious."""
+    """Rule groups per file name; recording groups come first so evaluation order is obvious."""
     ns = model.service.namespace
     recording = [{"name": f"{ns}-indicator-{ind.name}", "rules": indicator_rules(model, ind)}
                  for ind in model.indicators]
@@ -279,4 +286,4 @@ def rule_groups(model: Model) -> dict[str, list[dict[str, Any]]]:
 
 
 def emit(model: Model) -> dict[str, str]:
-    return {path: yaml_text(model, {"groups": groups}) for path, groups in rule_groups(model).items()}
+    return {rule_path(model, name): yaml_text(model, {"groups": groups}) for name, groups in rule_groups(model).items()}

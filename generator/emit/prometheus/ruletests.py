@@ -1,4 +1,4 @@
-"""Generated ``promtool test rules`` files (``alerting/tests/``), next to the rules they test.
+"""Generated ``promtool test rules`` files (``alerting/<service>/tests/``), next to the rules they test.
 
 For every alert: a case where it fires once its ``for`` has passed (and not before), and a case just
 on the silent side of the threshold. For every SLO burn-rate window: the same, where "fires" names
@@ -23,6 +23,7 @@ from obsgen.emit.prometheus.rules import (
     budgeted_slos,
     burn_windows,
     rule_groups,
+    rule_path,
     slo_alert_name,
     slo_alert_rules,
 )
@@ -320,9 +321,9 @@ def _test_file(model: Model, rule_files: list[str], cases: list[Case], step: int
     """A promtool test file; ``group_eval_order`` puts recording groups before the alerts reading them,
     as promtool otherwise orders groups by name and an alert would read the previous step's record."""
     groups = rule_groups(model)
-    order = [g["name"] for path in rule_files for g in groups[path]]
+    order = [g["name"] for name in rule_files for g in groups[name]]
     return yaml_text(model, {
-        "rule_files": [f"../{path.split('/')[-1]}" for path in rule_files],
+        "rule_files": [f"../{name}" for name in rule_files],
         "evaluation_interval": f"{step}m",
         "group_eval_order": order,
         "tests": [case.render() for case in cases],
@@ -333,13 +334,12 @@ def emit(model: Model) -> dict[str, str]:
     """One test file per evaluation step (promtool sets it per file), plus one for SLO burn rates."""
     out = {}
     cases = [c for a in model.alerts for c in alert_cases(model, a)]
-    for step, path in ((STEP_MINUTES, "alerting/tests/alerts_test.yml"),
-                       (SLOW_STEP_MINUTES, "alerting/tests/daily_alerts_test.yml")):
+    for step, name in ((STEP_MINUTES, "alerts_test.yml"), (SLOW_STEP_MINUTES, "daily_alerts_test.yml")):
         selected = [c for c in cases if c.step == step]
         if selected:
-            out[path] = _test_file(model, [RECORDING_FILE, ALERTS_FILE], selected, step)
+            out[rule_path(model, f"tests/{name}")] = _test_file(model, [RECORDING_FILE, ALERTS_FILE], selected, step)
     slos = budgeted_slos(model)
     if slos:
-        out["alerting/tests/slo_alerts_test.yml"] = _test_file(
+        out[rule_path(model, "tests/slo_alerts_test.yml")] = _test_file(
             model, [RECORDING_FILE, SLO_ALERTS_FILE], [c for s in slos for c in slo_cases(model, s)], STEP_MINUTES)
     return out

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from obsgen.emit.render import Services
 from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR, COLLECTOR_TELEMETRY_JOB, LOKI, image_tag, render
-from obsgen.model import Model
 from obsgen.model.eventschema import SHA256_HEX_PATTERN
 
 COLLECTOR_FILE = "otel/collector.yaml"
@@ -45,9 +45,13 @@ COLLECTOR_ENV = (
 """The collector's env variables: compose uses the defaults, the tests point them at 127.0.0.1."""
 
 
-def pii_attributes(model: Model) -> list[str]:
-    """Attributes the spec marks ``pii: high``: they may only leave the runtime pseudonymised."""
-    return sorted(name for name, attr in model.attributes.items() if attr.pii == "high")
+def pii_attributes(services: Services) -> list[str]:
+    """Attributes any spec marks ``pii: high``: they may only leave the runtime pseudonymised.
+
+    The guard matches attributes by name, whichever service sends them: a name one spec holds to be
+    personal data is guarded for all."""
+    return sorted({name for model in services.models for name, attr in model.attributes.items()
+                   if attr.pii == "high"})
 
 
 def pii_statement(context: str, attribute: str) -> str:
@@ -57,13 +61,13 @@ def pii_statement(context: str, attribute: str) -> str:
             f'not (IsString({value}) and IsMatch({value}, "{SHA256_HEX_PATTERN}"))')
 
 
-def collector_context(model: Model) -> dict[str, Any]:
+def collector_context(services: Services) -> dict[str, Any]:
     return {
-        "service": model.service.name,
+        "service": services.names,
         "collector_version": image_tag("otel-collector"),
         "env_vars": [{"name": v.name, "default": v.default, "what": v.what} for v in COLLECTOR_ENV],
         "env": {v.key: v.reference for v in COLLECTOR_ENV},
-        "pii_attributes": pii_attributes(model),
+        "pii_attributes": pii_attributes(services),
         "pii_pattern": SHA256_HEX_PATTERN,
         "pii_statement": pii_statement,
         "scrape_job": APP_SCRAPE_JOB,
@@ -71,5 +75,5 @@ def collector_context(model: Model) -> dict[str, Any]:
     }
 
 
-def emit(model: Model) -> dict[str, str]:
-    return {COLLECTOR_FILE: render("collector.yaml.j2", model, **collector_context(model))}
+def emit(services: Services) -> dict[str, str]:
+    return {COLLECTOR_FILE: render("collector.yaml.j2", services, **collector_context(services))}

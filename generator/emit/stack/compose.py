@@ -2,7 +2,9 @@
 
 Services: Grafana, Prometheus, Loki, the OpenTelemetry Collector and Alertmanager, each pinned to the
 image of ``generator/data/versions.yaml``, health-checked, reading its config read-only from the
-generated tree (at ``CONFIG_ROOT/<path>``) and its data from a named volume.
+generated tree (at ``CONFIG_ROOT/<path>``) and its data from a named volume. One stack for every
+service of the tree: the compose project name does not depend on which services there are, so adding
+one never renames the data volumes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
+from obsgen.emit.render import Services
 from obsgen.emit.stack.collector import COLLECTOR_FILE
 from obsgen.emit.stack.servers import (
     ALERTMANAGER,
@@ -27,7 +30,7 @@ from obsgen.emit.stack.servers import (
     prometheus_retention,
     render,
 )
-from obsgen.model import Model
+from obsgen.model import Receiver
 
 COMPOSE_FILE = "docker-compose.yml"
 ENV_EXAMPLE_FILE = ".env.example"
@@ -37,6 +40,7 @@ PROBE = "healthcheck-probe"
 PROBE_VOLUME = "probe"
 PROBE_BINARY = "/probe/busybox"
 GRAFANA_ADMIN = "admin"
+PROJECT = "obsgen"
 HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
 
@@ -68,24 +72,25 @@ def _ro(path: str) -> str:
     return f"./{path}:{container_path(path)}:ro"
 
 
-def secret_mounts(model: Model) -> list[str]:
+def _receivers(specs: Services) -> list[Receiver]:
+    return [r for model in specs.models for r in (*model.routing.receivers, model.routing.kill_switch_webhook)]
+
+
+def secret_mounts(specs: Services) -> list[str]:
     """Container directories holding the receivers' bearer-token files (the spec's ``bearer_token_file``)."""
-    receivers = (*model.routing.receivers, model.routing.kill_switch_webhook)
-    return sorted({posixpath.dirname(r.bearer_token_file) for r in receivers if r.bearer_token_file})
+    return sorted({posixpath.dirname(r.bearer_token_file) for r in _receivers(specs) if r.bearer_token_file})
 
 
-def secret_files(model: Model) -> list[str]:
-    receivers = (*model.routing.receivers, model.routing.kill_switch_webhook)
-    return sorted({posixpath.basename(r.bearer_token_file) for r in receivers if r.bearer_token_file})
+def secret_files(specs: Services) -> list[str]:
+    return sorted({posixpath.basename(r.bearer_token_file) for r in _receivers(specs) if r.bearer_token_file})
 
 
-def external_urls(model: Model) -> list[str]:
-    """Alertmanager webhook URLs: the application's endpoints, not services of this stack."""
-    receivers = (*model.routing.receivers, model.routing.kill_switch_webhook)
-    return sorted({r.url for r in receivers})
+def external_urls(specs: Services) -> list[str]:
+    """Alertmanager webhook URLs: the applications' endpoints, not services of this stack."""
+    return sorted({r.url for r in _receivers(specs)})
 
 
-def services(model: Model) -> list[ComposeService]:
+def services(specs: Services) -> list[ComposeService]:
     probe_mount = f"{PROBE_VOLUME}:/probe:ro"
     needs_probe = ((PROBE, COMPLETED),)
     dirname = posixpath.dirname
@@ -101,7 +106,7 @@ def services(model: Model) -> list[ComposeService]:
             depends_on=needs_probe),
         ComposeService(
             ALERTMANAGER.name, image("alertmanager"),
-            (_ro(dirname(ALERTMANAGER_FILE)), *(f"./{SECRETS_DIR}:{d}:ro" for d in secret_mounts(model)),
+            (_ro(dirname(ALERTMANAGER_FILE)), *(f"./{SECRETS_DIR}:{d}:ro" for d in secret_mounts(specs)),
              "alertmanager-data:/alertmanager", probe_mount),
             command=(f"--config.file={container_path(ALERTMANAGER_FILE)}", "--storage.path=/alertmanager",
                      f"--web.listen-address=:{ALERTMANAGER.port('http')}", "--cluster.listen-address="),
@@ -121,7 +126,7 @@ def services(model: Model) -> list[ComposeService]:
             (_ro(dirname(PROMETHEUS_FILE)), _ro(dirname(ALERTMANAGER_FILE)), "prometheus-data:/prometheus",
              probe_mount),
             command=(f"--config.file={container_path(PROMETHEUS_FILE)}", "--storage.tsdb.path=/prometheus",
-                     f"--storage.tsdb.retention.time={prometheus_retention(model)}",
+                     f"--storage.tsdb.retention.time={prometheus_retention(specs)}",
                      f"--web.listen-address=:{PROMETHEUS.port('http')}", "--enable-feature=exemplar-storage"),
             ports=_published(PROMETHEUS.ports),
             healthcheck=_probe(f"http://127.0.0.1:{PROMETHEUS.port('http')}/-/ready"),
@@ -138,7 +143,8 @@ def services(model: Model) -> list[ComposeService]:
                 ("GF_SECURITY_ADMIN_PASSWORD", "${GF_SECURITY_ADMIN_PASSWORD:?set it in .env}"),
                 ("GF_AUTH_ANONYMOUS_ENABLED", "false"),
                 ("GF_USERS_ALLOW_SIGN_UP", "false"),
-                ("GF_SERVER_ROOT_URL", model.service.grafana_url),
+                # One Grafana: obsgen.generate.load_all rejects specs that disagree on service.grafana_url.
+                ("GF_SERVER_ROOT_URL", specs.models[0].service.grafana_url),
                 ("GF_ANALYTICS_REPORTING_ENABLED", "false"),
                 ("GF_ANALYTICS_CHECK_FOR_UPDATES", "false"),
             ),
@@ -154,31 +160,32 @@ def volumes(stack: list[ComposeService]) -> list[str]:
     return sorted(names)
 
 
-def compose_context(model: Model) -> dict[str, Any]:
-    stack = services(model)
+def compose_context(specs: Services) -> dict[str, Any]:
+    stack = services(specs)
     return {
-        "service": model.service.name,
-        "project": f"{model.service.name}-observability",
+        "service": specs.names,
+        "project": PROJECT,
         "otlp_grpc": COLLECTOR.port("otlp_grpc"),
         "otlp_http": COLLECTOR.port("otlp_http"),
-        "secret_files": secret_files(model),
-        "external_urls": external_urls(model),
+        "secret_files": secret_files(specs),
+        "external_urls": external_urls(specs),
         "probe": PROBE,
         "services": stack,
         "volumes": volumes(stack),
     }
 
 
-def env_context(model: Model) -> dict[str, Any]:
-    killswitch = model.routing.kill_switch_webhook.bearer_token_file
+def env_context(specs: Services) -> dict[str, Any]:
+    killswitch = sorted({f"secrets/{posixpath.basename(token)}" for model in specs.models
+                         if (token := model.routing.kill_switch_webhook.bearer_token_file)})
     return {
         "grafana_admin": GRAFANA_ADMIN,
-        "secrets_mounts": secret_mounts(model),
-        "secret_files": secret_files(model),
-        "killswitch_file": f"secrets/{posixpath.basename(killswitch)}" if killswitch else "none",
+        "secrets_mounts": secret_mounts(specs),
+        "secret_files": secret_files(specs),
+        "killswitch_file": ", ".join(killswitch) or "none",
     }
 
 
-def emit(model: Model) -> dict[str, str]:
-    return {COMPOSE_FILE: render("docker-compose.yml.j2", model, **compose_context(model)),
-            ENV_EXAMPLE_FILE: render("env.example.j2", model, **env_context(model))}
+def emit(specs: Services) -> dict[str, str]:
+    return {COMPOSE_FILE: render("docker-compose.yml.j2", specs, **compose_context(specs)),
+            ENV_EXAMPLE_FILE: render("env.example.j2", specs, **env_context(specs))}

@@ -1,5 +1,8 @@
 """The stack's server configs: ``prometheus/prometheus.yml``, ``loki/loki.yaml`` and the rule linter's ``.pint.hcl``.
 
+One of each for every service of the tree (``Services``): Prometheus loads every service's rule files,
+Loki keeps each service's logs as long as its spec says.
+
 Also home of what the stack's emitters share: the service names and ports of the compose stack, where
 containers see the generated tree (``CONFIG_ROOT``), the pinned image versions
 (``generator/data/versions.yaml``) and the Jinja environment that renders ``templates/``.
@@ -18,9 +21,9 @@ from typing import Any
 import jinja2
 import yaml
 from obsgen.emit.prometheus import promql as q
-from obsgen.emit.prometheus.rules import RULE_FILES
-from obsgen.emit.render import header_text
-from obsgen.model import Model, Share
+from obsgen.emit.prometheus.rules import RULE_FILES, RULES_DIR, rule_path
+from obsgen.emit.render import Services, Sourced, header_text
+from obsgen.model import Duration, Model, Share
 
 PROMETHEUS_FILE = "prometheus/prometheus.yml"
 LOKI_FILE = "loki/loki.yaml"
@@ -97,9 +100,9 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(template: str, model: Model, **context: Any) -> str:
-    """A template of ``templates/`` rendered with the generated-file header; byte-stable for a model."""
-    text = _environment().get_template(template).render(header=header_text(model), **context)
+def render(template: str, origin: Sourced, **context: Any) -> str:
+    """A template of ``templates/`` rendered with the generated-file header; byte-stable for its input."""
+    text = _environment().get_template(template).render(header=header_text(origin), **context)
     return text.rstrip("\n") + "\n"
 
 
@@ -110,17 +113,25 @@ def container_path(path: str) -> str:
 
 # --- Prometheus -----------------------------------------------------------------------------------
 
-def prometheus_retention(model: Model) -> str:
-    """``--storage.tsdb.retention.time``: the spec's ``retention.metrics``, else Prometheus' default."""
-    metrics = model.retention.get("metrics")
+def longest(services: Services, key: str) -> Duration | None:
+    """The longest ``retention.<key>`` of the specs: one server keeps every service's data that long."""
+    declared = [model.retention[key] for model in services.models if key in model.retention]
+    return max(declared, key=lambda d: d.seconds) if declared else None
+
+
+def prometheus_retention(services: Services) -> str:
+    """``--storage.tsdb.retention.time``: the longest ``retention.metrics`` of the specs, else Prometheus' default."""
+    metrics = longest(services, "metrics")
     return metrics.text if metrics else "15d"
 
 
-def prometheus_context(model: Model) -> dict[str, Any]:
+def prometheus_context(services: Services) -> dict[str, Any]:
     config_dir = posixpath.dirname(PROMETHEUS_FILE)
+    aggregates = longest(services, "aggregates")
     return {
-        "service": model.service.name,
-        "rule_files": [posixpath.relpath(path, config_dir) for path in RULE_FILES],
+        "service": services.names,
+        "rule_files": [posixpath.relpath(rule_path(model, name), config_dir)
+                       for model in services.models for name in RULE_FILES],
         "alertmanager": f"{ALERTMANAGER.name}:{ALERTMANAGER.port('http')}",
         "app_job": APP_SCRAPE_JOB,
         "app_target": f"{COLLECTOR.name}:{COLLECTOR.port('prometheus')}",
@@ -131,8 +142,8 @@ def prometheus_context(model: Model) -> dict[str, Any]:
             ("alertmanager", f"{ALERTMANAGER.name}:{ALERTMANAGER.port('http')}"),
             ("loki", f"{LOKI.name}:{LOKI.port('http')}"),
         ],
-        "retention": prometheus_retention(model),
-        "aggregates": model.retention.get("aggregates"),
+        "retention": prometheus_retention(services),
+        "aggregates": aggregates.text if aggregates else None,
     }
 
 
@@ -160,38 +171,47 @@ def _matcher(label: str, values: list[str]) -> str:
     return f'{label}="{values[0]}"' if len(values) == 1 else f'{label}=~"{"|".join(values)}"'
 
 
-def loki_retention(model: Model) -> tuple[str | None, list[RetentionStream]]:
-    """The default log retention (``raw_events``) and per-stream overrides for errors and critical errors.
+def service_retention(model: Model, default: Duration | None) -> list[RetentionStream]:
+    """One service's log retention: its ``raw_events`` where the default differs, then errors and critical errors.
 
     Error events are the spec's events logged at ``error`` severity; critical ones are those whose
     ``severity`` field says ``critical``. Both are told apart by stream labels (``event_name`` and
     ``severity`` are indexed, see ``otlp_config``), the only thing Loki's retention selectors match.
     """
     retention = model.retention
-    default = retention["raw_events"].text if "raw_events" in retention else None
     errors = [e for e in model.events if e.log_severity == "error"]
     streams: list[RetentionStream] = []
     service = f'service_name="{model.service.name}"'
+    raw = retention.get("raw_events")
+    if raw is not None and raw != default:
+        streams.append(RetentionStream(f"{{{service}}}", raw.text, 1, f"{model.service.name} retention.raw_events"))
     if errors and "errors" in retention:
         selector = f"{{{service}, {_matcher(EVENT_NAME_ATTRIBUTE, [e.name for e in errors])}}}"
-        streams.append(RetentionStream(selector, retention["errors"].text, 1, "retention.errors"))
+        streams.append(RetentionStream(selector, retention["errors"].text, 2, "retention.errors"))
     critical = [e for e in errors if SEVERITY_ATTRIBUTE in e.fields
                 and "critical" in (model.attributes[SEVERITY_ATTRIBUTE].enum or ())]
     if critical and "critical_errors" in retention:
         selector = (f"{{{service}, {_matcher(EVENT_NAME_ATTRIBUTE, [e.name for e in critical])}, "
                     f'{SEVERITY_ATTRIBUTE}="critical"}}')
-        streams.append(RetentionStream(selector, retention["critical_errors"].text, 2, "retention.critical_errors"))
-    return default, streams
+        streams.append(RetentionStream(selector, retention["critical_errors"].text, 3, "retention.critical_errors"))
+    return streams
 
 
-def loki_context(model: Model) -> dict[str, Any]:
-    default, streams = loki_retention(model)
+def loki_retention(services: Services) -> tuple[str | None, list[RetentionStream]]:
+    """The default log retention (the longest ``raw_events``) and each service's per-stream overrides."""
+    default = longest(services, "raw_events")
+    streams = [stream for model in services.models for stream in service_retention(model, default)]
+    return (default.text if default else None), streams
+
+
+def loki_context(services: Services) -> dict[str, Any]:
+    default, streams = loki_retention(services)
     indexed_log_attributes = [EVENT_NAME_ATTRIBUTE]
-    if any(SEVERITY_ATTRIBUTE in e.fields for e in model.events if e.log_severity):
+    if any(SEVERITY_ATTRIBUTE in e.fields for model in services.models for e in model.events if e.log_severity):
         indexed_log_attributes.append(SEVERITY_ATTRIBUTE)
-    late = model.retention.get("late_arrival")
+    late = longest(services, "late_arrival")
     return {
-        "service": model.service.name,
+        "service": services.names,
         "http_port": LOKI.port("http"),
         "grpc_port": LOKI.port("grpc"),
         "retention_period": default,
@@ -204,17 +224,17 @@ def loki_context(model: Model) -> dict[str, Any]:
 
 # --- pint -----------------------------------------------------------------------------------------
 
-def pint_context(model: Model) -> dict[str, Any]:
-    planned = sorted({q.share_records(model, i, "5m")[1] for i in model.indicators if isinstance(i, Share)})
-    names = "|".join(re.escape(posixpath.splitext(posixpath.basename(path))[0]) for path in RULE_FILES)
-    folders = sorted({posixpath.dirname(path) for path in RULE_FILES})
-    include = f"(^|/){'|'.join(folders)}/({names})[.]yml$"
+def pint_context(services: Services) -> dict[str, Any]:
+    planned = sorted({q.share_records(model, i, "5m")[1] for model in services.models for i in model.indicators
+                      if isinstance(i, Share)})
+    names = "|".join(re.escape(posixpath.splitext(name)[0]) for name in RULE_FILES)
+    include = f"(^|/){RULES_DIR}/[^/]+/({names})[.]yml$"  # the rule files of every service's folder
     return {"include": include, "planned_share_records": planned}
 
 
-def emit(model: Model) -> dict[str, str]:
+def emit(services: Services) -> dict[str, str]:
     return {
-        PROMETHEUS_FILE: render("prometheus.yml.j2", model, **prometheus_context(model)),
-        LOKI_FILE: render("loki.yaml.j2", model, **loki_context(model)),
-        PINT_FILE: render("pint.hcl.j2", model, **pint_context(model)),
+        PROMETHEUS_FILE: render("prometheus.yml.j2", services, **prometheus_context(services)),
+        LOKI_FILE: render("loki.yaml.j2", services, **loki_context(services)),
+        PINT_FILE: render("pint.hcl.j2", services, **pint_context(services)),
     }
