@@ -159,5 +159,6 @@ def test_rate_alert_tests_fail_when_the_threshold_changes(tmp_path: Path) -> Non
     original = 'payment_method:shop_orders_per_second:rate15m{payment_method="card"} < 0.05'
     assert original in alerts.read_text()
     alerts.write_text(alerts.read_text().replace(original, original.replace("0.05", "0.04")))
-    result = run(find_tool("promtool"), "test", "rules", str(tree / "alerting" / "storefront-api" / "tests" / "alerts_test.yml"))
+    tests = tree / "alerting" / "storefront-api" / "tests" / "alerts_test.yml"
+    result = run(find_tool("promtool"), "test", "rules", str(tests))
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
