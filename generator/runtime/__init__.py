@@ -17,7 +17,7 @@ For static typing with the built-in spec use ``obsgen.runtime.movie_recommender.
 
 from __future__ import annotations
 
-from obsgen.runtime.config import JoinContract, RuntimeConfig
+from obsgen.runtime.config import RuntimeConfig
 from obsgen.runtime.core import DROPPED_METRIC, VIOLATIONS_METRIC, RequestScope, Telemetry
 from obsgen.runtime.killswitch import KillSwitchState
 from obsgen.runtime.pii import PiiKeyError, Pseudonymizer, sanitize_text
@@ -28,7 +28,6 @@ __all__ = [
     "VIOLATIONS_METRIC",
     "ContractViolation",
     "EventValidationError",
-    "JoinContract",
     "KillSwitchState",
     "PiiKeyError",
     "Pseudonymizer",
