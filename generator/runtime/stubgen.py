@@ -75,7 +75,8 @@ def stub_source(model: Model, default_spec: bool = False) -> str:
         "",
         f"EVENTS = {_tuple_text(e.name for e in model.events)}",
         f"KILL_SWITCHES = {_tuple_text(model.kill_switches)}",
-        *_literal_lines("KillSwitch", list(model.kill_switches)),
+        *(_literal_lines("KillSwitch", list(model.kill_switches)) if model.kill_switches
+          else ["KillSwitch = str  # the spec declares no kill-switches"]),
         *[line for a in enum_attrs for line in _literal_lines(alias_name(a), a.enum or ())],
         "",
         "",
