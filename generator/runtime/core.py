@@ -1,12 +1,10 @@
 """The instrumentation runtime: one call per spec event, and out come the spans, metrics and log records
 the spec declares, with PII pseudonymised, schemas enforced and the spec's join rules (``joins``) kept.
 
-    rt = Telemetry(load_default())
-    with rt.request(user_id=raw_user, session_id=raw_session, experiment_id="ranker-v2",
-                    bucket="treatment", k=20) as req:          # span recommend.request
-        rt.ranking(latency_ms=41.5, coverage=0.97, ...)        # child span, inherits the request's ids
-    rt.impression(request_id=req.request_id, canonical_id=items[0], position=1, surface="home")
-    rt.click(request_id=req.request_id, canonical_id=items[0], position=1, engagement_type="play")
+    rt = Telemetry(load_spec(path))
+    with rt.order_placed(customer_id=raw_customer, currency="eur", skus=skus) as order:  # the context's root span
+        rt.line_item(sku=skus[0], line=1, quantity=2)          # joins the context, inherits its fields
+    rt.refund(order_id=order.request_id, sku=skus[0], quantity=1, amount=9.5)
 
 Per call, in order: drop ``None`` arguments; map keywords back to dotted attribute names; pseudonymise
 high-PII fields and scrub free text; check the fields the application passed (production); fill what
@@ -199,7 +197,7 @@ class Telemetry:
     @classmethod
     def from_default(cls, config: RuntimeConfig | None = None, *,
                      kill_switches: KillSwitchState | None = None) -> Telemetry:
-        """The runtime for obsgen's built-in spec (movie-recommender)."""
+        """The runtime for obsgen's built-in demo spec."""
         from obsgen.spec import load_default
 
         return cls(load_default(), config, kill_switches=kill_switches)

@@ -9,7 +9,7 @@ data_quality:
       severity: warning
       error_code: {validity: INVALID_EVENT, completeness: INCOMPLETE_EVENT}
       message: "{event} event {action}: field {field} {reason}"
-    copy: [request_id, experiment_id]    # taken from the offending event when valid there
+    copy: [order_id, channel]            # taken from the offending event when valid there
 ```
 
 Templates may use ``{event}``, ``{field}``, ``{kind}``, ``{reason}`` and ``{action}``, and only in
