@@ -1,4 +1,5 @@
-"""Join keys and contracts: one request id, consistent ids across a request, positions, orphan clicks."""
+"""The recommender's join rules, as its spec declares them: one request id, consistent ids across a request,
+impression positions, orphan clicks; each broken rule counted under the kind the spec names."""
 
 from __future__ import annotations
 
@@ -84,18 +85,18 @@ def test_an_impression_position_must_show_the_ranked_item(harness: Harness, stri
     harness.rt.impression(request_id=rid, canonical_id=ITEMS[4], position=5)  # p <-> items[p-1]: fine
     harness.rt.impression(request_id=rid, canonical_id=ITEMS[4], position=4)  # wrong slot
     harness.rt.impression(request_id=rid, canonical_id=ITEMS[0], position=21)  # past the list
-    assert harness.violations() == {("consistency", "impression"): 2}
+    assert harness.violations() == {("impression_position", "impression"): 2}
     rid = ranked_request(strict)
     with pytest.raises(ContractViolation) as info:
         strict.rt.impression(request_id=rid, canonical_id=ITEMS[1], position=1)
-    assert info.value.field == "position"
+    assert (info.value.field, info.value.kind) == ("canonical_id", "impression_position")
 
 
-def test_an_impression_before_any_ranking_is_a_consistency_violation(harness: Harness) -> None:
+def test_an_impression_before_any_ranking_breaks_the_position_reference(harness: Harness) -> None:
     with harness.rt.request(user_id="u", experiment_id="ranker-v2", bucket="control", k=20, session_id="s") as req:
         pass
     harness.rt.impression(request_id=req.request_id, canonical_id=ITEMS[0], position=1, surface="home")
-    assert harness.violations() == {("consistency", "impression"): 1}
+    assert harness.violations() == {("impression_position", "impression"): 1}
 
 
 def test_a_click_on_an_item_that_was_not_impressed_is_an_orphan_click(harness: Harness, strict: Harness) -> None:
@@ -111,11 +112,12 @@ def test_a_click_on_an_item_that_was_not_impressed_is_an_orphan_click(harness: H
     assert (info.value.field, info.value.kind) == ("canonical_id", "orphan_click")
 
 
-def test_a_click_at_another_position_than_its_impression_is_a_consistency_violation(harness: Harness) -> None:
+def test_a_click_at_another_position_than_its_impression_breaks_the_click_position(harness: Harness) -> None:
     rid = ranked_request(harness)
     harness.rt.impression(request_id=rid, canonical_id=ITEMS[2], position=3)
     harness.rt.click(request_id=rid, canonical_id=ITEMS[2], position=2, engagement_type="save")
-    assert harness.violations() == {("consistency", "click"): 1}
+    harness.rt.click(request_id=rid, canonical_id=ITEMS[2], position=3, engagement_type="play")
+    assert harness.violations() == {("click_position", "click"): 1}
 
 
 def test_events_naming_an_unknown_request_are_violations_unless_turned_off(harness: Harness, model: Model) -> None:
@@ -126,8 +128,8 @@ def test_events_naming_an_unknown_request_are_violations_unless_turned_off(harne
     harness.rt.impression(**common, canonical_id=ITEMS[0], position=1, surface="home")
     harness.rt.error(request_id=stranger, component="api", severity="warning", error_code="SLOW_CLIENT",
                      message="client slow")  # an error may name any request
-    assert harness.violations() == {("orphan_click", "click"): 1, ("consistency", "impression"): 1}
-    relaxed = Harness(model, check_unknown_requests=False)
+    assert harness.violations() == {("unknown_request", "click"): 1, ("unknown_request", "impression"): 1}
+    relaxed = Harness(model, check_unknown_contexts=False)
     try:
         relaxed.rt.click(**common, canonical_id=ITEMS[0], position=1, engagement_type="play")
         assert relaxed.violations() == {}
@@ -142,17 +144,3 @@ def test_an_error_event_inherits_the_request_bucket(harness: Harness) -> None:
     (point,) = harness.points("recsys.errors")
     assert dict(point.attributes) == {"component": "cache", "severity": "error", "error_code": "CACHE_DOWN",
                                       "bucket": "treatment"}
-
-
-def test_session_depth_counts_the_items_shown_in_a_session(model: Model) -> None:
-    h = Harness(model, session_cache_size=2)
-    try:
-        journey(h.rt, session="s-1")
-        journey(h.rt, session="s-1", clicks=())
-        assert h.rt.session_depth("s-1") == 40
-        assert h.rt.session_depth("never-seen") == 0
-        journey(h.rt, session="s-2")
-        journey(h.rt, session="s-3")  # the cache holds two sessions: s-1 is forgotten
-        assert h.rt.session_depth("s-1") == 0 and h.rt.session_depth("s-3") == 20
-    finally:
-        h.close()

@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from tests.test_runtime_harness import ITEMS, PII_KEY, Harness, journey
 
 PEAK_BOUND_MB = 16
-"""Bound on allocations traced over the last 400 of 10k journeys, with queues of 256 and join and session caches
-of 200 (measured: peak 1.9 MB). Everything the runtime keeps is replaced within the first 200 traced journeys,
+"""Bound on allocations traced over the last 400 of 10k journeys, with queues of 256 and context and once-per
+caches of 200 (measured: peak 1.9 MB). Everything the runtime keeps is replaced within the first 200 traced journeys,
 so the second 200 must not grow it (measured: 0.07 MB; an export batch in flight can add a few hundred KB);
 a leak of 10 KB a journey would show."""
 
@@ -36,8 +36,8 @@ def closed_endpoint() -> str:
 def test_with_the_collector_down_ten_thousand_journeys_complete_drop_and_stay_bounded(model: Model) -> None:
     reader = InMemoryMetricReader()
     rt = Telemetry(model, RuntimeConfig(pii_key=PII_KEY, endpoint=closed_endpoint(), protocol="http/protobuf",
-                                        max_queue_size=256, max_export_batch_size=128, join_cache_size=200,
-                                        session_cache_size=200, metric_readers=[reader]))
+                                        max_queue_size=256, max_export_batch_size=128, context_cache_size=200,
+                                        once_per_cache_size=200, metric_readers=[reader]))
     try:
         for i in range(9_600):
             journey(rt, user=f"user-{i % 5000}", session=f"session-{i}")
@@ -58,7 +58,7 @@ def test_with_the_collector_down_ten_thousand_journeys_complete_drop_and_stay_bo
                     for sm in m.scope_metrics for metric in sm.metrics if metric.name == DROPPED_METRIC
                     for p in metric.data.data_points}
         assert exported["traces"] > 0 and exported["logs"] > 0
-        assert len(rt._requests) <= 200 and all(len(q) <= 256 for q in rt._pipeline.queues)
+        assert len(rt._joined["request"]) <= 200 and all(len(q) <= 256 for q in rt._pipeline.queues)
     finally:
         start = time.monotonic()
         rt.shutdown(timeout_s=1.0)
@@ -149,12 +149,12 @@ def test_emitting_after_shutdown_is_a_harmless_no_op(model: Model) -> None:
 
 
 def test_join_state_is_bounded_by_its_configured_size(model: Model) -> None:
-    h = Harness(model, join_cache_size=50, session_cache_size=20)
+    h = Harness(model, context_cache_size=50, once_per_cache_size=20)
     try:
         for i in range(300):
             h.rt.request(user_id=f"u{i}", session_id=f"s{i}", experiment_id="ranker-v2", bucket="control",
                          k=1).end()
-        assert len(h.rt._requests) == 50
+        assert len(h.rt._joined["request"]) == 50
         assert all(len(s) <= 50 for s in h.rt._once.values())
         assert len(h.rt._once["recsys.sessions"]) == 20
     finally:

@@ -27,6 +27,7 @@ from obsgen.model.indicators import Share as Share
 from obsgen.model.joins import Context
 from obsgen.model.naming import prometheus_label_name, prometheus_metric_name, prometheus_series_names
 from obsgen.model.panelids import tile_panel_id
+from obsgen.model.quality import DataQuality
 
 SHADOW_LABEL = "shadow"
 """Label the runtime adds in shadow mode; every generated query excludes ``shadow="true"``."""
@@ -71,6 +72,11 @@ class Attribute:
     def may_be_label(self) -> bool:
         """High-PII or high-cardinality attributes never become metric labels."""
         return self.pii != "high" and self.cardinality == "low"
+
+    @property
+    def free_text(self) -> bool:
+        """A string nothing constrains (no enum, pattern or format), such as an error message: it is scrubbed."""
+        return self.type == "string" and self.enum is None and self.pattern is None and self.format is None
 
 
 @dataclass(frozen=True)
@@ -339,6 +345,8 @@ class Model:
     dashboards: tuple[Dashboard, ...]
     joins: tuple[Context, ...] = ()
     """How events relate (contexts, inherited and consistent fields, references): see ``model.joins``."""
+    data_quality: DataQuality = DataQuality()
+    """Where the runtime reports the events it drops or repairs: see ``model.quality``."""
 
     @property
     def metrics(self) -> tuple[Metric, ...]:

@@ -17,8 +17,10 @@ CONSISTENCY = "consistency"
 class OneOf:
     """``event.field`` must equal ``target_field`` of some ``target_event`` already seen in the context.
 
-    With ``same``, only target events whose ``same`` field equals this event's count (a refund's amount
-    must be the amount its line was charged at).
+    With ``same``, only target events whose ``same`` field equals this event's count (a refund's quantity
+    must be one its SKU was ordered with); when no such target event was seen, the reference is not
+    judged: whether one should exist is another reference's question (``one_of`` on ``same`` itself),
+    so one missing target is not counted twice. An event without ``field`` (or ``same``) is not judged.
     """
 
     name: str
@@ -34,8 +36,9 @@ class OneOf:
 class ElementOf:
     """``event.field`` must equal the array ``target_field`` of the context's ``target_event`` at ``index``.
 
-    ``index`` is a 1-based field of ``event`` (line p of an order ships ``items[p-1]``); the
-    reference is broken too when the context has no ``target_event`` yet or the index is out of range.
+    ``index`` is a 1-based field of ``event`` (line p of an order shows ``skus[p-1]``); the reference is
+    broken too when the context has no ``target_event`` yet or the index is out of range. The latest
+    ``target_event`` of the context counts.
     """
 
     name: str

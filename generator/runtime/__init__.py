@@ -5,19 +5,19 @@ jsonschema (to read and validate the spec), never the generator's rendering depe
 
     from obsgen.runtime import Telemetry
 
-    rt = Telemetry.from_default()              # or Telemetry.from_spec("telemetry.yaml")
-    with rt.request(user_id=uid, experiment_id="ranker-v2", bucket="treatment", k=20) as req:
-        rt.ranking(latency_ms=41.5, coverage=0.97, algorithm="hybrid", items=items, ...)
-    rt.impression(request_id=req.request_id, canonical_id=items[0], position=1, surface="home")
-    if rt.is_active("use_cached_recommendations"): ...
+    rt = Telemetry.from_spec("telemetry.yaml")     # or Telemetry.from_default(): the built-in demo spec
+    with rt.order_placed(customer_id=cid, currency="eur", skus=skus) as order:   # opens a `joins` context
+        rt.line_item(sku=skus[0], line=1, quantity=2)    # joins it: the key and inherited fields filled in
+    rt.refund(order_id=order.request_id, sku=skus[0], quantity=1, amount=9.5)   # outside the block: by key
+    if rt.is_active("pause_checkout"): ...
 
-For static typing with the built-in spec use ``obsgen.runtime.movie_recommender.telemetry()``;
-``python -m obsgen.runtime.stubgen SPEC`` writes the same typed facade for another spec.
+``python -m obsgen.runtime.stubgen SPEC`` writes a typed facade for a spec (the built-in demo's is
+``obsgen.demo.movie_recommender.facade``).
 """
 
 from __future__ import annotations
 
-from obsgen.runtime.config import JoinContract, RuntimeConfig
+from obsgen.runtime.config import RuntimeConfig
 from obsgen.runtime.core import DROPPED_METRIC, VIOLATIONS_METRIC, RequestScope, Telemetry
 from obsgen.runtime.killswitch import KillSwitchState
 from obsgen.runtime.pii import PiiKeyError, Pseudonymizer, sanitize_text
@@ -28,7 +28,6 @@ __all__ = [
     "VIOLATIONS_METRIC",
     "ContractViolation",
     "EventValidationError",
-    "JoinContract",
     "KillSwitchState",
     "PiiKeyError",
     "Pseudonymizer",

@@ -28,29 +28,6 @@ PROTOCOLS = ("http/protobuf", "grpc")
 
 
 @dataclass(frozen=True)
-class JoinContract:
-    """Which events and fields carry the spec's join contracts (seed: "Join Keys & Contracts").
-
-    The defaults name the movie-recommender journey; a check whose events or fields a spec lacks is
-    simply off. ``root_event`` opens a request (its span is the parent of the others'); the other
-    events of that request inherit ``root_event`` fields they declare but were not given.
-    """
-
-    join_key: str = "request_id"
-    root_event: str = "request"
-    consistent_fields: tuple[str, ...] = ("user_id", "session_id", "experiment_id", "bucket")
-    ranking_event: str = "ranking"
-    items_field: str = "items"
-    impression_event: str = "impression"
-    item_field: str = "canonical_id"
-    position_field: str = "position"
-    click_event: str = "click"
-    session_field: str = "session_id"
-    error_event: str = "error"
-    """Where the runtime reports its own trouble (an invalid event it dropped or repaired)."""
-
-
-@dataclass(frozen=True)
 class RuntimeConfig:
     """Explicit settings; ``None`` means "from the environment, else the default"."""
 
@@ -82,18 +59,18 @@ class RuntimeConfig:
     shutdown_timeout_s: float = 5.0
     """Upper bound of the flush at interpreter exit."""
 
-    join_cache_size: int = 20_000
-    """Recent requests remembered for join checks and once-per-request metrics."""
-    join_ttl_s: float = 900.0
-    session_cache_size: int = 50_000
-    """Sessions remembered for once-per-session metrics and session depth."""
-    session_ttl_s: float = 1800.0
-    check_unknown_requests: bool = True
-    """Treat a ranking/impression/click whose request this process never saw (or forgot) as a violation.
-    Turn off when events of one request can reach another instance."""
+    context_cache_size: int = 20_000
+    """Recent contexts (of each of the spec's ``joins``) remembered for inheritance, join checks and
+    once-per-context metrics."""
+    context_ttl_s: float = 900.0
+    once_per_cache_size: int = 50_000
+    """Other ``once_per`` keys (a session, say) remembered for once-per metrics."""
+    once_per_ttl_s: float = 1800.0
+    check_unknown_contexts: bool = True
+    """Count a ``require_known`` event whose context this process never saw (or forgot) as a violation.
+    Turn off when events of one context can reach another instance."""
     report_invalid_events: bool = True
-    """In production, also emit the spec's error event (component ``telemetry``) for an invalid event."""
-    contract: JoinContract = field(default_factory=JoinContract)
+    """In production, also emit the spec's ``data_quality.report`` event for an event dropped or repaired."""
 
     span_exporter: Any = None
     """Replace the OTLP span exporter (tests: ``InMemorySpanExporter``)."""

@@ -1,17 +1,16 @@
 """The instrumentation runtime: one call per spec event, and out come the spans, metrics and log records
-the spec declares, with PII pseudonymised, schemas enforced and join keys kept consistent.
+the spec declares, with PII pseudonymised, schemas enforced and the spec's join rules (``joins``) kept.
 
-    rt = Telemetry(load_default())
-    with rt.request(user_id=raw_user, session_id=raw_session, experiment_id="ranker-v2",
-                    bucket="treatment", k=20) as req:          # span recommend.request
-        rt.ranking(latency_ms=41.5, coverage=0.97, ...)        # child span, inherits the request's ids
-    rt.impression(request_id=req.request_id, canonical_id=items[0], position=1, surface="home")
-    rt.click(request_id=req.request_id, canonical_id=items[0], position=1, engagement_type="play")
+    rt = Telemetry(load_spec(path))
+    with rt.order_placed(customer_id=raw_customer, currency="eur", skus=skus) as order:  # the context's root span
+        rt.line_item(sku=skus[0], line=1, quantity=2)          # joins the context, inherits its fields
+    rt.refund(order_id=order.request_id, sku=skus[0], quantity=1, amount=9.5)
 
-Per call, in order: drop ``None`` arguments; pseudonymise high-PII fields and scrub free text; check the
-fields the application passed (production); fill what the runtime can (a UUID v4 request id, the
-current time, fields inherited from the request); validate the whole payload (strict) or its
-completeness (production); check the join contracts; emit span, metrics and log record.
+Per call, in order: drop ``None`` arguments; map keywords back to dotted attribute names; pseudonymise
+high-PII fields and scrub free text; check the fields the application passed (production); fill what
+the runtime can (a UUID v4 context key, the current time, fields inherited from the context's root
+event); validate the whole payload (strict) or its completeness (production); check the context's
+consistent fields and references; emit span, metrics and log record.
 """
 
 from __future__ import annotations
@@ -29,16 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 from obsgen import __version__
 from obsgen.model import Model
+from obsgen.model.reserved import RESERVED_EVENT_NAMES
 from obsgen.runtime import pipeline
 from obsgen.runtime.config import RuntimeConfig
 from obsgen.runtime.killswitch import KillSwitchState
 from obsgen.runtime.pii import Pseudonymizer, load_key, sanitize_text
 from obsgen.runtime.plan import EventPlan, build_plans, signature
+from obsgen.runtime.quality import Reporter
 from obsgen.runtime.state import ExpiringLRU
 from obsgen.runtime.validation import (
     COMPLETENESS,
     CONSISTENCY,
-    ORPHAN_CLICK,
     VALIDITY,
     ContractViolation,
     EventValidationError,
@@ -59,41 +59,50 @@ _set_span_in_context = trace.set_span_in_context
 VIOLATIONS_METRIC = "obsgen.data_quality.violations"
 DROPPED_METRIC = "obsgen.telemetry.dropped"
 SHADOW = "shadow"
+_KEY_TYPES = (str, int)
+"""Context keys the join state looks up; anything else (garbage in production) names no context."""
 _TIME_SCALE_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
                   "h": 3_600_000_000_000}
 
 
-class _Request:
-    """What the runtime remembers about a recent request, for inheritance and join checks."""
+class _Joined:
+    """What the runtime remembers about a recent context: its root payload (for inheritance and
+    consistency), the root span's context (the members' parent) and one slot per declared reference
+    target (a set of values, values per ``same`` value, or the latest array)."""
 
-    __slots__ = ("context", "impressed", "items", "payload")
+    __slots__ = ("context", "memory", "payload")
 
-    def __init__(self, payload: dict[str, Any], context: Context | None) -> None:
+    def __init__(self, payload: dict[str, Any], context: Context | None, slots: int) -> None:
         self.payload = payload
         self.context = context
-        self.items: tuple[Any, ...] | None = None
-        self.impressed: dict[Any, Any] = {}
+        self.memory: list[Any] = [None] * slots
 
 
 class RequestScope:
-    """The span of an event that lasts as long as a ``with`` block (the request), made current inside it.
+    """The span of an event that lasts as long as a ``with`` block (a request), made current inside it.
 
-    Inside the block, events of the same request may leave out ``request_id`` (and the fields they
-    inherit); outside it, pass ``request_id=scope.request_id``. Without ``with``, call ``end()``.
-    An exception leaving the block marks the span as an error (type and scrubbed message only).
+    ``request_id`` is the value of the context's key (whatever the spec's ``joins`` call it). Inside the
+    block, members of the same context may leave out the key (and the fields they inherit); outside it,
+    pass ``<key>=scope.request_id``. Without ``with``, call ``end()``. An exception leaving the block
+    marks the span as an error (type and scrubbed message only).
     """
 
-    __slots__ = ("_ended", "_tokens", "context", "request_id", "span")
+    __slots__ = ("_ended", "_tokens", "context", "context_name", "outer", "request_id", "span")
 
-    def __init__(self, request_id: str | None, span: Span, context: Context | None) -> None:
+    def __init__(self, request_id: Any, span: Span, context: Context | None, context_name: str | None = None) -> None:
         self.request_id = request_id
         self.span = span
         self.context = context
+        self.context_name = context_name
+        """The ``joins`` context whose key ``request_id`` is; ``None`` for an event that joins nothing."""
+        self.outer: RequestScope | None = None
+        """The scope that was current when this one was entered (scopes of other contexts stay visible)."""
         self._tokens: tuple[Any, Any] | None = None
         self._ended = False
 
     def __enter__(self) -> RequestScope:
         token = otel_context.attach(self.context) if self.context is not None else None
+        self.outer = _current_request.get()
         self._tokens = (token, _current_request.set(self))
         return self
 
@@ -120,12 +129,13 @@ class RequestScope:
 
 
 class Telemetry:
-    """The runtime for one spec: an event method per spec event (``rt.request(...)``, ``rt.click(...)``).
+    """The runtime for one spec: an event method per spec event (``rt.<event>(...)``).
 
     Each event method takes the event's fields as keyword arguments (``inspect.signature`` lists them
-    with their types). In ``production`` validation it never raises into the application; in
-    ``strict`` it raises ``EventValidationError`` (``ContractViolation`` for join contracts) naming the
-    field. Call ``shutdown()`` when the service stops (it also runs, bounded, at interpreter exit).
+    with their types; a dotted attribute ``http.route`` is the keyword ``http_route``). In ``production``
+    validation it never raises into the application; in ``strict`` it raises ``EventValidationError``
+    (``ContractViolation`` for the spec's join rules) naming the field. Call ``shutdown()`` when the
+    service stops (it also runs, bounded, at interpreter exit).
     """
 
     if TYPE_CHECKING:
@@ -140,12 +150,13 @@ class Telemetry:
         self._pseudonymize = Pseudonymizer(key)
         self._strict = cfg.validation == "strict"
         self._shadow = bool(cfg.shadow)
-        self._contract = cfg.contract
-        self._join_key = cfg.contract.join_key
-        self._plans = build_plans(model, cfg.contract, self._pseudonymize("obsgen"))
-        for name in self._plans:
-            if name.startswith("_") or hasattr(Telemetry, name):
+        self._plans = build_plans(model, self._pseudonymize("obsgen"))
+        for name in self._plans:  # `obsgen validate` rejects these; a model built in code must not slip past
+            if name in RESERVED_EVENT_NAMES or name.startswith("_") or hasattr(Telemetry, name):
                 raise ValueError(f"event `{name}` clashes with a Telemetry attribute; rename the event in the spec")
+        report = model.data_quality.report
+        self._reporter = Reporter(report, self._plans[report.event].checks) \
+            if report is not None and cfg.report_invalid_events else None
 
         self.resource = pipeline.resource(model, cfg, self.dev_mode)
         self._pipeline = pipeline.build(model, cfg, self.resource)
@@ -159,22 +170,22 @@ class Telemetry:
                              if plan.span_duration_field}
         self._violations = self.meter.create_counter(
             VIOLATIONS_METRIC, unit="{violation}",
-            description="Events breaking the spec's data contracts, by kind (completeness, consistency, validity, "
-                        "orphan_click) and event.")
+            description="Events breaking the spec's data contracts, by kind (completeness, validity, consistency, "
+                        "and the kinds the spec's joins declare) and event.")
         self.meter.create_observable_counter(
             DROPPED_METRIC, callbacks=[self._observe_dropped], unit="{signal}",
             description="Spans and log records lost before export (queue full, export failed, left at shutdown).")
 
-        self._requests: ExpiringLRU[_Request] = ExpiringLRU(cfg.join_cache_size, cfg.join_ttl_s)
+        self._joined: dict[str, ExpiringLRU[_Joined]] = {
+            ctx.name: ExpiringLRU(cfg.context_cache_size, cfg.context_ttl_s) for ctx in model.joins}
+        keys = {ctx.key for ctx in model.joins}
         self._once: dict[str, ExpiringLRU[bool]] = {}
         for plan in self._plans.values():
             for mp in plan.metrics:
-                if mp.once_per == self._join_key:
-                    self._once[mp.metric.name] = ExpiringLRU(cfg.join_cache_size, cfg.join_ttl_s)
+                if mp.once_per in keys:
+                    self._once[mp.metric.name] = ExpiringLRU(cfg.context_cache_size, cfg.context_ttl_s)
                 elif mp.once_per is not None:
-                    self._once[mp.metric.name] = ExpiringLRU(cfg.session_cache_size, cfg.session_ttl_s)
-        self._sessions: ExpiringLRU[list[int]] = ExpiringLRU(cfg.session_cache_size, cfg.session_ttl_s)
-        """Impressions per session (session depth), kept ``session_ttl_s`` from the session's first one."""
+                    self._once[mp.metric.name] = ExpiringLRU(cfg.once_per_cache_size, cfg.once_per_ttl_s)
         self._reported: ExpiringLRU[bool] = ExpiringLRU(1024, 1.0)
         self._owns_kill_switches = kill_switches is None
         self.kill_switches = kill_switches if kill_switches is not None else KillSwitchState(model.kill_switches)
@@ -186,7 +197,7 @@ class Telemetry:
     @classmethod
     def from_default(cls, config: RuntimeConfig | None = None, *,
                      kill_switches: KillSwitchState | None = None) -> Telemetry:
-        """The runtime for obsgen's built-in spec (movie-recommender)."""
+        """The runtime for obsgen's built-in demo spec."""
         from obsgen.spec import load_default
 
         return cls(load_default(), config, kill_switches=kill_switches)
@@ -220,15 +231,6 @@ class Telemetry:
     def pseudonymize(self, value: object) -> str:
         """The pseudonym this runtime exports for a raw high-PII value (to look a user up in the data)."""
         return self._pseudonymize(value)
-
-    def session_depth(self, session_id: object) -> int:
-        """Items this process has impressed in the session (raw id, as the application knows it); 0 if unknown.
-
-        Kept per process for ``session_ttl_s`` from the session's first impression, at most
-        ``session_cache_size`` sessions; the dashboards' session depth comes from the metrics instead.
-        """
-        depth = self._sessions.get(self._pseudonymize(session_id))
-        return depth[0] if depth is not None else 0
 
     @property
     def dropped(self) -> dict[str, int]:
@@ -272,7 +274,7 @@ class Telemetry:
         event_method.__doc__ = (f"{plan.event.description}\n\nEmit the `{plan.name}` event: "
                                 f"{_signals_text(plan)}.")
         event_method.__signature__ = signature(  # type: ignore[attr-defined]
-            plan, self.model, self._join_key, RequestScope if plan.opens_scope else None)
+            plan, self.model, RequestScope if plan.opens_scope else None)
         return event_method
 
     def _make_recorders(self, plan: EventPlan) -> tuple[tuple[Any, Callable[..., None]], ...]:
@@ -315,7 +317,8 @@ class Telemetry:
 
     def _emit(self, plan: EventPlan, fields: dict[str, Any]) -> RequestScope | None:
         if self._closed:
-            return RequestScope(fields.get(self._join_key), INVALID_SPAN, None) if plan.opens_scope else None
+            return RequestScope(fields.get(plan.key) if plan.key else None, INVALID_SPAN, None, plan.context) \
+                if plan.opens_scope else None
         try:
             return self._process(plan, fields)
         except EventValidationError:
@@ -330,6 +333,9 @@ class Telemetry:
     def _process(self, plan: EventPlan, p: dict[str, Any]) -> RequestScope | None:
         if None in p.values():
             p = {k: v for k, v in p.items() if v is not None}
+        for kw, name in plan.renames:
+            if kw in p:
+                p[name] = p.pop(kw)
         pseudonymize = self._pseudonymize
         for f in plan.pii:
             if f in p:
@@ -342,22 +348,24 @@ class Telemetry:
             if type(p.get(f)) is tuple:
                 p[f] = list(p[f])
 
-        jk = self._join_key
-        record: _Request | None = None
-        if plan.has_join_key and not plan.is_root:
-            rid = p.get(jk)
-            if rid is None:
+        key = plan.key
+        joined: _Joined | None = None
+        if key is not None and not plan.is_root:
+            kv = p.get(key)
+            if kv is None:
                 scope = _current_request.get()
+                while scope is not None and scope.context_name != plan.context:
+                    scope = scope.outer
                 if scope is not None and scope.request_id is not None:
-                    p[jk] = rid = scope.request_id
-            if type(rid) is str:
-                record = self._requests.get(rid)
+                    p[key] = kv = scope.request_id
+            if type(kv) in _KEY_TYPES:
+                joined = self._joined[plan.context].get(kv)  # type: ignore[index]
         strict = self._strict
-        dropped = False if strict else self._check_supplied(plan, p, record is not None)
+        dropped = False if strict else self._check_supplied(plan, p, joined is not None)
 
         mismatched: list[str] | None = None
-        if record is not None:
-            root = record.payload
+        if joined is not None:
+            root = joined.payload
             consistent = plan.consistent
             for f in plan.inherit:
                 v = p.get(f)
@@ -369,8 +377,8 @@ class Telemetry:
                     expected = root.get(f)
                     if expected is not None and expected != v:
                         mismatched = [*(mismatched or ()), f]
-        elif plan.is_root and jk not in p:
-            p[jk] = str(_uuid4())
+        elif plan.generates_key and key not in p:
+            p[key] = str(_uuid4())  # type: ignore[index]
         ts_field = plan.timestamp_field
         ts_given = ts_field is not None and ts_field in p
         if ts_field is not None and not ts_given:
@@ -391,17 +399,18 @@ class Telemetry:
             return self._root(plan, p, ts_given, dropped)
         if dropped:
             return None
-        self._check_contracts(plan, p, record, mismatched)
-        return self._signals(plan, p, record, ts_given)
+        if plan.context is not None:
+            self._check_context(plan, p, joined, mismatched)
+        return self._signals(plan, p, joined, ts_given)
 
-    def _check_supplied(self, plan: EventPlan, p: dict[str, Any], known_request: bool) -> bool:
+    def _check_supplied(self, plan: EventPlan, p: dict[str, Any], known_context: bool) -> bool:
         """Production: check what the application passed; repair (drop a field) or drop the event. True = drop.
 
-        Pseudonyms are valid by construction, and a request id the join state knows was checked with its
-        request, so neither is checked again.
+        Pseudonyms are valid by construction, and a context key the join state knows was checked with its
+        root event, so neither is checked again.
         """
         checks = plan.checks
-        skip = plan.trusted_known if known_request else plan.trusted
+        skip = plan.trusted_known if known_context else plan.trusted
         bad = None
         for f, v in p.items():
             if f in skip:
@@ -422,36 +431,45 @@ class Telemetry:
         return drop
 
     def _root(self, plan: EventPlan, p: dict[str, Any], ts_given: bool, dropped: bool) -> RequestScope | None:
-        rid = p.get(self._join_key)
+        key = plan.key
+        kv = p.get(key) if key is not None else None
         if dropped:
-            # Remembered anyway (valid fields only) so the request's later events are judged on their own.
-            if isinstance(rid, str) and plan.checks[self._join_key](rid) is None:
-                self._requests.put(rid, _Request(p, None))
-            return RequestScope(rid if isinstance(rid, str) else None, INVALID_SPAN, None) \
+            # Remembered anyway (valid fields only) so the context's later events are judged on their own.
+            known = type(kv) in _KEY_TYPES and plan.checks[key](kv) is None  # type: ignore[index]
+            if known:
+                self._joined[plan.context].put(kv, _Joined(p, None, plan.slots))  # type: ignore[index]
+            return RequestScope(kv if known else None, INVALID_SPAN, None, plan.context) \
                 if plan.opens_scope else None
-        record = _Request(p, None)
-        self._requests.put(rid, record)
+        joined = None
+        if kv is not None:  # validated: strict raised on a bad key, production dropped or removed it
+            joined = _Joined(p, None, plan.slots)
+            self._joined[plan.context].put(kv, joined)  # type: ignore[index]
+            if plan.memories:
+                _remember(plan, p, joined.memory)
         scope = None
+        ctx = None
         if self._shadow:
             p[SHADOW] = "true"
         if plan.span_name is not None:
             start = p[plan.timestamp_field] * 1_000_000 if ts_given else None  # type: ignore[index]
             span = self.tracer.start_span(plan.span_name, kind=plan.span_kind, attributes=_span_attributes(plan, p),
                                           start_time=start)
-            record.context = _set_span_in_context(span)
+            ctx = _set_span_in_context(span)
+            if joined is not None:
+                joined.context = ctx
             if plan.opens_scope:
-                scope = RequestScope(rid, span, record.context)
+                scope = RequestScope(kv, span, ctx, plan.context)
             else:
                 span.end()
-        self._record_metrics(plan, p, record.context)
+        self._record_metrics(plan, p, ctx)
         if plan.log_severity:
-            self._log(plan, p, record.context)
+            self._log(plan, p, ctx)
         return scope
 
-    def _signals(self, plan: EventPlan, p: dict[str, Any], record: _Request | None, ts_given: bool) -> Any:
+    def _signals(self, plan: EventPlan, p: dict[str, Any], joined: _Joined | None, ts_given: bool) -> Any:
         if self._shadow:
             p[SHADOW] = "true"
-        ctx = record.context if record is not None else None
+        ctx = joined.context if joined is not None else None
         scope = None
         if plan.span_name is not None:
             if plan.span_duration_field is not None:
@@ -466,7 +484,7 @@ class Telemetry:
                 span = self.tracer.start_span(plan.span_name, context=ctx, kind=plan.span_kind,
                                               attributes=_span_attributes(plan, p))
                 ctx = _set_span_in_context(span, ctx)
-                scope = RequestScope(p.get(self._join_key), span, ctx)
+                scope = RequestScope(p.get(plan.key) if plan.key else None, span, ctx, plan.context)
         self._record_metrics(plan, p, ctx)
         if plan.log_severity:
             self._log(plan, p, ctx)
@@ -503,7 +521,7 @@ class Telemetry:
                           severity_number=severity, severity_text=text, body=plan.name, attributes=p,
                           event_name=plan.name)
 
-    # -- contracts and violations --------------------------------------------------------------------
+    # -- join rules and violations -------------------------------------------------------------------
 
     def _count(self, event: str, kind: str) -> None:
         attrs = {"kind": kind, "event": event}
@@ -516,78 +534,76 @@ class Telemetry:
         if self._strict:
             raise ContractViolation(plan.name, field, reason, kind)
 
-    def _check_contracts(self, plan: EventPlan, p: dict[str, Any], record: _Request | None,
-                         mismatched: list[str] | None) -> None:
-        """Check the join contracts, and keep the per-request and per-session state they need up to date."""
-        c = self._contract
-        if plan.name == c.impression_event:
-            session = p.get(c.session_field)
-            if session is not None:
-                depth = self._sessions.get(session)
-                if depth is None:
-                    self._sessions.put(session, [1])
-                else:
-                    depth[0] += 1
-        if record is None:
-            if plan.requires_known_request and self.config.check_unknown_requests:
-                kind = ORPHAN_CLICK if plan.name == c.click_event else CONSISTENCY
-                self._contract_violation(plan, self._join_key, kind,
-                                         "names a request this process has not seen (or no longer remembers)")
+    def _check_context(self, plan: EventPlan, p: dict[str, Any], joined: _Joined | None,
+                       mismatched: list[str] | None) -> None:
+        """Check what the spec's ``joins`` declare for a member event, and leave what later references need."""
+        if joined is None:
+            key = plan.key
+            if plan.requires_known and self.config.check_unknown_contexts and key is not None and key in p:
+                self._contract_violation(plan, key, plan.unknown_kind,
+                                         f"names a {plan.context} this process has not seen (or no longer remembers)")
             return
         for f in mismatched or ():
-            self._contract_violation(plan, f, CONSISTENCY, "differs from the value in the request's event")
-        name = plan.name
-        if name == c.ranking_event:
-            items = p.get(c.items_field)
-            if items is not None:
-                record.items = tuple(items)
-        elif name == c.impression_event:
-            item = p.get(c.item_field)
-            position = p.get(c.position_field)
-            items = record.items
-            if items is None:
-                self._contract_violation(plan, c.position_field, CONSISTENCY,
-                                         "cannot match a ranking: the request has no ranking event")
-            elif position is not None and not (0 < position <= len(items) and items[int(position) - 1] == item):
-                self._contract_violation(plan, c.position_field, CONSISTENCY,
-                                         f"does not match the ranking: position p must show {c.items_field}[p-1]")
-            if item is not None:
-                record.impressed[item] = position
-        elif name == c.click_event:
-            item = p.get(c.item_field)
-            impressed = record.impressed
-            if not impressed or item not in impressed:
-                self._contract_violation(plan, c.item_field, ORPHAN_CLICK, "was not impressed in this request")
+            self._contract_violation(plan, f, CONSISTENCY, f"differs from the value in the {plan.context}'s root event")
+        memory = joined.memory
+        for ref in plan.references:
+            v = p.get(ref.field)
+            if v is None:
+                continue
+            seen = memory[ref.slot]
+            if ref.index is not None:
+                i = p.get(ref.index)
+                if i is None:
+                    continue
+                if seen is None:
+                    self._contract_violation(plan, ref.field, ref.kind,
+                                             f"cannot be matched: the {plan.context} has no {ref.target} yet")
+                elif not (0 < i <= len(seen) and seen[int(i) - 1] == v):
+                    self._contract_violation(plan, ref.field, ref.kind,
+                                             f"is not {ref.target}[{ref.index}-1] of this {plan.context}")
+            elif ref.same is None:
+                if seen is None or v not in seen:
+                    self._contract_violation(plan, ref.field, ref.kind, f"is not a {ref.target} of this {plan.context}")
             else:
-                position = p.get(c.position_field)
-                if position is not None and impressed[item] is not None and impressed[item] != position:
-                    self._contract_violation(plan, c.position_field, CONSISTENCY,
-                                             "differs from the position the item was impressed at")
+                group = seen.get(p.get(ref.same)) if seen is not None else None
+                if group is not None and v not in group:
+                    self._contract_violation(plan, ref.field, ref.kind,
+                                             f"differs from the {ref.target} seen with the same {ref.same}")
+        if plan.memories:
+            _remember(plan, p, memory)
 
     def _invalid(self, plan: EventPlan, p: dict[str, Any], field: str, kind: str, reason: str, action: str) -> None:
-        """Production: count an invalid payload and report it as the spec's error event (component telemetry)."""
+        """Production: count an invalid payload and report it as the spec's ``data_quality.report`` event."""
         self._count(plan.name, kind)
-        c = self._contract
-        if not self.config.report_invalid_events or plan.name == c.error_event:
-            return
-        error = self._plans.get(c.error_event)
-        if error is None or not self._reported.add((plan.name, field, kind), True):
+        reporter = self._reporter
+        if reporter is None or plan.name == reporter.event:
+            return  # no report declared (still counted), or trouble with the report event itself
+        if not self._reported.add((plan.name, field, kind), True):
             return  # at most one report per event, field and kind a second; the counter has every one
-        report: dict[str, Any] = {
-            "component": "telemetry", "severity": "warning",
-            "error_code": "INVALID_EVENT" if kind == VALIDITY else "INCOMPLETE_EVENT",
-            "message": f"{plan.name} event {action}: field {field} {reason}",
-        }
-        for f in (self._join_key, "experiment_id", "bucket"):
-            v = p.get(f)
-            if v is not None and f != field and f in error.checks and error.checks[f](v) is None:
-                report[f] = v
-        if any(f not in error.checks or error.checks[f](v) is not None for f, v in report.items()):
-            return  # this spec's error event cannot describe runtime trouble
         try:
-            self._process(error, report)
+            self._process(self._plans[reporter.event], reporter.payload(plan.name, field, kind, reason, action, p))
         except Exception:
             _log.debug("obsgen: reporting an invalid %s event failed", plan.name, exc_info=True)
+
+
+def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> None:
+    """Keep in the context what declared references will check this event's values against."""
+    for m in plan.memories:
+        v = p.get(m.field)
+        if v is None:
+            continue
+        if m.array:
+            memory[m.slot] = tuple(v)
+        elif m.same is None:
+            if memory[m.slot] is None:
+                memory[m.slot] = set()
+            memory[m.slot].add(v)
+        else:
+            same = p.get(m.same)
+            if same is not None:
+                if memory[m.slot] is None:
+                    memory[m.slot] = {}
+                memory[m.slot].setdefault(same, set()).add(v)
 
 
 def _span_attributes(plan: EventPlan, p: dict[str, Any]) -> dict[str, Any]:

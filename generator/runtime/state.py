@@ -19,7 +19,7 @@ class ExpiringLRU(Generic[V]):
     """A thread-safe mapping with at most ``maxsize`` entries, each living ``ttl_s`` seconds after its write.
 
     Reads do not extend an entry's life: a request id is only worth remembering for as long as its
-    impressions and clicks can arrive. When full, the least recently written entry is evicted.
+    later events can arrive. When full, the least recently written entry is evicted.
     Expired entries are dropped lazily, from the oldest end, on every write.
     """
 

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from obsgen.model import Attribute, Model
-from obsgen.runtime.config import JoinContract
-from obsgen.runtime.plan import build_plans, must_pass
+from obsgen.runtime.plan import build_plans, keyword, must_pass
 
 _TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "object": "dict[str, Any]"}
 
@@ -30,8 +29,9 @@ def annotation_text(attr: Attribute) -> str:
 
 
 def alias_name(attr: Attribute) -> str:
-    """The ``Literal`` alias of an enum attribute: ``engagement_type`` -> ``EngagementType``."""
-    return "".join(part.capitalize() for part in attr.name.split("_"))
+    """The ``Literal`` alias of an enum attribute: ``engagement_type`` -> ``EngagementType``, ``http.method`` ->
+    ``HttpMethod``."""
+    return "".join(part.capitalize() for part in keyword(attr.name).split("_"))
 
 
 def _literal_lines(name: str, values: tuple[str, ...] | list[str]) -> list[str]:
@@ -52,10 +52,9 @@ def class_name(model: Model) -> str:
     return "".join(part.capitalize() for part in model.service.name.replace("_", "-").split("-")) + "Telemetry"
 
 
-def stub_source(model: Model, default_spec: bool = False, contract: JoinContract | None = None) -> str:
+def stub_source(model: Model, default_spec: bool = False) -> str:
     """Python source of the typed facade for ``model`` (``default_spec``: the factory loads the built-in spec)."""
-    contract = contract or JoinContract()
-    plans = build_plans(model, contract, "0" * 64)
+    plans = build_plans(model, "0" * 64)
     cls = class_name(model)
     used = {f for e in model.events for f in e.fields}
     enum_attrs = [a for name, a in model.attributes.items() if name in used and a.enum is not None]
@@ -76,7 +75,8 @@ def stub_source(model: Model, default_spec: bool = False, contract: JoinContract
         "",
         f"EVENTS = {_tuple_text(e.name for e in model.events)}",
         f"KILL_SWITCHES = {_tuple_text(model.kill_switches)}",
-        *_literal_lines("KillSwitch", list(model.kill_switches)),
+        *(_literal_lines("KillSwitch", list(model.kill_switches)) if model.kill_switches
+          else ["KillSwitch = str  # the spec declares no kill-switches"]),
         *[line for a in enum_attrs for line in _literal_lines(alias_name(a), a.enum or ())],
         "",
         "",
@@ -96,10 +96,10 @@ def stub_source(model: Model, default_spec: bool = False, contract: JoinContract
         lines.append("            *,")
         for name in event.fields:
             text = annotation_text(model.attributes[name])
-            if must_pass(plan, name, contract.join_key):
-                lines.append(f"            {name}: {text},")
+            if must_pass(plan, name):
+                lines.append(f"            {keyword(name)}: {text},")
             else:
-                lines.append(f"            {name}: {text} | None = None,")
+                lines.append(f"            {keyword(name)}: {text} | None = None,")
         lines.append(f"        ) -> {returns}:")
         lines.append(f'            """{event.description}"""')
         lines.append("            ...")

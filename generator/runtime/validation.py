@@ -16,13 +16,13 @@ from typing import Any
 
 from obsgen.model import Event, Model
 from obsgen.model.eventschema import event_schema
+from obsgen.model.joins import CONSISTENCY
+from obsgen.model.quality import COMPLETENESS, VALIDITY
+
+__all__ = ["COMPLETENESS", "CONSISTENCY", "VALIDITY", "Check", "ContractViolation", "EventSchema",
+           "EventValidationError", "compile_check"]
 
 Check = Callable[[Any], "str | None"]
-COMPLETENESS = "completeness"
-VALIDITY = "validity"
-CONSISTENCY = "consistency"
-ORPHAN_CLICK = "orphan_click"
-VIOLATION_KINDS = (COMPLETENESS, CONSISTENCY, VALIDITY, ORPHAN_CLICK)
 
 
 class EventValidationError(ValueError):
@@ -37,8 +37,9 @@ class EventValidationError(ValueError):
 
 
 class ContractViolation(EventValidationError):
-    """A join contract broke: inconsistent join keys across a request, a position off the ranking, an
-    orphan click. Raised in strict mode only; production mode counts it."""
+    """A rule of the spec's ``joins`` broke: a consistent field that differs from the root's, an unknown
+    context, a broken reference (``kind`` is the reference's name). Raised in strict mode only;
+    production mode counts it."""
 
 
 _TYPES: dict[str, tuple[type, ...]] = {

@@ -1,7 +1,8 @@
 """Raw spec document → validated immutable ``Model``: the sections in dependency order, every error at once.
 
-Each section has its own module (``service``, ``attributes``, ``events``, ``indicators``, ``slos``,
-``alerts``, ``routing``, ``dashboards``); this one orders them and passes what later sections reference.
+Each section has its own module (``service``, ``attributes``, ``events``, ``joins``, ``quality``,
+``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``); this one orders them and passes what
+later sections reference.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from obsgen.spec.dashboards import parse_dashboards
 from obsgen.spec.events import parse_events
 from obsgen.spec.indicators import parse_indicators
 from obsgen.spec.joins import parse_joins
+from obsgen.spec.quality import parse_data_quality
 from obsgen.spec.reader import MISSING, Checker
 from obsgen.spec.routing import parse_routing
 from obsgen.spec.service import parse_kill_switches, parse_retention, parse_service
@@ -25,7 +27,7 @@ def build_model(doc: Document, source: str) -> m.Model:
     c = Checker(doc)
     top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators",
                                              "alerts", "routing"),
-                    optional=("slos", "kill_switches", "retention", "dashboards", "joins"))
+                    optional=("slos", "kill_switches", "retention", "dashboards", "joins", "data_quality"))
     if top is None:
         raise SpecInvalid(c.errors)
     if "version" in top and top["version"] != 1:
@@ -34,6 +36,7 @@ def build_model(doc: Document, source: str) -> m.Model:
     attributes = parse_attributes(c, top.get("attributes", {}))
     events = parse_events(c, top.get("events", {}), attributes)
     joins = parse_joins(c, top.get("joins", {}), events, attributes)
+    data_quality = parse_data_quality(c, top.get("data_quality", {}), events, attributes, joins)
     metrics = {metric.name: metric for event in events for metric in event.metrics}
     indicators = parse_indicators(c, top.get("indicators", {}), metrics, attributes)
     kill_switches = parse_kill_switches(c, top.get("kill_switches", {}))
@@ -48,4 +51,5 @@ def build_model(doc: Document, source: str) -> m.Model:
     return m.Model(source=source, service=service, attributes=m.frozen_map(attributes),
                    events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
                    alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches), routing=routing,
-                   retention=m.frozen_map(retention), dashboards=tuple(dashboards), joins=tuple(joins))
+                   retention=m.frozen_map(retention), dashboards=tuple(dashboards), joins=tuple(joins),
+                   data_quality=data_quality)

@@ -8,6 +8,7 @@ from jsonschema import Draft202012Validator
 from obsgen import model as m
 from obsgen.model.eventschema import event_schema
 from obsgen.model.naming import INSTRUMENTS
+from obsgen.model.reserved import RESERVED_EVENT_NAMES
 from obsgen.spec.reader import METRIC_NAME, NAME, UNIT, Checker
 
 
@@ -20,6 +21,9 @@ def parse_events(c: Checker, raw: Any, attributes: dict[str, m.Attribute]) -> li
         p = ("events", name)
         if c.string(name, p, NAME, "event name") is None:
             continue
+        if name in RESERVED_EVENT_NAMES or name.startswith("_"):
+            c.error(p, f"event name `{name}` clashes with the runtime's API (`Telemetry.{name}`)",
+                    "rename the event (the runtime makes a method `rt.<event>` per event)")
         d = c.mapping(spec, p, required=("description", "required", "metrics", "example"),
                       optional=("optional", "span", "log"))
         if d is None:
