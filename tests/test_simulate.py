@@ -1,4 +1,5 @@
-"""``obsgen simulate`` and ``obsgen killswitch serve``: the synthetic traffic, its kill-switch wiring and the CLI.
+"""``obsgen simulate`` and ``obsgen killswitch serve`` with the built-in spec: the recommender's traffic as its
+``simulation`` section declares it, its kill-switch wiring and the CLI (tests/test_simulate_any_spec.py: another spec).
 
 The runtime here exports into memory (the SDK's in-memory exporter and reader), so these tests see every
 span, log record and metric point the simulation caused; tests/test_e2e_stack.py sends the same traffic
@@ -24,7 +25,7 @@ from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.model import Model
 from obsgen.runtime import RuntimeConfig, Telemetry
-from obsgen.simulate import INCIDENTS, SimulatedApp, Simulation, SimulationConfig, diurnal, planned_split
+from obsgen.simulate import SimulatedApp, Simulation, SimulationConfig
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -128,6 +129,7 @@ def test_pacing_changes_only_the_timing_not_the_journeys(model: Model) -> None:
 
 
 def test_traffic_follows_the_day(model: Model) -> None:
+    diurnal = model.simulation.diurnal.factor
     assert diurnal(20 * 60) == pytest.approx(1.0) and diurnal(8 * 60) == pytest.approx(0.2)
     volumes = {}
     for start in (8 * 60, 20 * 60):
@@ -138,11 +140,10 @@ def test_traffic_follows_the_day(model: Model) -> None:
 
 
 def test_buckets_follow_the_planned_split_and_every_slice_has_traffic(model: Model) -> None:
-    assert planned_split(model) == {"control": 0.5, "treatment": 0.5}
     run = Run(model, minutes=1440, speedup=86_400, rate=6000, seed=4, validation="production")
     summary = run.run()
     try:
-        buckets = summary.tally.requests_by_bucket
+        buckets = summary.tally.count("request", "bucket")  # the planned split of traffic_allocation
         assert buckets["treatment"] / sum(buckets.values()) == pytest.approx(0.5, abs=0.04)
         requests, rankings, logs = run.spans("recommend.request"), run.spans("recommend.ranking"), run.logs()
         seen = {"cohort": {r["cohort"] for r in requests}, "region": {r["region"] for r in requests},
@@ -166,7 +167,8 @@ def test_buckets_follow_the_planned_split_and_every_slice_has_traffic(model: Mod
         for state, limit in (("warm", 50), ("cold", 200)):
             latencies = sorted(r["latency_ms"] for r in rankings if r["user_state"] == state)
             assert latencies[int(len(latencies) * 0.95)] < limit, state
-        assert (t.errors_by_severity["error"] + t.errors_by_severity["critical"]) / t.events["request"] < 0.001
+        severities = t.count("error", "severity")
+        assert (severities["error"] + severities["critical"]) / t.events["request"] < 0.001
         assert t.metrics["recsys.ranking.slots.filled"] / t.metrics["recsys.ranking.slots.requested"] > 0.99
     finally:
         run.close()
@@ -203,7 +205,7 @@ def test_error_burst_fails_treatment_far_above_the_alert_threshold(model: Model)
     run = incident_run(model, "error-burst")
     try:
         failed = Counter(a["bucket"] for a in run.logs() if a.get("severity") in ("error", "critical"))
-        requests = run.sim.tally.requests_by_bucket
+        requests = run.sim.tally.count("request", "bucket")
         assert failed["treatment"] / requests["treatment"] > 0.2
         assert failed["control"] / requests["control"] < 0.01
     finally:
@@ -232,7 +234,7 @@ def test_stale_incident_ages_the_data_past_15_minutes(model: Model) -> None:
 def test_imbalance_incident_skews_the_split(model: Model) -> None:
     run = incident_run(model, "imbalance")
     try:
-        buckets = run.sim.tally.requests_by_bucket
+        buckets = run.sim.tally.count("request", "bucket")
         assert buckets["treatment"] / sum(buckets.values()) > 0.7
     finally:
         run.close()
@@ -249,11 +251,12 @@ def test_an_incident_lasts_its_window(model: Model) -> None:
 
 
 def test_unknown_incidents_and_bad_settings_are_refused(model: Model) -> None:
-    with pytest.raises(ValueError, match="unknown incident"):
-        SimulationConfig(incidents=("meteor",)).check()
+    with pytest.raises(ValueError, match="unknown incident.*choose from error-burst, latency, stale, imbalance"):
+        SimulationConfig(incidents=("meteor",)).check(model)
     with pytest.raises(ValueError, match="speedup must be positive"):
-        SimulationConfig(speedup=0).check()
-    assert set(INCIDENTS) == {"error-burst", "latency", "stale", "imbalance"}
+        SimulationConfig(speedup=0).check(model)
+    with pytest.raises(ValueError, match="bucket=holdout: use one of control, treatment"):
+        SimulationConfig(fixed={"bucket": "holdout"}).check(model)
 
 
 # --- kill-switches ----------------------------------------------------------------------------------------------
@@ -275,7 +278,7 @@ def test_an_experiment_kill_switch_serves_every_later_request_from_control(model
         buckets = [r["bucket"] for r in run.spans("recommend.request")]
         assert set(buckets[:before]) == {"control", "treatment"}
         assert set(buckets[before:]) == {"control"} and len(buckets) - before > 500
-        assert summary.tally.requests_by_bucket_while_disabled == {"control": len(buckets) - before}
+        assert summary.tally.while_on["disable_experiment"]["request"]["bucket"] == {"control": len(buckets) - before}
     finally:
         run.close()
 
@@ -296,9 +299,9 @@ def test_the_app_follows_a_watched_kill_switch_file(model: Model, tmp_path: Path
     state = tmp_path / "killswitch.json"
     state.write_text(json.dumps({"disable_experiment": True}))
     config = SimulationConfig(minutes=10, speedup=6000, rate=2000, pace=False, seed=1)
-    with SimulatedApp(config, dev=True, killswitch_file=state) as app:
+    with SimulatedApp(model, config, dev=True, killswitch_file=state) as app:
         summary = app.run()
-    assert summary.tally.requests_by_bucket_while_disabled == {"control": summary.journeys}
+    assert summary.tally.while_on["disable_experiment"]["request"]["bucket"] == {"control": summary.journeys}
     assert summary.transitions[0].name == "disable_experiment" and summary.journeys > 50
 
 
@@ -308,8 +311,8 @@ def test_the_embedded_receiver_needs_its_token_and_flips_the_apps_switch(model: 
     token.write_text("s3cret\n")
     config = SimulationConfig(minutes=10, speedup=6000, rate=2000, pace=False, seed=1)
     with pytest.raises(ValueError, match="needs --token-file"):
-        SimulatedApp(config, dev=True, killswitch_port=0)
-    with SimulatedApp(config, dev=True, killswitch_port=0, token_file=token) as app:
+        SimulatedApp(model, config, dev=True, killswitch_port=0)
+    with SimulatedApp(model, config, dev=True, killswitch_port=0, token_file=token) as app:
         url = app.receiver_url
         assert url is not None
         body = json.dumps({"alerts": [{"status": "firing", "labels": {"kill_switch": "disable_experiment"}}]}).encode()
@@ -318,7 +321,7 @@ def test_the_embedded_receiver_needs_its_token_and_flips_the_apps_switch(model: 
         assert not app.rt.is_active("disable_experiment")
         assert http(url, body, {"Authorization": "Bearer s3cret"})[0] == 200
         summary = app.run()
-    assert summary.tally.requests_by_bucket == {"control": summary.journeys}
+    assert summary.tally.count("request", "bucket") == {"control": summary.journeys}
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         urllib.request.urlopen(url, timeout=2)
 

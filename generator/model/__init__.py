@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 from obsgen.model.joins import Context
 from obsgen.model.naming import prometheus_label_name, prometheus_metric_name, prometheus_series_names
+from obsgen.model.simulation import Simulation
 
 SHADOW_LABEL = "shadow"
 """Label the runtime adds in shadow mode; every generated query excludes ``shadow="true"``."""
@@ -357,6 +358,8 @@ class Model:
     dashboards: tuple[Dashboard, ...]
     joins: tuple[Context, ...] = ()
     """How events relate (contexts, inherited and consistent fields, references): see ``model.joins``."""
+    simulation: Simulation = Simulation()
+    """Synthetic traffic for ``obsgen simulate`` (none declared: derived from the rest of the spec)."""
 
     @property
     def metrics(self) -> tuple[Metric, ...]:
