@@ -24,54 +24,13 @@ import pytest
 from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.model import Model
-from obsgen.runtime import RuntimeConfig, Telemetry
-from obsgen.simulate import SimulatedApp, Simulation, SimulationConfig
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from obsgen.simulate import SimulatedApp, SimulationConfig
 
+from tests.support.simulation import Run
 from tests.support.stack import free_ports, http, obsgen, wait_for
 
-PII_KEY = b"simulate-test-key-0123456789abcdef"
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 NO_EXPORT = {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
-
-
-class Run:
-    """A simulation against a runtime exporting into memory (strict validation: any bad event raises)."""
-
-    def __init__(self, model: Model, validation: str = "strict", **options: Any) -> None:
-        self.spans_out, self.logs_out, self.reader = InMemorySpanExporter(), InMemoryLogRecordExporter(), \
-            InMemoryMetricReader()
-        self.rt = Telemetry(model, RuntimeConfig(pii_key=PII_KEY, validation=validation,  # type: ignore[arg-type]
-                                                 span_exporter=self.spans_out, log_exporter=self.logs_out,
-                                                 metric_readers=[self.reader], max_queue_size=1_000_000))
-        options.setdefault("pace", False)
-        self.sim = Simulation(self.rt, SimulationConfig(**options))
-
-    def run(self, **kwargs: Any) -> Any:
-        summary = self.sim.run(**kwargs)
-        self.rt.force_flush()
-        return summary
-
-    def spans(self, name: str) -> list[dict[str, Any]]:
-        return [dict(s.attributes or {}) for s in self.spans_out.get_finished_spans() if s.name == name]
-
-    def logs(self) -> list[dict[str, Any]]:
-        return [dict(r.log_record.attributes or {}) for r in self.logs_out.get_finished_logs()]
-
-    def metric_totals(self) -> dict[str, float]:
-        data = self.reader.get_metrics_data()
-        out: dict[str, float] = {}
-        for rm in data.resource_metrics if data else ():
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    out[metric.name] = sum(getattr(p, "count", None) if hasattr(p, "bucket_counts") else p.value
-                                           for p in metric.data.data_points)
-        return out
-
-    def close(self) -> None:
-        self.rt.shutdown()
 
 
 @pytest.fixture
