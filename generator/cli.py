@@ -120,7 +120,7 @@ def validate(spec: Path | None) -> None:
 @click.option("--incident-minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="How long the incident lasts, in simulated minutes [default: to the end].")
 @click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
-              help="Give every event this value of FIELD (repeatable), e.g. --set experiment_id=ranker-v3.")
+              help="Give every event this value of FIELD (repeatable), e.g. --set region=eu.")
 @click.option("--endpoint", default=None, help="OTLP endpoint [default: OTEL_EXPORTER_OTLP_ENDPOINT, else "
               "http://localhost:4318].")
 @click.option("--protocol", type=click.Choice(["http/protobuf", "grpc"]), default=None,

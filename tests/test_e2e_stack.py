@@ -162,9 +162,9 @@ def test_every_event_sent_is_in_prometheus_and_loki_and_no_raw_id_is(stack: Stac
 
     assert settle(counts, expected) == expected
     assert by_label(prom, f'sum by (bucket) (recsys_requests_total{{instance="{instance}"}})', "bucket") == \
-        summary["requests_by_bucket"]
+        summary["values"]["request"]["bucket"]
     assert by_label(prom, f'sum by (severity) (recsys_errors_total{{instance="{instance}"}})', "severity") == \
-        summary["errors_by_severity"]
+        summary["values"]["error"]["severity"]
     assert by_label(prom, f'obsgen_telemetry_dropped_total{{instance="{instance}"}}', "signal") == \
         {"traces": 0, "logs": 0}
     assert prom.query(f'obsgen_data_quality_violations_total{{instance="{instance}"}}') == [], \
@@ -255,7 +255,7 @@ def test_error_burst_fires_the_p1_alert_whose_kill_switch_turns_the_app_to_contr
     # The app: every request after the switch was served from control, and the error burst stopped with it.
     switched = next(t for t in summary["kill_switch_transitions"] if t["name"] == "disable_experiment")
     assert switched["active"] is True
-    after = summary["requests_by_bucket_while_experiment_off"]
+    after = summary["values_while_on"]["disable_experiment"]["request"]["bucket"]
     assert set(after) == {"control"} and after["control"] > 100
     # ... as the stores saw it: every event logged after the switch carries bucket=control,
     after_ns = int((switched["wall_time"] + 0.001) * 1e9)
@@ -265,13 +265,13 @@ def test_error_burst_fires_the_p1_alert_whose_kill_switch_turns_the_app_to_contr
     assert len(failed) < 0.01 * after["control"], "the burst (28% of treatment's requests) stopped with treatment"
     # ... and treatment's request counter stopped while control's kept counting.
     treatment = f'sum(recsys_requests_total{{instance="{instance}", bucket="treatment"}})'
-    final = settle(lambda: prom.value(treatment), summary["requests_by_bucket"]["treatment"])
-    assert final == summary["requests_by_bucket"]["treatment"]
+    final = settle(lambda: prom.value(treatment), summary["values"]["request"]["bucket"]["treatment"])
+    assert final == summary["values"]["request"]["bucket"]["treatment"]
     assert prom.value(treatment, at=switched["wall_time"] + 4) == final
     pending = calendar.timegm(time.strptime(firing["activeAt"][:19], "%Y-%m-%dT%H:%M:%S")) - summary["started_at"]
     print(f"\nalert path: RecsysErrorRateHigh pending {pending:.0f}s after the burst began; the app saw the "
           f"kill-switch {switched['wall_time'] - summary['started_at']:.1f}s after it; requests "
-          f"{summary['requests_by_bucket']}, after the switch {after}; {len(entries)} events logged after it, "
+          f"{summary['values']['request']['bucket']}, after the switch {after}; {len(entries)} events logged after it, "
           "all control")
 
 

@@ -165,7 +165,7 @@ class Defaults:
                 self._examples.setdefault(field, []).append(value)
         self._elements = {r.target_field: r.field for ctx in model.joins for r in ctx.references
                           if isinstance(r, ElementOf)}
-        """Array field → the field whose values its elements are (an impression's item is a ranking's item)."""
+        """Array field → the field whose values its elements are (a line's product is one of the cart's)."""
         self._planned = {i.label: i.planned for i in model.indicators
                          if i.kind == "share" and i.label is not None and i.planned}
 
