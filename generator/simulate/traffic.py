@@ -171,6 +171,8 @@ class _FieldPlan:
     """The step's, then ``simulation.fields`` ``event.field``, then ``field``: the first that draws decides."""
     required: bool
     keys: tuple[tuple[str | None, str], tuple[str | None, str]]
+    sources: tuple[tuple[str, _Population], ...] = ()
+    """(id field, population) whose entity gives this field: the id itself, its session or one of its fields."""
 
 
 @dataclass
@@ -184,6 +186,8 @@ class _EventPlan:
     """(metric, instrument, value field, once_per) for the tally."""
     tallied: tuple[str, ...]
     """Enum and boolean fields whose values the tally counts."""
+    inherited: tuple[str, ...] = ()
+    """Fields the runtime fills from the context's root (their values are in the tally and conditions)."""
 
 
 @dataclass
@@ -251,6 +255,7 @@ class Simulation:
             incident.since_s = start
         self._fixed = dict(cfg.fixed)
         self._flags = dict.fromkeys(rt.kill_switches.names, False)
+        self._on: list[str] = []
         self._switched_at: dict[str, float] = {}
         self._once: dict[str, set[Any]] = {}
         self.tally = Tally()
@@ -338,13 +343,23 @@ class Simulation:
                 continue
             cases = tuple(c for c in ((step.fields.get(name) if step else None),
                                       spec_fields.get(f"{event.name}.{name}"), spec_fields.get(name)) if c)
-            plans[name] = _FieldPlan(name, cases, name in event.required, ((event.name, name), (None, name)))
+            plans[name] = _FieldPlan(name, cases, name in event.required, ((event.name, name), (None, name)),
+                                     self._sources(name))
         declared = list(spec_fields)
         order = sorted(plans, key=lambda f: (declared.index(f) if f in declared else len(declared)))
         ordered = _by_dependencies(order, self._dependencies(event, plans))
         metrics = tuple((mt.name, mt.instrument, mt.value, mt.once_per) for mt in event.metrics)
         tallied = tuple(f for f in event.fields if attrs[f].enum or attrs[f].type == "boolean")
-        return _EventPlan(event, tuple(plans[f] for f in ordered), references, metrics, tallied)
+        inherited = tuple(f for f in event.fields if is_member and ctx is not None and f in ctx.inherit)
+        return _EventPlan(event, tuple(plans[f] for f in ordered), references, metrics, tallied, inherited)
+
+    def _sources(self, name: str) -> tuple[tuple[str, _Population], ...]:
+        out = []
+        for id_field, population in self._id_fields.items():
+            session = population.spec.session
+            if name == id_field or name in population.spec.fields or (session is not None and name == session.field):
+                out.append((id_field, population))
+        return tuple(out)
 
     def _dependencies(self, event: Event, plans: Mapping[str, _FieldPlan]) -> dict[str, set[str]]:
         """Field → the fields of the same event its value depends on (conditions, copies, adjustments)."""
@@ -443,6 +458,7 @@ class Simulation:
                 if on_switch is not None:
                     on_switch(transition)
         self._flags = current
+        self._on = [n for n, on in current.items() if on]
 
     def _active(self, elapsed_s: float) -> list[_Override]:
         """Reactions of the switches that are on, then the incidents in their window; each kept for its share."""
@@ -527,7 +543,9 @@ class Simulation:
                     scope.values.maps[0].update(preset)
                     payload = self._draw(step.plan, spec, scope, overrides, preset)
                     self.rt.emit(event, **payload)
-                    effective = {**values, **payload} if root.context.inherit else payload
+                    effective = payload
+                    if step.plan.inherited:
+                        effective = {**payload, **{f: values[f] for f in step.plan.inherited if f in values}}
                     seen.setdefault(event, []).append(effective)
                     self._tally(step.plan, effective)
                     fired = True
@@ -593,8 +611,8 @@ class Simulation:
                         value = drawer.cases(cases, Scope(values, scope.seen, scope.elapsed_s, o.since_s))
                         if value is not DERIVED:
                             break
-                if value is DERIVED:
-                    value = self._entity_value(name, values)
+                if value is DERIVED and fp.sources:
+                    value = self._entity_value(fp, values)
                 for cases in fp.cases if value is DERIVED else ():
                     value = drawer.cases(cases, scope)
                     if value is not DERIVED:
@@ -610,18 +628,13 @@ class Simulation:
             payload[name] = value
         return payload
 
-    def _entity_value(self, name: str, values: Mapping[str, Any]) -> Any:
-        """``name`` from the entity whose id the event (or its context) carries: its id, session or fields."""
-        population = self._id_fields.get(name)
-        if population is not None and values.get(name) in population.by_id:
-            return values[name]
-        for id_field, population in self._id_fields.items():
-            entity = None
-            session = population.spec.session
-            if name in population.spec.fields or (session is not None and name == session.field):
-                entity = population.by_id.get(values.get(id_field))
+    @staticmethod
+    def _entity_value(fp: _FieldPlan, values: Mapping[str, Any]) -> Any:
+        """The field from the entity whose id the event (or its context) carries: its id, session or fields."""
+        for id_field, population in fp.sources:
+            entity = population.by_id.get(values.get(id_field))
             if entity is not None:
-                return entity.values.get(name, DERIVED)
+                return entity.values.get(fp.name, DERIVED)
         return DERIVED
 
     def _next_entity(self, population: _Population) -> _Entity:
@@ -674,7 +687,7 @@ class Simulation:
             if v is not None:
                 metrics[metric] += len(v) if isinstance(v, list) else v
         counters = t.values.setdefault(name, {})
-        switched = [t.while_on.setdefault(n, {}).setdefault(name, {}) for n, on in self._flags.items() if on]
+        switched = [t.while_on.setdefault(n, {}).setdefault(name, {}) for n in self._on] if self._on else ()
         for f in plan.tallied:
             v = payload.get(f)
             if v is not None:
