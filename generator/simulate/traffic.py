@@ -341,8 +341,8 @@ class Simulation:
         for name in event.fields:
             if name in skip:
                 continue
-            cases = tuple(c for c in ((step.fields.get(name) if step else None),
-                                      spec_fields.get(f"{event.name}.{name}"), spec_fields.get(name)) if c)
+            own = (step.fields.get(f"{event.name}.{name}"), step.fields.get(name)) if step else ()
+            cases = tuple(c for c in (*own, spec_fields.get(f"{event.name}.{name}"), spec_fields.get(name)) if c)
             plans[name] = _FieldPlan(name, cases, name in event.required, ((event.name, name), (None, name)),
                                      self._sources(name))
         declared = list(spec_fields)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import ChainMap
 from collections.abc import Callable, Mapping
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # the stdlib's regex parser
 from typing import Any
 
 from obsgen.model import Attribute, Model
@@ -204,17 +205,24 @@ class Defaults:
             case "object":
                 return lambda rng: {}
             case "array":
-                element = self._element(field, a)
-                longest = min(a.max_items or ARRAY_LENGTH, ARRAY_LENGTH)
-                return lambda rng: [element(rng) for _ in range(rng.randint(1, longest))]
+                return self._array(field, a)
         return self._string(field, a)
 
-    def _element(self, field: str, a: Attribute) -> Default:
+    def _array(self, field: str, a: Attribute) -> Default:
+        """1 to ``ARRAY_LENGTH`` elements; distinct strings where a numbered value still fits the element's field
+        (an event pointing at an element by value must find it once: a line's product, a list's item)."""
+        longest = min(a.max_items or ARRAY_LENGTH, ARRAY_LENGTH)
+        if (a.items or "string") != "string":
+            zero = {"integer": 0, "number": 0.0, "boolean": False}.get(a.items or "", 0)
+            return lambda rng: [zero] * rng.randint(1, longest)
         source = self._elements.get(field)
-        if source is not None:
-            return self(source)
-        kind = {"integer": 0, "number": 0.0, "boolean": False}.get(a.items or "string")
-        return (lambda rng: kind) if kind is not None else (lambda rng: f"{field}-{rng.randrange(1000)}")
+        base = self(source)(random.Random(0)) if source is not None else f"{field}-"
+        source_attribute = self.model.attributes[source] if source is not None else None
+        pattern = re.compile(source_attribute.pattern) if source_attribute and source_attribute.pattern else None
+        numbered = pattern is None or all(pattern.search(f"{base}{n}") for n in (0, 999))
+        if not numbered:
+            return lambda rng: [base] * rng.randint(1, longest)
+        return lambda rng: [f"{base}{n}" for n in rng.sample(range(1000), rng.randint(1, longest))]
 
     def _raw_id(self, field: str) -> Default:
         raw_ids, seed = self.raw_ids, self.seed
@@ -227,12 +235,60 @@ class Defaults:
 
     def _string(self, field: str, a: Attribute) -> Default:
         limit = a.max_length or 64
-        candidates = [*self._examples.get(field, ()), f"sim-{field}"[:limit], "sim", "SIM_VALUE", "sim-SIM"]
+        candidates = [*self._examples.get(field, ()), f"sim-{field}"[:limit], "sim"]
         if a.pattern is not None:
             pattern = re.compile(a.pattern)
-            candidates = [c for c in candidates if isinstance(c, str) and pattern.search(c) and len(c) <= limit]
+            candidates = [c for c in [*candidates, _shortest_match(a.pattern)]
+                          if isinstance(c, str) and pattern.search(c) and len(c) <= limit]
         if not candidates:
             raise ValueError(f"cannot derive a value of `{field}` matching {a.pattern}: declare one under "
                              f"simulation.fields.{field} (or add it to an event's example)")
         value = candidates[0]
         return lambda rng: value
+
+
+def _shortest_match(pattern: str) -> str | None:
+    """A short string matching a simple ``pattern`` (literals, classes, repeats, groups, alternatives), else None.
+
+    One constant per field, not random strings: a patterned field may be a low-cardinality label.
+    """
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return None
+
+    def build(items: Any) -> str | None:
+        out = []
+        for op, arg in items:
+            name = str(op)
+            if name == "LITERAL":
+                out.append(chr(arg))
+            elif name == "IN":
+                char = next((chr(a[0] if str(o) == "RANGE" else a) for o, a in arg
+                             if str(o) in ("RANGE", "LITERAL")), None)
+                if char is None:
+                    return None
+                out.append(char)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+                low, _, sub = arg
+                part = build(sub)
+                if part is None:
+                    return None
+                out.append(part * low)
+            elif name == "SUBPATTERN":
+                part = build(arg[-1])
+                if part is None:
+                    return None
+                out.append(part)
+            elif name == "BRANCH":
+                part = build(arg[1][0])
+                if part is None:
+                    return None
+                out.append(part)
+            elif name == "ANY":
+                out.append("a")
+            elif name != "AT":
+                return None
+        return "".join(out)
+
+    return build(parsed)
