@@ -90,11 +90,9 @@ class _Reader:
         if len(kinds) > 1:
             c.error(p, f"a value spec takes one of {', '.join(KINDS)}; got {', '.join(kinds)}", "keep one of them")
             return None
-        kind = self.kind(kinds[0], d, p, attribute) if kinds else None
-        if kinds and kind is None:
-            return None
+        kind = self.kind(kinds[0], d, p, attribute) if kinds else s.Derived()  # `{}`: the derived default
         if kind is None:
-            kind = s.Derived()
+            return None
         if "count" in d and not isinstance(kind, s.Sample):
             c.error(p + ("count",), "`count` belongs to `sample`", "remove it or add `sample: POPULATION`")
         bounds = {k: self.number(d[k], p + (k,)) for k in ("min", "max", "present") if k in d}
@@ -110,9 +108,9 @@ class _Reader:
                 c.error(p + ("adjust",), "expected a list of adjustments", "write e.g. `adjust: [{times: 2}]`")
             else:
                 adjust = [a for i, item in enumerate(d["adjust"]) if (a := self.adjust(item, p + ("adjust", i)))]
+        present = bounds.get("present")
         return s.Dist(kind, minimum=bounds.get("min"), maximum=bounds.get("max"), round=rounding,
-                      present=bounds.get("present") if bounds.get("present") is not None else 1.0,
-                      adjust=tuple(adjust))
+                      present=present if present is not None else 1.0, adjust=tuple(adjust))
 
     def kind(self, name: str, d: dict[str, Any], p: Path_, attribute: str | None) -> s.Kind | None:
         c, raw, kp = self.c, d[name], p + (name,)
