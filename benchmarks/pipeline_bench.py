@@ -1,10 +1,10 @@
 """Benchmark: sustained events/s through the real pipeline (runtime → collector → Prometheus), with zero loss.
 
 The pipeline is the generated stack run natively (tests/support/stack.py): ``obsgen simulate``'s traffic
-(generator/simulate.py, at the daily peak) from ``--workers`` processes, each one runtime like one
-service replica, over OTLP/HTTP to the collector (otel/collector.yaml as generated), which Prometheus 3
-scrapes (prometheus/prometheus.yml as generated, with the generated rules, at its own 15 s intervals) and
-which forwards the log records to Loki (loki/loki.yaml as generated).
+(generator/simulate/, the built-in spec's simulation section, at the daily peak) from ``--workers`` processes,
+each one runtime like one service replica, over OTLP/HTTP to the collector (otel/collector.yaml as generated),
+which Prometheus 3 scrapes (prometheus/prometheus.yml as generated, with the generated rules, at its own 15 s
+intervals) and which forwards the log records to Loki (loki/loki.yaml as generated).
 
 For each target rate (events/s, all workers together) the workers run ``--duration`` seconds paced at
 that rate, flush and stop. A rate passes only with **zero loss**: every spec metric's total in

@@ -136,27 +136,29 @@ def validate(specs: tuple[Path, ...]) -> None:
                    f"{len(model.alerts)} alerts, {len(model.slos)} SLOs.")
 
 
-# --- obsgen simulate / obsgen killswitch serve (core: generator/simulate.py) ---------------------------
+# --- obsgen simulate / obsgen killswitch serve (core: generator/simulate/) ---------------------------
 
 
 @main.command()
+@SPEC_ARG
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=1440.0, show_default=True,
               help="Simulated minutes to run (1440: a whole day).")
 @click.option("--start", default="00:00", show_default=True, help="Simulated time of day (UTC) to start at, HH:MM.")
 @click.option("--speedup", type=click.FloatRange(0, min_open=True), default=1440.0, show_default=True,
               help="Simulated seconds per wall-clock second (1440: a day in a minute).")
-@click.option("--rate", type=click.FloatRange(0, min_open=True), default=20.0, show_default=True,
-              help="Journeys (request, ranking, impressions, clicks) per wall-clock second at the daily peak.")
+@click.option("--rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Journeys (root events and what follows them) per wall-clock second at the daily peak "
+                   "[default: the spec's simulation.roots peak_per_s].")
 @click.option("--no-pacing", is_flag=True, help="Send the same journeys as fast as possible, without waiting.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same journeys.")
-@click.option("--incident", "incidents", multiple=True, type=click.Choice(list(simulate_core.INCIDENTS)),
-              help="Break something on purpose (repeatable): " + "; ".join(
-                  f"{name}: {what}" for name, what in simulate_core.INCIDENTS.items()) + ".")
+@click.option("--incident", "incidents", multiple=True, metavar="NAME",
+              help="Break something on purpose (repeatable): an incident of the spec's simulation.incidents.")
 @click.option("--incident-at", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Simulated minutes after the start when the incident begins.")
 @click.option("--incident-minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="How long the incident lasts, in simulated minutes [default: to the end].")
-@click.option("--experiment", default="ranker-v2", show_default=True, help="experiment_id of the requests.")
+@click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
+              help="Give every event this value of FIELD (repeatable), e.g. --set region=eu.")
 @click.option("--endpoint", default=None, help="OTLP endpoint [default: OTEL_EXPORTER_OTLP_ENDPOINT, else "
               "http://localhost:4318].")
 @click.option("--protocol", type=click.Choice(["http/protobuf", "grpc"]), default=None,
@@ -174,31 +176,34 @@ def validate(specs: tuple[Path, ...]) -> None:
               help="Bearer token file of the embedded receiver.")
 @click.option("--json", "json_out", metavar="FILE", default=None,
               help="Also write the summary as JSON to FILE (- for stdout; the text summary then goes to stderr).")
-def simulate(minutes: float, start: str, speedup: float, rate: float, no_pacing: bool, seed: int,
-             incidents: tuple[str, ...], incident_at: float, incident_minutes: float | None, experiment: str,
-             endpoint: str | None, protocol: str | None, dev: bool, export_interval: float | None,
-             killswitch_file: Path | None, killswitch_port: int | None, killswitch_host: str,
-             token_file: Path | None, json_out: str | None) -> None:
-    """Drive the instrumentation runtime with a synthetic day of movie-recommender traffic, over OTLP.
+def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate: float | None, no_pacing: bool,
+             seed: int, incidents: tuple[str, ...], incident_at: float, incident_minutes: float | None,
+             settings: tuple[str, ...], endpoint: str | None, protocol: str | None, dev: bool,
+             export_interval: float | None, killswitch_file: Path | None, killswitch_port: int | None,
+             killswitch_host: str, token_file: Path | None, json_out: str | None) -> None:
+    """Drive the instrumentation runtime with synthetic traffic for SPEC (default: the built-in spec), over OTLP.
 
-    Diurnal traffic, experiment buckets in the spec's planned split, cohorts, regions, cache hits and
-    misses, fallbacks, clicks and saves, rare errors; --incident breaks one thing on purpose. With the
-    kill-switch disable_experiment on (--killswitch-file or --killswitch-port), every request is served
-    from control. Prints what it sent, per event type. SIGTERM or Ctrl-C stops early, still flushing.
+    The traffic follows SPEC's `simulation` section (rates, diurnal shape, populations, steps, value
+    distributions), with defaults derived from the rest of the spec where it says nothing. --incident
+    applies one of its declared incidents; kill-switches that are on (--killswitch-file or
+    --killswitch-port) apply their declared reactions. Prints what it sent, per event type. SIGTERM or
+    Ctrl-C stops early, still flushing.
 
     \b
     Example:
       obsgen simulate --dev --minutes 60 --speedup 60 --rate 50 --endpoint http://127.0.0.1:4318
       obsgen simulate --incident error-burst --killswitch-file /var/run/killswitch.json
+      obsgen simulate specs/checkout.yaml --dev --set region=eu --no-pacing
     """
     from obsgen.runtime.pii import PiiKeyError  # the runtime loads only for the commands that run it
 
+    model = _load(spec)
     try:
         config = simulate_core.SimulationConfig(
             minutes=minutes, start_minute=simulate_core.parse_clock(start), speedup=speedup, rate=rate,
             pace=not no_pacing, seed=seed, incidents=incidents, incident_at=incident_at,
-            incident_minutes=incident_minutes, experiment_id=experiment)
-        app = simulate_core.SimulatedApp(config, endpoint=endpoint, protocol=protocol, dev=dev,
+            incident_minutes=incident_minutes, fixed=dict(simulate_core.parse_setting(model, s) for s in settings))
+        app = simulate_core.SimulatedApp(model, config, endpoint=endpoint, protocol=protocol, dev=dev,
                                          export_interval_s=export_interval, killswitch_file=killswitch_file,
                                          killswitch_port=killswitch_port, killswitch_host=killswitch_host,
                                          token_file=token_file)

@@ -1,4 +1,5 @@
-"""``obsgen simulate`` and ``obsgen killswitch serve``: the synthetic traffic, its kill-switch wiring and the CLI.
+"""``obsgen simulate`` and ``obsgen killswitch serve`` with the built-in spec: the recommender's traffic as its
+``simulation`` section declares it, its kill-switch wiring and the CLI (tests/test_simulate_any_spec.py: another spec).
 
 The runtime here exports into memory (the SDK's in-memory exporter and reader), so these tests see every
 span, log record and metric point the simulation caused; tests/test_e2e_stack.py sends the same traffic
@@ -20,57 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.model import Model
-from obsgen.runtime import RuntimeConfig, Telemetry
-from obsgen.simulate import INCIDENTS, SimulatedApp, Simulation, SimulationConfig, diurnal, planned_split
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from obsgen.simulate import SimulatedApp, SimulationConfig
+from obsgen.spec import default_spec_text, load_spec
 
+from tests.support.simulation import Run
 from tests.support.stack import free_ports, http, obsgen, wait_for
 
-PII_KEY = b"simulate-test-key-0123456789abcdef"
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 NO_EXPORT = {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
-
-
-class Run:
-    """A simulation against a runtime exporting into memory (strict validation: any bad event raises)."""
-
-    def __init__(self, model: Model, validation: str = "strict", **options: Any) -> None:
-        self.spans_out, self.logs_out, self.reader = InMemorySpanExporter(), InMemoryLogRecordExporter(), \
-            InMemoryMetricReader()
-        self.rt = Telemetry(model, RuntimeConfig(pii_key=PII_KEY, validation=validation,  # type: ignore[arg-type]
-                                                 span_exporter=self.spans_out, log_exporter=self.logs_out,
-                                                 metric_readers=[self.reader], max_queue_size=1_000_000))
-        options.setdefault("pace", False)
-        self.sim = Simulation(self.rt, SimulationConfig(**options))
-
-    def run(self, **kwargs: Any) -> Any:
-        summary = self.sim.run(**kwargs)
-        self.rt.force_flush()
-        return summary
-
-    def spans(self, name: str) -> list[dict[str, Any]]:
-        return [dict(s.attributes or {}) for s in self.spans_out.get_finished_spans() if s.name == name]
-
-    def logs(self) -> list[dict[str, Any]]:
-        return [dict(r.log_record.attributes or {}) for r in self.logs_out.get_finished_logs()]
-
-    def metric_totals(self) -> dict[str, float]:
-        data = self.reader.get_metrics_data()
-        out: dict[str, float] = {}
-        for rm in data.resource_metrics if data else ():
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    out[metric.name] = sum(getattr(p, "count", None) if hasattr(p, "bucket_counts") else p.value
-                                           for p in metric.data.data_points)
-        return out
-
-    def close(self) -> None:
-        self.rt.shutdown()
 
 
 @pytest.fixture
@@ -95,6 +57,23 @@ def test_everything_sent_is_valid_and_counted_as_the_runtime_counts_it(model: Mo
         assert len(run.spans("recommend.request")) == summary.tally.events["request"]
         assert Counter(r["event_name"] for r in run.logs()) == {e: summary.tally.events[e]
                                                                 for e in ("impression", "click", "error")}
+    finally:
+        run.close()
+
+
+def test_without_its_simulation_section_the_spec_still_simulates_valid_events(tmp_path: Path) -> None:
+    """Every value derived from the spec (enums, bounds, formats, examples, patterns, the joins): strict passes."""
+    raw = yaml.safe_load(default_spec_text())
+    del raw["simulation"]
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    bare = load_spec(tmp_path / "spec.yaml")
+    run = Run(bare, minutes=60, speedup=3600, rate=500, seed=2)  # strict: an invalid event raises
+    summary = run.run()
+    try:
+        assert set(summary.tally.events) == {e.name for e in bare.events} and summary.journeys > 300
+        assert "obsgen.data_quality.violations" not in run.metric_totals()
+        locales = {r["locale"] for r in run.spans("recommend.request")}
+        assert locales == {"aa-AA"}  # the shortest string matching the attribute's pattern
     finally:
         run.close()
 
@@ -128,6 +107,7 @@ def test_pacing_changes_only_the_timing_not_the_journeys(model: Model) -> None:
 
 
 def test_traffic_follows_the_day(model: Model) -> None:
+    diurnal = model.simulation.diurnal.factor
     assert diurnal(20 * 60) == pytest.approx(1.0) and diurnal(8 * 60) == pytest.approx(0.2)
     volumes = {}
     for start in (8 * 60, 20 * 60):
@@ -138,11 +118,10 @@ def test_traffic_follows_the_day(model: Model) -> None:
 
 
 def test_buckets_follow_the_planned_split_and_every_slice_has_traffic(model: Model) -> None:
-    assert planned_split(model) == {"control": 0.5, "treatment": 0.5}
     run = Run(model, minutes=1440, speedup=86_400, rate=6000, seed=4, validation="production")
     summary = run.run()
     try:
-        buckets = summary.tally.requests_by_bucket
+        buckets = summary.tally.count("request", "bucket")  # the planned split of traffic_allocation
         assert buckets["treatment"] / sum(buckets.values()) == pytest.approx(0.5, abs=0.04)
         requests, rankings, logs = run.spans("recommend.request"), run.spans("recommend.ranking"), run.logs()
         seen = {"cohort": {r["cohort"] for r in requests}, "region": {r["region"] for r in requests},
@@ -166,7 +145,8 @@ def test_buckets_follow_the_planned_split_and_every_slice_has_traffic(model: Mod
         for state, limit in (("warm", 50), ("cold", 200)):
             latencies = sorted(r["latency_ms"] for r in rankings if r["user_state"] == state)
             assert latencies[int(len(latencies) * 0.95)] < limit, state
-        assert (t.errors_by_severity["error"] + t.errors_by_severity["critical"]) / t.events["request"] < 0.001
+        severities = t.count("error", "severity")
+        assert (severities["error"] + severities["critical"]) / t.events["request"] < 0.001
         assert t.metrics["recsys.ranking.slots.filled"] / t.metrics["recsys.ranking.slots.requested"] > 0.99
     finally:
         run.close()
@@ -203,7 +183,7 @@ def test_error_burst_fails_treatment_far_above_the_alert_threshold(model: Model)
     run = incident_run(model, "error-burst")
     try:
         failed = Counter(a["bucket"] for a in run.logs() if a.get("severity") in ("error", "critical"))
-        requests = run.sim.tally.requests_by_bucket
+        requests = run.sim.tally.count("request", "bucket")
         assert failed["treatment"] / requests["treatment"] > 0.2
         assert failed["control"] / requests["control"] < 0.01
     finally:
@@ -232,7 +212,7 @@ def test_stale_incident_ages_the_data_past_15_minutes(model: Model) -> None:
 def test_imbalance_incident_skews_the_split(model: Model) -> None:
     run = incident_run(model, "imbalance")
     try:
-        buckets = run.sim.tally.requests_by_bucket
+        buckets = run.sim.tally.count("request", "bucket")
         assert buckets["treatment"] / sum(buckets.values()) > 0.7
     finally:
         run.close()
@@ -249,11 +229,12 @@ def test_an_incident_lasts_its_window(model: Model) -> None:
 
 
 def test_unknown_incidents_and_bad_settings_are_refused(model: Model) -> None:
-    with pytest.raises(ValueError, match="unknown incident"):
-        SimulationConfig(incidents=("meteor",)).check()
+    with pytest.raises(ValueError, match="unknown incident.*choose from error-burst, latency, stale, imbalance"):
+        SimulationConfig(incidents=("meteor",)).check(model)
     with pytest.raises(ValueError, match="speedup must be positive"):
-        SimulationConfig(speedup=0).check()
-    assert set(INCIDENTS) == {"error-burst", "latency", "stale", "imbalance"}
+        SimulationConfig(speedup=0).check(model)
+    with pytest.raises(ValueError, match="bucket=holdout: use one of control, treatment"):
+        SimulationConfig(fixed={"bucket": "holdout"}).check(model)
 
 
 # --- kill-switches ----------------------------------------------------------------------------------------------
@@ -275,7 +256,7 @@ def test_an_experiment_kill_switch_serves_every_later_request_from_control(model
         buckets = [r["bucket"] for r in run.spans("recommend.request")]
         assert set(buckets[:before]) == {"control", "treatment"}
         assert set(buckets[before:]) == {"control"} and len(buckets) - before > 500
-        assert summary.tally.requests_by_bucket_while_disabled == {"control": len(buckets) - before}
+        assert summary.tally.while_on["disable_experiment"]["request"]["bucket"] == {"control": len(buckets) - before}
     finally:
         run.close()
 
@@ -296,9 +277,9 @@ def test_the_app_follows_a_watched_kill_switch_file(model: Model, tmp_path: Path
     state = tmp_path / "killswitch.json"
     state.write_text(json.dumps({"disable_experiment": True}))
     config = SimulationConfig(minutes=10, speedup=6000, rate=2000, pace=False, seed=1)
-    with SimulatedApp(config, dev=True, killswitch_file=state) as app:
+    with SimulatedApp(model, config, dev=True, killswitch_file=state) as app:
         summary = app.run()
-    assert summary.tally.requests_by_bucket_while_disabled == {"control": summary.journeys}
+    assert summary.tally.while_on["disable_experiment"]["request"]["bucket"] == {"control": summary.journeys}
     assert summary.transitions[0].name == "disable_experiment" and summary.journeys > 50
 
 
@@ -308,8 +289,8 @@ def test_the_embedded_receiver_needs_its_token_and_flips_the_apps_switch(model: 
     token.write_text("s3cret\n")
     config = SimulationConfig(minutes=10, speedup=6000, rate=2000, pace=False, seed=1)
     with pytest.raises(ValueError, match="needs --token-file"):
-        SimulatedApp(config, dev=True, killswitch_port=0)
-    with SimulatedApp(config, dev=True, killswitch_port=0, token_file=token) as app:
+        SimulatedApp(model, config, dev=True, killswitch_port=0)
+    with SimulatedApp(model, config, dev=True, killswitch_port=0, token_file=token) as app:
         url = app.receiver_url
         assert url is not None
         body = json.dumps({"alerts": [{"status": "firing", "labels": {"kill_switch": "disable_experiment"}}]}).encode()
@@ -318,7 +299,7 @@ def test_the_embedded_receiver_needs_its_token_and_flips_the_apps_switch(model: 
         assert not app.rt.is_active("disable_experiment")
         assert http(url, body, {"Authorization": "Bearer s3cret"})[0] == 200
         summary = app.run()
-    assert summary.tally.requests_by_bucket == {"control": summary.journeys}
+    assert summary.tally.count("request", "bucket") == {"control": summary.journeys}
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         urllib.request.urlopen(url, timeout=2)
 

@@ -28,6 +28,7 @@ from obsgen.model.joins import Context
 from obsgen.model.naming import prometheus_label_name, prometheus_metric_name, prometheus_series_names
 from obsgen.model.panelids import tile_panel_id
 from obsgen.model.quality import DataQuality
+from obsgen.model.simulation import Simulation
 
 SHADOW_LABEL = "shadow"
 """Label the runtime adds in shadow mode; every generated query excludes ``shadow="true"``."""
@@ -347,6 +348,8 @@ class Model:
     """How events relate (contexts, inherited and consistent fields, references): see ``model.joins``."""
     data_quality: DataQuality = DataQuality()
     """Where the runtime reports the events it drops or repairs: see ``model.quality``."""
+    simulation: Simulation = Simulation()
+    """Synthetic traffic for ``obsgen simulate`` (none declared: derived from the rest of the spec)."""
 
     @property
     def metrics(self) -> tuple[Metric, ...]:

@@ -1,8 +1,8 @@
 """Raw spec document → validated immutable ``Model``: the sections in dependency order, every error at once.
 
 Each section has its own module (``service``, ``attributes``, ``events``, ``joins``, ``quality``,
-``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``); this one orders them and passes what
-later sections reference.
+``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``, ``simulation``); this one orders them and
+passes what later sections reference.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from obsgen.spec.quality import parse_data_quality
 from obsgen.spec.reader import MISSING, Checker
 from obsgen.spec.routing import parse_routing
 from obsgen.spec.service import parse_kill_switches, parse_retention, parse_service
+from obsgen.spec.simulation import parse_simulation
 from obsgen.spec.slos import parse_slos
 from obsgen.spec.source import Document, SpecInvalid
 
@@ -27,7 +28,8 @@ def build_model(doc: Document, source: str) -> m.Model:
     c = Checker(doc)
     top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators",
                                              "alerts", "routing"),
-                    optional=("slos", "kill_switches", "retention", "dashboards", "joins", "data_quality"))
+                    optional=("slos", "kill_switches", "retention", "dashboards", "joins", "data_quality",
+                              "simulation"))
     if top is None:
         raise SpecInvalid(c.errors)
     if "version" in top and top["version"] != 1:
@@ -46,10 +48,11 @@ def build_model(doc: Document, source: str) -> m.Model:
     alerts = parse_alerts(c, top.get("alerts", {}), indicators, attributes, kill_switches, dashboards,
                         service, routing)
     retention = parse_retention(c, top.get("retention", {}))
+    simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches)
     if c.errors or service is None or routing is None:
         raise SpecInvalid(sorted(c.errors, key=lambda e: e.line))
     return m.Model(source=source, service=service, attributes=m.frozen_map(attributes),
                    events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
                    alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches), routing=routing,
                    retention=m.frozen_map(retention), dashboards=tuple(dashboards), joins=tuple(joins),
-                   data_quality=data_quality)
+                   data_quality=data_quality, simulation=simulation)
