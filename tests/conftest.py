@@ -35,15 +35,6 @@ def find_tool(name: str) -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The output tree of the built-in spec, generated once per test module."""
-    out = tmp_path_factory.mktemp("tree")
-    result = CliRunner().invoke(main, ["generate", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
-
-
 @pytest.fixture(scope="session", params=SPEC_CASES, ids=str)
 def spec_case(request: pytest.FixtureRequest) -> SpecCase:
     """Each spec the generic checks run on: the built-in one and the checkout fixture (tests/support/specs.py)."""

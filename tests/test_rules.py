@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import yaml
 from obsgen.emit.prometheus import rules
-from obsgen.model import Model
+from obsgen.model import Duration, Model
 
 from tests.support.specs import SpecCase
 
@@ -120,3 +121,10 @@ def test_each_spec_s_rules_are_named_labelled_shadow_free_and_float_clean(spec_c
         a.name: a.kill_switch for a in model.alerts}
     for text in rules.emit(model).values():
         assert not LONG_DECIMAL.search(text), LONG_DECIMAL.search(text)
+
+
+def test_burn_factors_and_thresholds_of_a_28_day_period_are_rounded_not_28_digits_long() -> None:
+    period = Duration("28d", 28 * 86400)
+    windows = rules.burn_windows()
+    assert [str(w.factor(period)) for w in windows] == ["13.44", "5.6", "2.8", "0.9333"]
+    assert [str(w.threshold(period, Decimal("0.005"))) for w in windows] == ["0.0672", "0.028", "0.014", "0.004667"]
