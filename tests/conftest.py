@@ -1,4 +1,5 @@
-"""Shared fixtures: the default model, the repository root, and the real tools the tests drive."""
+"""Shared fixtures: the default model, the specs every tool-backed check runs on, the repository root, and
+the real tools the tests drive."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.model import Model
 from obsgen.spec import load_default
+
+from tests.support.specs import SPEC_CASES, SpecCase
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = Path.home() / ".cache" / "obsgen-tools" / "bin"
@@ -32,10 +35,16 @@ def find_tool(name: str) -> str:
     return found
 
 
+@pytest.fixture(scope="session", params=SPEC_CASES, ids=str)
+def spec_case(request: pytest.FixtureRequest) -> SpecCase:
+    """Each spec the generic checks run on: the built-in one and the checkout fixture (tests/support/specs.py)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The output tree of the built-in spec, generated once per test module."""
-    out = tmp_path_factory.mktemp("tree")
-    result = CliRunner().invoke(main, ["generate", "--out", str(out)])
+def spec_tree(spec_case: SpecCase, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output tree of ``spec_case``, generated once per test module and spec."""
+    out = tmp_path_factory.mktemp(f"tree-{spec_case.name}")
+    result = CliRunner().invoke(main, ["generate", *spec_case.spec_args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out

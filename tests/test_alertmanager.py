@@ -11,6 +11,8 @@ from obsgen.emit.render import Services
 from obsgen.model import Model
 from obsgen.spec import load_spec
 
+from tests.support.specs import SpecCase
+
 INVENTORY = Path(__file__).parent / "fixtures" / "specs" / "inventory.yaml"
 
 
@@ -33,29 +35,40 @@ def test_routes_carry_the_seed_timings(model: Model) -> None:
     assert routes['severity="P3"']["repeat_interval"] == "1d"
 
 
-def test_kill_switch_route_continues_to_the_severity_route(model: Model) -> None:
-    first = next(iter(service_routes(model).values()))
+def test_routes_carry_each_spec_s_timings(spec_case: SpecCase) -> None:
+    model = spec_case.model
+    routes = service_routes(model)
+    for severity in model.routing.severities:
+        route = routes[f'severity="{severity.severity}"']
+        assert route["receiver"] == f"{model.service.name}/{severity.receiver}"
+        assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == (
+            severity.group_wait.text, severity.group_interval.text, severity.repeat_interval.text)
+
+
+def test_kill_switch_route_continues_to_the_severity_route(spec_case: SpecCase) -> None:
+    first = next(iter(service_routes(spec_case.model).values()))
     assert first["matchers"] == ['kill_switch=~".+"']
     assert first["continue"] is True
 
 
-def test_p1_inhibits_lower_severities_of_the_same_family(model: Model) -> None:
-    rules = config(model)["inhibit_rules"]
+def test_p1_inhibits_lower_severities_of_the_same_family(spec_case: SpecCase) -> None:
+    rules = config(spec_case.model)["inhibit_rules"]
     assert {"source_matchers": ['severity="P1"'], "target_matchers": ['severity=~"P2|P3|P4"'],
             "equal": ["service", "family"]} in rules
 
 
-def test_faster_burn_windows_inhibit_slower_ones(model: Model) -> None:
-    rules = [r for r in config(model)["inhibit_rules"] if "burn_window" in r["source_matchers"][0]]
+def test_faster_burn_windows_inhibit_slower_ones(spec_case: SpecCase) -> None:
+    rules = [r for r in config(spec_case.model)["inhibit_rules"] if "burn_window" in r["source_matchers"][0]]
     assert [r["source_matchers"][0] for r in rules] == ['burn_window="1h"', 'burn_window="6h"', 'burn_window="1d"']
     assert rules[0]["target_matchers"] == ['burn_window=~"6h|1d|3d"']
     assert all(r["equal"] == ["service", "slo"] for r in rules)
 
 
-def test_credentials_are_read_from_files_never_inlined(model: Model) -> None:
+def test_credentials_are_read_from_files_never_inlined(spec_case: SpecCase) -> None:
+    model = spec_case.model
     text = alertmanager.emit(Services((model,)))[alertmanager.ALERTMANAGER_FILE]
     receivers = {r["name"]: r for r in config(model)["receivers"]}
-    hook = receivers["movie-recommender/kill-switch"]["webhook_configs"][0]
+    hook = receivers[f"{model.service.name}/{model.routing.kill_switch_webhook.name}"]["webhook_configs"][0]
     assert hook["http_config"]["authorization"]["credentials_file"].startswith("/etc/alertmanager/secrets/")
     assert "credentials:" not in text and "password" not in text and "bearer_token:" not in text
 

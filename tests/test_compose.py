@@ -30,9 +30,21 @@ from obsgen.emit.stack import servers as stack
 from obsgen.model import Model
 
 from tests.conftest import ROOT, find_tool
+from tests.support.specs import SpecCase
 
 INSTALL_TOOLS = ROOT / "scripts" / "install-tools.sh"
 ENV_DEFAULT = re.compile(r"\$\{(?:env:)?([A-Z0-9_]+):-([^}]*)\}")
+
+
+@pytest.fixture(scope="module")
+def tree(spec_tree: Path) -> Path:
+    """Every test here runs on the tree of each spec of ``SPEC_CASES``."""
+    return spec_tree
+
+
+@pytest.fixture(scope="module")
+def model(spec_case: SpecCase) -> Model:
+    return spec_case.model
 
 
 @pytest.fixture(scope="module")

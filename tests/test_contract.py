@@ -13,6 +13,8 @@ from obsgen.spec import default_spec_text
 from obsgen.spec.build import build_model
 from obsgen.spec.source import load_text
 
+from tests.support.specs import SpecCase
+
 SPEC = default_spec_text()
 FALLBACK = 'sum by (fallback) (rate(recsys_ranking_duration_milliseconds_count{shadow!="true", bucket=~"$bucket"}'
 
@@ -31,8 +33,21 @@ def _line(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
-def test_the_default_spec_honours_the_contract(model: Model) -> None:
-    assert contract.check(model) == []
+def test_each_spec_honours_the_contract(spec_case: SpecCase) -> None:
+    assert contract.check(spec_case.model) == []
+
+
+def test_every_tile_variable_and_alert_of_each_spec_is_checked(spec_case: SpecCase) -> None:
+    model = spec_case.model
+    whats = [where.what for _, where in contract.expressions(model)]
+    for board in model.dashboards:
+        for tile in board.tiles:
+            if tile.panel not in ("logs", "text"):
+                assert any(w.startswith(f"tile `{board.name}/{tile.id}`") for w in whats), tile.id
+        for variable in board.variables:
+            assert any(w.startswith(f"variable `${variable.name}`") for w in whats), variable.name
+    for alert in model.alerts:
+        assert any(f"generated rule `{alert.name}`" in w for w in whats), alert.name
 
 
 def test_recording_rules_are_known_series_with_the_labels_they_keep(model: Model) -> None:

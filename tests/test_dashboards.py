@@ -1,4 +1,8 @@
-"""The generated Grafana dashboards and provisioning: content, layout, links, stability, linting."""
+"""The generated Grafana dashboards and provisioning: content, layout, links, stability, linting.
+
+Tests taking ``spec_boards`` run on every spec of ``SPEC_CASES``; those taking ``boards`` check the
+built-in spec's seed content.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from obsgen.spec import load_default
 
 from tests.conftest import TOOLS_BIN
 from tests.support.grafana import datasource_refs, panels
+from tests.support.specs import SpecCase
 
 SEED_TILES = {
     "health": ["Latency Overview", "Coverage Analysis", "Error Rate Monitoring", "Fallback Analysis",
@@ -45,6 +50,11 @@ def boards(model: Model) -> dict[str, dict[str, Any]]:
     return {board.name: dashboard_json(model, board) for board in model.dashboards}
 
 
+@pytest.fixture(scope="module")
+def spec_boards(spec_case: SpecCase) -> dict[str, dict[str, Any]]:
+    return {board.name: dashboard_json(spec_case.model, board) for board in spec_case.model.dashboards}
+
+
 def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in panels(board) if p["type"] != "row"]
 
@@ -56,8 +66,8 @@ def test_each_seed_tile_is_a_panel_with_the_seeds_title(boards: dict[str, dict[s
         assert [t for t in titles if t not in present] == [], name
 
 
-def test_panels_are_placed_on_the_grid_without_overlapping(boards: dict[str, dict[str, Any]]) -> None:
-    for name, board in boards.items():
+def test_panels_are_placed_on_the_grid_without_overlapping(spec_boards: dict[str, dict[str, Any]]) -> None:
+    for name, board in spec_boards.items():
         cells: dict[tuple[int, int], str] = {}
         for panel in panels(board):
             grid = panel["gridPos"]
@@ -69,8 +79,8 @@ def test_panels_are_placed_on_the_grid_without_overlapping(boards: dict[str, dic
 
 
 def test_every_panel_has_a_modern_type_a_unit_a_description_and_named_series(
-        boards: dict[str, dict[str, Any]]) -> None:
-    for name, board in boards.items():
+        spec_boards: dict[str, dict[str, Any]]) -> None:
+    for name, board in spec_boards.items():
         for panel in panels(board):
             assert panel["type"] in MODERN_TYPES, (name, panel["type"])
             if panel["type"] == "row":
@@ -82,8 +92,8 @@ def test_every_panel_has_a_modern_type_a_unit_a_description_and_named_series(
                     assert target["legendFormat"].strip(), (name, panel["title"], target["refId"])
 
 
-def test_datasource_references_are_objects_with_provisioned_uids(boards: dict[str, dict[str, Any]]) -> None:
-    for name, board in boards.items():
+def test_datasource_references_are_objects_with_provisioned_uids(spec_boards: dict[str, dict[str, Any]]) -> None:
+    for name, board in spec_boards.items():
         variables = {v["name"]: v for v in board["templating"]["list"] if v["type"] == "datasource"}
         refs = list(datasource_refs(board))
         assert refs
@@ -98,8 +108,8 @@ def test_datasource_references_are_objects_with_provisioned_uids(boards: dict[st
 
 
 def test_schema_version_is_set_for_current_grafana_and_legacy_keys_are_gone(
-        boards: dict[str, dict[str, Any]]) -> None:
-    for board in boards.values():
+        spec_boards: dict[str, dict[str, Any]]) -> None:
+    for board in spec_boards.values():
         assert board["schemaVersion"] == SCHEMA_VERSION == 41
         assert not {"rows", "style", "sharedCrosshair", "hideControls", "__inputs"} & set(board)
         assert "time_options" not in board["timepicker"]
@@ -110,7 +120,13 @@ def test_schema_version_is_set_for_current_grafana_and_legacy_keys_are_gone(
 def test_refresh_and_time_ranges_follow_the_spec(boards: dict[str, dict[str, Any]]) -> None:
     assert boards["health"]["refresh"] == "1m"
     assert boards["outcomes"]["refresh"] == "1d"
-    for board in boards.values():
+
+
+def test_refresh_and_time_ranges_are_the_spec_s(spec_case: SpecCase, spec_boards: dict[str, dict[str, Any]]) -> None:
+    for dashboard in spec_case.model.dashboards:
+        board = spec_boards[dashboard.name]
+        assert board["refresh"] == dashboard.refresh.text
+        assert board["time"]["from"] == f"now-{dashboard.time.text}"
         assert board["refresh"] in board["timepicker"]["refresh_intervals"]
         ranges = [r["from"] for r in board["timepicker"]["quick_ranges"]]
         assert ranges == ["now-1h", "now-24h", "now-7d", "now-30d"]
@@ -120,19 +136,25 @@ def test_slices_are_multi_select_template_variables_with_all(boards: dict[str, d
     expected = {"health": {"bucket", "cohort", "region", "surface", "client", "genre", "provider"},
                 "outcomes": {"bucket", "genre", "provider", "surface"}}
     for name, board in boards.items():
-        variables = board["templating"]["list"]
-        assert variables[0]["name"] == "prometheus_datasource" and variables[0]["type"] == "datasource"
-        slices = {v["name"]: v for v in variables if v["type"] == "query"}
-        assert set(slices) == expected[name]
-        for variable in slices.values():
-            assert variable["multi"] and variable["includeAll"] and variable["allValue"] == ".*"
-            assert variable["refresh"] == 2
-            assert variable["query"].startswith("label_values(") and 'shadow!="true"' in variable["query"]
+        assert {v["name"] for v in board["templating"]["list"] if v["type"] == "query"} == expected[name]
     assert [v["name"] for v in boards["health"]["templating"]["list"]][:2] == ["prometheus_datasource",
                                                                              "loki_datasource"]
 
 
-def test_rate_queries_use_rate_interval(boards: dict[str, dict[str, Any]]) -> None:
+def test_each_spec_slice_is_a_multi_select_variable_with_all(spec_case: SpecCase,
+                                                             spec_boards: dict[str, dict[str, Any]]) -> None:
+    for dashboard in spec_case.model.dashboards:
+        variables = spec_boards[dashboard.name]["templating"]["list"]
+        assert variables[0]["name"] == "prometheus_datasource" and variables[0]["type"] == "datasource"
+        slices = {v["name"]: v for v in variables if v["type"] == "query"}
+        assert set(slices) == {v.name for v in dashboard.variables}
+        for variable in slices.values():
+            assert variable["multi"] and variable["includeAll"] and variable["allValue"] == ".*"
+            assert variable["refresh"] == 2
+            assert variable["query"].startswith("label_values(") and 'shadow!="true"' in variable["query"]
+
+
+def test_rate_queries_use_rate_interval(spec_boards: dict[str, dict[str, Any]]) -> None:
     marker = 7777
 
     def check(node: Any, expr: str) -> None:
@@ -145,7 +167,7 @@ def test_rate_queries_use_rate_interval(boards: dict[str, dict[str, Any]]) -> No
             check(arg, expr)
 
     count = 0
-    for board in boards.values():
+    for board in spec_boards.values():
         for panel in _panels(board):
             for target in panel.get("targets", []):
                 if target["datasource"]["type"] == "prometheus":
@@ -164,11 +186,12 @@ def test_thresholds_are_the_spec_slos(boards: dict[str, dict[str, Any]]) -> None
     assert [(s["color"], s["value"]) for s in coverage] == [("red", None), ("orange", 0.95), ("green", 0.99)]
 
 
-def test_alert_dashboard_urls_open_the_panel_that_shows_their_signal(model: Model,
-                                                                    boards: dict[str, dict[str, Any]]) -> None:
+def test_alert_dashboard_urls_open_the_panel_that_shows_their_signal(
+        spec_case: SpecCase, spec_boards: dict[str, dict[str, Any]]) -> None:
+    model, boards = spec_case.model, spec_boards
     alerts = yaml.safe_load(rules_emit(model)[rule_path(model, ALERTS_FILE)].split("\n", 1)[1])["groups"][0]["rules"]
     linked = {a.name: a.dashboard_tile for a in model.alerts if a.dashboard_tile}
-    assert len(linked) == 10
+    assert len(linked) == len(model.alerts) == len(alerts), "every alert of both specs links to its panel"
     for rule in alerts:
         if rule["alert"] not in linked:
             continue
@@ -185,10 +208,11 @@ def test_alert_dashboard_urls_open_the_panel_that_shows_their_signal(model: Mode
         assert any(rule["alert"] in a["expr"] and 'alertstate="firing"' in a["expr"] for a in shown), rule["alert"]
 
 
-def test_dashboards_link_to_each_other(model: Model, boards: dict[str, dict[str, Any]]) -> None:
-    for name, board in boards.items():
+def test_dashboards_link_to_each_other(spec_boards: dict[str, dict[str, Any]]) -> None:
+    assert len(spec_boards) >= 2
+    for name, board in spec_boards.items():
         urls = {link["url"] for link in board["links"]}
-        for other_name, other in boards.items():
+        for other_name, other in spec_boards.items():
             if other_name != name:
                 assert f"/d/{other['uid']}/{other['uid']}" in urls
 
@@ -201,8 +225,8 @@ def test_health_shows_recent_error_events_from_loki(boards: dict[str, dict[str, 
     assert target["expr"] == '{service_name="movie-recommender"} | event_name="error"'
 
 
-def test_header_is_in_the_dashboard_description(boards: dict[str, dict[str, Any]]) -> None:
-    for board in boards.values():
+def test_header_is_in_the_dashboard_description(spec_boards: dict[str, dict[str, Any]]) -> None:
+    for board in spec_boards.values():
         assert board["description"].startswith("Generated by obsgen from ")
         assert "Do not edit by hand" in board["description"]
 
@@ -255,20 +279,21 @@ def _linter() -> str | None:
     return None
 
 
-def test_dashboard_linter_passes_every_generated_dashboard(tmp_path: Path, model: Model) -> None:
+def test_dashboard_linter_passes_every_generated_dashboard(tmp_path: Path, spec_case: SpecCase) -> None:
     linter = _linter()
     if linter is None:
         message = "dashboard-linter is not installed: run scripts/install-tools.sh"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+    model = spec_case.model
     tree = build_tree(model)
     for path, text in tree.items():
         if path.startswith("dashboards/"):
             (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / path).write_text(text)
-    files = sorted(tmp_path.glob("dashboards/*/*.json"))
-    assert len(files) == len(model.dashboards)
+    files = sorted(tmp_path / dashboard_path(model, board) for board in model.dashboards)
+    assert files == sorted(tmp_path.glob("dashboards/**/*.json"))
     for file in files:
         done = subprocess.run([linter, "lint", "--strict", str(file)], capture_output=True, text=True, timeout=120,
                               cwd=file.parent)

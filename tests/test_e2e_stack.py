@@ -35,8 +35,6 @@ from obsgen.model import Model
 
 from tests.conftest import find_tool
 from tests.support.stack import (
-    ROOT,
-    RULE_FILES,
     Alertmanager,
     Collector,
     KillSwitchService,
@@ -45,6 +43,7 @@ from tests.support.stack import (
     Simulator,
     WebhookSink,
     http,
+    rule_files,
     shortened_rules,
     started,
     wait_for,
@@ -363,7 +362,7 @@ def test_every_series_the_dashboards_and_rules_query_has_data(stack: Stack, mode
     empty = {s: what for s, what in wanted.items() if s not in alerts and not prom.query(f"count({s})")}
     assert not empty, f"{len(empty)} queried selectors have no data: {empty}"
     records = {r["name"] for g in prom.api("rules", type="record")["groups"] for r in g["rules"]}
-    generated = yaml.safe_load((ROOT / RULE_FILES[0]).read_text())["groups"]
+    generated = yaml.safe_load(rule_files()[0].read_text())["groups"]
     assert records == {r["record"] for g in generated for r in g["rules"]}, "Prometheus loaded every recording rule"
     unrecorded = sorted(r for r in records if not prom.query(r))
     assert not unrecorded, f"recording rules without data: {unrecorded}"

@@ -1,46 +1,74 @@
-"""The generated rules and Alertmanager config checked and unit-tested by the real promtool and amtool."""
+"""The generated rules and Alertmanager config checked and unit-tested by the real promtool and amtool.
+
+Every check runs on each spec of ``SPEC_CASES``; alert names, thresholds, severities and receivers come
+from the model, so the same checks prove a spec of another domain.
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from obsgen.emit import alertmanager
+from obsgen.emit.alertmanager import ALERTMANAGER_FILE
+from obsgen.emit.prometheus import promql as q
+from obsgen.emit.prometheus import ruletests
+from obsgen.emit.prometheus.rules import ALERTS_FILE, RULE_FILES, RULES_DIR, SLO_ALERTS_FILE, rule_path
+from obsgen.model import Alert, Model, Ratio
 
 from tests.conftest import find_tool
+from tests.support.specs import BUILTIN, SpecCase
 
-RULES = Path("alerting") / "movie-recommender"
-"""The built-in service's rule folder in the tree."""
+
+def rules_dir(tree: Path, model: Model) -> Path:
+    """The service's rule folder in ``tree`` (rules, and their tests under ``tests/``)."""
+    return tree / RULES_DIR / model.service.name
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, check=False, timeout=600)
 
 
-def test_promtool_check_rules_passes(tree: Path) -> None:
-    files = sorted(str(p) for p in (tree / RULES).glob("*.yml"))
-    assert len(files) == 3
-    result = run(find_tool("promtool"), "check", "rules", *files)
+def rule_counts(tree: Path, model: Model) -> dict[str, int]:
+    return {rule_path(model, f): sum(len(g["rules"]) for g in yaml.safe_load((tree / rule_path(model, f)).read_text())[
+        "groups"]) for f in RULE_FILES}
+
+
+def test_promtool_check_rules_passes(spec_tree: Path, spec_case: SpecCase) -> None:
+    model = spec_case.model
+    counts = rule_counts(spec_tree, model)
+    result = run(find_tool("promtool"), "check", "rules", *(str(spec_tree / f) for f in counts))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert counts[rule_path(model, ALERTS_FILE)] == len(model.alerts)
+    for path, count in counts.items():
+        assert f"Checking {spec_tree / path}\n  SUCCESS: {count} rules found" in result.stdout, (path, result.stdout)
 
 
-def test_promtool_unit_tests_pass(tree: Path) -> None:
-    tests = sorted(str(p) for p in (tree / RULES / "tests").glob("*_test.yml"))
+def unit_test_files(tree: Path, model: Model) -> list[str]:
+    files = sorted(str(tree / path) for path in ruletests.emit(model))
+    assert files == sorted(str(p) for p in (rules_dir(tree, model) / "tests").glob("*_test.yml"))
+    return files
+
+
+def test_promtool_unit_tests_pass(spec_tree: Path, spec_case: SpecCase) -> None:
+    tests = unit_test_files(spec_tree, spec_case.model)
     assert len(tests) == 3
     result = run(find_tool("promtool"), "test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == 3
+    assert result.stdout.count("SUCCESS") == len(tests)
 
 
-def test_every_alert_has_a_firing_and_a_silent_case(tree: Path) -> None:
-    import yaml
-
-    alerts = [r["alert"] for g in yaml.safe_load((tree / RULES / "alerts.yml").read_text())["groups"]
+def test_every_alert_has_a_firing_and_a_silent_case(spec_tree: Path, spec_case: SpecCase) -> None:
+    model = spec_case.model
+    alerts = [r["alert"] for g in yaml.safe_load((spec_tree / rule_path(model, ALERTS_FILE)).read_text())["groups"]
               for r in g["rules"]]
-    tests = [t for f in (tree / RULES / "tests").glob("*alerts_test.yml") if f.name != "slo_alerts_test.yml"
+    assert alerts == [a.name for a in model.alerts]
+    folder = rules_dir(spec_tree, model) / "tests"
+    tests = [t for f in folder.glob("*alerts_test.yml") if f.name != "slo_alerts_test.yml"
              for t in yaml.safe_load(f.read_text())["tests"]]
     for alert in alerts:
         cases = [t for t in tests if t["alert_rule_test"][0]["alertname"] == alert]
@@ -50,54 +78,97 @@ def test_every_alert_has_a_firing_and_a_silent_case(tree: Path) -> None:
         assert firing["alert_rule_test"][0]["exp_alerts"] == [], "the first check is before `for` has passed"
 
 
-@pytest.mark.parametrize("original,mutated", [
-    ("service:recsys_errors:ratio_rate5m > 0.01", "service:recsys_errors:ratio_rate5m > 0.02"),
-    ("service:recsys_ctr:ratio_rate1d < 0.005", "service:recsys_ctr:ratio_rate1d < 0.004"),
-    ("    for: 10m\n", "    for: 30m\n"),
-])
-def test_promtool_tests_fail_when_a_threshold_changes(tree: Path, tmp_path: Path, original: str,
-                                                      mutated: str) -> None:
-    copy = tmp_path / "alerting"
-    shutil.copytree(tree / RULES, copy)
-    alerts = copy / "alerts.yml"
-    assert original in alerts.read_text()
-    alerts.write_text(alerts.read_text().replace(original, mutated, 1))
-    tests = [str(copy / "tests" / name) for name in ("alerts_test.yml", "daily_alerts_test.yml")]
-    result = run(find_tool("promtool"), "test", "rules", *tests)
-    assert result.returncode != 0
-    assert "FAILED" in result.stdout + result.stderr
+def _ratio_alerts(model: Model, daily: bool) -> list[Alert]:
+    return [a for a in model.alerts
+            if isinstance(a.indicator, Ratio) and not a.when_absent and (a.window.seconds >= 86400) == daily]
 
 
-def test_slo_tests_fail_when_a_burn_threshold_changes(tree: Path, tmp_path: Path) -> None:
+def _mutations(tree: Path, model: Model) -> list[tuple[str, str]]:
+    """Edits of alerts.yml the generated tests must catch: a 5m and a daily ratio threshold moved past the
+    tested value (doubled for `>`, halved for `<`), and the first alert's `for` tripled."""
+    alerts = yaml.safe_load((tree / rule_path(model, ALERTS_FILE)).read_text())
+    rules = {r["alert"]: r for g in alerts["groups"] for r in g["rules"]}
+    out = []
+    for daily in (False, True):
+        alert = _ratio_alerts(model, daily)[0]
+        moved = alert.threshold * 2 if alert.op in (">", ">=") else alert.threshold / 2
+        expr = rules[alert.name]["expr"]
+        suffix = f" {alert.op} {q.number(alert.threshold)}"
+        assert expr.endswith(suffix), expr
+        out.append((expr, expr[: -len(suffix)] + f" {alert.op} {q.number(moved)}"))
+    first = model.alerts[0]
+    tripled = f"{first.for_.seconds * 3 // 60}m"
+    out.append((f"    for: {first.for_.text}\n", f"    for: {tripled}\n"))
+    return out
+
+
+def test_promtool_tests_fail_when_a_threshold_or_for_changes(spec_tree: Path, spec_case: SpecCase,
+                                                             tmp_path: Path) -> None:
     copy = tmp_path / "alerting"
-    shutil.copytree(tree / RULES, copy)
-    slo = copy / "slo_alerts.yml"
-    slo.write_text(slo.read_text().replace("> 0.0144", "> 0.02"))
+    tests = [str(copy / "tests" / Path(f).name) for f in unit_test_files(spec_tree, spec_case.model)
+             if not f.endswith("slo_alerts_test.yml")]
+    for original, mutated in _mutations(spec_tree, spec_case.model):
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(rules_dir(spec_tree, spec_case.model), copy)
+        alerts = copy / ALERTS_FILE
+        text = alerts.read_text()
+        assert original in text, original
+        alerts.write_text(text.replace(original, mutated, 1))
+        result = run(find_tool("promtool"), "test", "rules", *tests)
+        assert result.returncode != 0, f"the tests still pass after {original!r} -> {mutated!r}"
+        assert "FAILED" in result.stdout + result.stderr
+
+
+def test_slo_tests_fail_when_a_burn_threshold_changes(spec_tree: Path, spec_case: SpecCase, tmp_path: Path) -> None:
+    copy = tmp_path / "alerting"
+    shutil.copytree(rules_dir(spec_tree, spec_case.model), copy)
+    slo = copy / SLO_ALERTS_FILE
+    text = slo.read_text()
+    threshold = re.search(r"> (\d+(?:\.\d+)?)\b", text)
+    assert threshold, "no burn-rate threshold in slo_alerts.yml"
+    slo.write_text(text.replace(threshold.group(0), f"> {float(threshold.group(1)) * 1.5:g}", 1))
     result = run(find_tool("promtool"), "test", "rules", str(copy / "tests" / "slo_alerts_test.yml"))
     assert result.returncode != 0
 
 
-def test_amtool_check_config_passes(tree: Path) -> None:
-    result = run(find_tool("amtool"), "check-config", str(tree / "alerting" / "alertmanager.yml"))
+def test_amtool_check_config_passes(spec_tree: Path) -> None:
+    result = run(find_tool("amtool"), "check-config", str(spec_tree / ALERTMANAGER_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
-@pytest.mark.parametrize("labels,receivers", [
-    (["service=movie-recommender", "severity=P1", "kill_switch=disable_experiment"],
-     "movie-recommender/kill-switch,movie-recommender/oncall-page"),
-    (["service=movie-recommender", "severity=P2"], "movie-recommender/oncall-page"),
-    (["service=movie-recommender", "severity=P3"], "movie-recommender/team-ticket"),
-    (["service=movie-recommender", "severity=P4"], "movie-recommender/team-ticket"),
-    (["service=movie-recommender", "alertname=NoSeverity"], "movie-recommender/team-ticket"),
-    (["service=another", "severity=P1"], "obsgen-unrouted"),
-])
-def test_amtool_routes_each_severity(tree: Path, labels: list[str], receivers: str) -> None:
-    result = run(find_tool("amtool"), "config", "routes", "test",
-                 f"--config.file={tree / 'alerting' / 'alertmanager.yml'}", *labels)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == receivers
+def route_cases(model: Model) -> list[tuple[list[str], str]]:
+    """Alert labels and the receivers Alertmanager must pick (named ``<service>/<receiver>``): each severity
+    alone, each kill-switch alert with its severity (kill-switch webhook first, then paging goes on), an alert
+    without a severity, and an alert of a service the tree does not have."""
+    service = f"service={model.service.name}"
+    receivers = {r.severity: f"{model.service.name}/{r.receiver}" for r in model.routing.severities}
+    cases = [([service, f"severity={s}"], receivers[s]) for s in sorted(receivers)]
+    cases += [([service, f"severity={a.severity}", f"kill_switch={a.kill_switch}"],
+               f"{model.service.name}/{model.routing.kill_switch_webhook.name},{receivers[a.severity]}")
+              for a in model.alerts if a.kill_switch]
+    cases.append(([service, "alertname=Unrouted"], receivers[model.routing.severities[-1].severity]))
+    cases.append((["service=another", "severity=P1"], alertmanager.UNROUTED))
+    return cases
 
+
+def test_amtool_routes_each_severity(spec_tree: Path, spec_case: SpecCase) -> None:
+    cases = route_cases(spec_case.model)
+    assert len(cases) >= len(spec_case.model.routing.severities) + 3
+    for labels, receivers in cases:
+        result = run(find_tool("amtool"), "config", "routes", "test",
+                     f"--config.file={spec_tree / ALERTMANAGER_FILE}", *labels)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == receivers, labels
+
+
+def test_the_built_in_routes_are_the_seeds() -> None:
+    cases = dict((" ".join(labels[1:]), receivers) for labels, receivers in route_cases(BUILTIN.model))
+    svc = BUILTIN.model.service.name
+    assert cases["severity=P1 kill_switch=disable_experiment"] == f"{svc}/kill-switch,{svc}/oncall-page"
+    assert (cases["severity=P2"], cases["severity=P3"], cases["severity=P4"]) == (
+        f"{svc}/oncall-page", f"{svc}/team-ticket", f"{svc}/team-ticket")
+    assert cases["alertname=Unrouted"] == f"{svc}/team-ticket"
 
 
 FIXTURE_SPECS = sorted((Path(__file__).parent / "fixtures" / "specs").glob("*.yaml"))

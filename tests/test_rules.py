@@ -1,12 +1,15 @@
-"""Rule content from the default spec: names, labels, annotations and float-clean thresholds."""
+"""Rule content: names, labels, annotations and float-clean thresholds (the last test for every spec)."""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import yaml
 from obsgen.emit.prometheus import rules
-from obsgen.model import Model
+from obsgen.model import Duration, Model
+
+from tests.support.specs import SpecCase
 
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 LONG_DECIMAL = re.compile(r"\d\.\d{7,}")
@@ -98,3 +101,30 @@ def test_latency_slo_counts_requests_slower_than_the_objective(model: Model) -> 
 def test_no_float_noise_anywhere(model: Model) -> None:
     for text in rules.emit(model).values():
         assert not LONG_DECIMAL.search(text), LONG_DECIMAL.search(text)
+
+
+def test_each_spec_s_rules_are_named_labelled_shadow_free_and_float_clean(spec_case: SpecCase) -> None:
+    model = spec_case.model
+    series = {name for metric in model.metrics for name in metric.series_names}
+    for rule in all_rules(model, rules.RECORDING_FILE):
+        assert RECORD_NAME.match(rule["record"]), rule["record"]
+        assert rule["labels"]["service"] == model.service.name
+        for name, selector in re.findall(r"([a-z_][a-z0-9_]*)(\{[^}]*\})", rule["expr"]):
+            if name in series:
+                assert 'shadow!="true"' in selector, (rule["record"], name, selector)
+    for alert in all_rules(model, rules.ALERTS_FILE):
+        labels, notes = alert["labels"], alert["annotations"]
+        assert labels["service"] == model.service.name and labels["severity"] in ("P1", "P2", "P3", "P4")
+        assert "{{" not in notes["summary"] and "{{ $value" in notes["description"]
+        assert notes["dashboard_url"].startswith(f"{model.service.grafana_url}/d/")
+    assert {a["alert"]: a["labels"].get("kill_switch") for a in all_rules(model, rules.ALERTS_FILE)} == {
+        a.name: a.kill_switch for a in model.alerts}
+    for text in rules.emit(model).values():
+        assert not LONG_DECIMAL.search(text), LONG_DECIMAL.search(text)
+
+
+def test_burn_factors_and_thresholds_of_a_28_day_period_are_rounded_not_28_digits_long() -> None:
+    period = Duration("28d", 28 * 86400)
+    windows = rules.burn_windows()
+    assert [str(w.factor(period)) for w in windows] == ["13.44", "5.6", "2.8", "0.9333"]
+    assert [str(w.threshold(period, Decimal("0.005"))) for w in windows] == ["0.0672", "0.028", "0.014", "0.004667"]

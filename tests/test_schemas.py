@@ -10,6 +10,8 @@ from jsonschema import Draft202012Validator
 from obsgen.emit import schemas
 from obsgen.model import Model
 
+from tests.support.specs import SpecCase
+
 
 @pytest.fixture(scope="module")
 def event_schemas(model: Model) -> dict[str, dict]:
@@ -52,3 +54,16 @@ def test_required_fields_and_no_extras(event_schemas: dict[str, dict]) -> None:
     assert set(request["required"]) >= {"request_id", "user_id", "timestamp_ms", "experiment_id", "bucket", "k"}
     payload = dict(request["examples"][0], surprise=1)
     assert list(Draft202012Validator(request).iter_errors(payload))
+
+
+def test_each_spec_has_a_valid_schema_per_event_whose_example_validates(spec_case: SpecCase) -> None:
+    model = spec_case.model
+    emitted = {path.split("/")[-1][:-5]: json.loads(text) for path, text in schemas.emit(model).items()}
+    assert sorted(emitted) == sorted(e.name for e in model.events)
+    for event in model.events:
+        schema = emitted[event.name]
+        Draft202012Validator.check_schema(schema)
+        assert set(schema["required"]) == set(event.required)
+        assert schema["examples"] == [dict(event.example)]
+        Draft202012Validator(schema).validate(schema["examples"][0])
+        assert list(Draft202012Validator(schema).iter_errors({**event.example, "surprise": 1}))

@@ -7,8 +7,10 @@ attributes, expose the metrics under the names generator/names.py derives, and f
 that collector in both Prometheus versions. ``loki/loki.yaml`` starts the real Loki, which takes an
 OTLP log and returns it by request_id. pint lints the rules offline with the generated ``.pint.hcl``.
 
-A missing tool fails the test (conftest.find_tool), never skips it. While scripts/install-tools.sh is
-still building tools locally, ``OBSGEN_TOOL_WAIT=<seconds>`` makes the tests wait for them (not in CI).
+Every check runs on each spec of ``SPEC_CASES`` (``spec_tree``/``spec_case``): service, event and field
+names come from the model. A missing tool fails the test (conftest.find_tool), never skips it. While
+scripts/install-tools.sh is still building tools locally, ``OBSGEN_TOOL_WAIT=<seconds>`` makes the tests
+wait for them (not in CI).
 """
 
 from __future__ import annotations
@@ -32,14 +34,15 @@ from typing import Any
 import pytest
 import yaml
 from obsgen.emit.prometheus.rules import RULE_FILES, rule_path
+from obsgen.emit.render import Services
 from obsgen.emit.stack import collector
 from obsgen.emit.stack import servers as stack
-from obsgen.model import Model
+from obsgen.emit.stack.servers import emit as servers_emit
+from obsgen.model import Metric, Model
 
 from tests.conftest import TOOLS_BIN, find_tool
+from tests.support.specs import SpecCase
 
-SERVICE_NAME = "movie-recommender"
-SERVICE_NAMESPACE = "recsys"
 HASHED = "9b74c9897bac770ffc029102a200c5de1b2f6a2d8e4b0a5b7f0a1c2d3e4f5a6b"
 RAW_USER = "alice@example.com"
 
@@ -137,15 +140,30 @@ def resource(model: Model) -> dict[str, Any]:
                            attr("service.instance.id", "test-instance-1")]}
 
 
+def high_pii(model: Model) -> list[str]:
+    """The spec's high-PII fields: the collector keeps them only as 64-hex pseudonyms."""
+    return sorted(a.name for a in model.attributes.values() if a.pii == "high")
+
+
+def pii_attrs(model: Model, value: Any) -> list[dict[str, Any]]:
+    return [attr(name, value) for name in high_pii(model)]
+
+
+def job(model: Model) -> str:
+    """The ``job`` label the collector's Prometheus exporter derives from the resource."""
+    return f"{model.service.namespace}/{model.service.name}"
+
+
 # --- the collector --------------------------------------------------------------------------------
 
 
-def test_collector_config_validates(tree: Path) -> None:
-    result = run(tool("otelcol-obsgen"), "validate", f"--config={tree / collector.COLLECTOR_FILE}")
+def test_collector_config_validates(spec_tree: Path) -> None:
+    result = run(tool("otelcol-obsgen"), "validate", f"--config={spec_tree / collector.COLLECTOR_FILE}")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_collector_config_has_the_pipelines_and_current_component_names(tree: Path) -> None:
+def test_collector_config_has_the_pipelines_and_current_component_names(spec_tree: Path) -> None:
+    tree = spec_tree
     config = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())
     pipelines = config["service"]["pipelines"]
     assert set(pipelines) == {"traces", "metrics", "logs"}
@@ -163,10 +181,14 @@ def test_collector_config_has_the_pipelines_and_current_component_names(tree: Pa
         assert var.reference in text
 
 
-def test_pii_guard_covers_every_high_pii_attribute_on_every_signal(tree: Path, model: Model) -> None:
-    guard = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())["processors"]["transform/pii_guard"]
-    high = sorted(a.name for a in model.attributes.values() if a.pii == "high")
-    assert high == ["session_id", "user_id"]
+def test_the_built_in_high_pii_fields_are_the_seeds(model: Model) -> None:
+    assert high_pii(model) == ["session_id", "user_id"]
+
+
+def test_pii_guard_covers_every_high_pii_attribute_on_every_signal(spec_tree: Path, spec_case: SpecCase) -> None:
+    guard = yaml.safe_load((spec_tree / collector.COLLECTOR_FILE).read_text())["processors"]["transform/pii_guard"]
+    high = high_pii(spec_case.model)
+    assert high
     for key, context in (("trace_statements", "span"), ("log_statements", "log"), ("metric_statements", "datapoint")):
         statements = " ".join(s for group in guard[key] for s in group["statements"])
         for name in high:
@@ -195,29 +217,42 @@ def running_collector(tree: Path, work: Path, loki_port: int | None = None,
 
 
 def metrics_payload(model: Model, now_ns: int) -> tuple[dict[str, Any], dict[str, str]]:
-    """One counter and one histogram of the spec over OTLP/JSON, each point with a raw and a hashed id."""
+    """One counter and one histogram of the spec over OTLP/JSON, each with two points told apart by their
+    first label: on the ``raw`` one every high-PII field is a raw id, on the ``hashed`` one a pseudonym."""
     counter = next(m for m in model.metrics if m.instrument == "counter" and m.labels)
     histogram = next(m for m in model.metrics if m.instrument == "histogram" and m.labels)
-    label = counter.labels[0]
-    value = model.attributes[label].enum[0]  # type: ignore[index]
-    points = [attr(label, value), attr("user_id", RAW_USER), attr("session_id", HASHED)]
     start = str(now_ns - 60_000_000_000)
+
+    def points(metric: Metric, **fields: Any) -> list[dict[str, Any]]:
+        enum = model.attributes[metric.labels[0]].enum
+        assert enum and len(enum) >= 2, metric.labels[0]
+        return [{**fields, "startTimeUnixNano": start, "timeUnixNano": str(now_ns),
+                 "attributes": [attr(metric.labels[0], enum[i]), *pii_attrs(model, id_)]}
+                for i, id_ in enumerate((RAW_USER, HASHED))]
+
     metrics = [
         {"name": counter.name, "unit": counter.unit, "description": counter.description,
-         "sum": {"aggregationTemporality": 2, "isMonotonic": True,
-                 "dataPoints": [{"asInt": "3", "startTimeUnixNano": start, "timeUnixNano": str(now_ns),
-                                 "attributes": points}]}},
+         "sum": {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": points(counter, asInt="3")}},
         {"name": histogram.name, "unit": histogram.unit, "description": histogram.description,
          "histogram": {"aggregationTemporality": 2,
-                       "dataPoints": [{"count": "2", "sum": 80.0, "bucketCounts": ["1", "1", "0"],
-                                       "explicitBounds": [50, 100], "startTimeUnixNano": start,
-                                       "timeUnixNano": str(now_ns), "attributes": points}]}},
+                       "dataPoints": points(histogram, count="2", sum=80.0, bucketCounts=["1", "1", "0"],
+                                            explicitBounds=[50, 100])}},
     ]
     payload = {"resourceMetrics": [{"resource": resource(model),
                                     "scopeMetrics": [{"scope": {"name": "obsgen-test"}, "metrics": metrics}]}]}
-    names = {"counter": counter.prom_name, "histogram": f"{histogram.prom_name}_bucket", "label": label,
-             "value": value}
+    names = {"counter": counter.prom_name, "histogram": f"{histogram.prom_name}_bucket",
+             "label": counter.labels[0], "raw": model.attributes[counter.labels[0]].enum[0],  # type: ignore[index]
+             "hashed": model.attributes[counter.labels[0]].enum[1],  # type: ignore[index]
+             "histogram_label": histogram.labels[0],
+             "histogram_raw": model.attributes[histogram.labels[0]].enum[0]}  # type: ignore[index]
     return payload, names
+
+
+def assert_pii_guarded(model: Model, raw: dict[str, str], hashed: dict[str, str]) -> None:
+    """Labels of the point sent with raw ids (they must be gone) and of the one sent with pseudonyms (kept)."""
+    for name in high_pii(model):
+        assert name not in raw, f"the PII guard let a raw {name} through"
+        assert hashed[name] == HASHED, f"the PII guard dropped a pseudonymised {name}"
 
 
 def post_json(url: str, payload: dict[str, Any]) -> None:
@@ -236,24 +271,26 @@ def exposition_samples(text: str, name: str) -> list[dict[str, str]]:
 
 
 def test_collector_runs_natively_and_exposes_otlp_metrics_under_the_prometheus_names(
-        tree: Path, model: Model, tmp_path: Path) -> None:
+        spec_tree: Path, spec_case: SpecCase, tmp_path: Path) -> None:
+    model = spec_case.model
     payload, names = metrics_payload(model, time.time_ns())
-    with running_collector(tree, tmp_path) as ports:
+    with running_collector(spec_tree, tmp_path) as ports:
         post_json(f"http://127.0.0.1:{ports['http']}/v1/metrics", payload)
 
         def scraped() -> str | None:
             status, body = http(f"http://127.0.0.1:{ports['prometheus']}/metrics")
-            return body if status == 200 and exposition_samples(body, names["counter"]) else None
+            return body if status == 200 and len(exposition_samples(body, names["counter"])) == 2 else None
 
         body = eventually(scraped)
-        counters = exposition_samples(body, names["counter"])
         assert names["counter"].endswith("_total")
-        assert counters[0][names["label"]] == names["value"]
-        assert exposition_samples(body, names["histogram"]), body
-        for labels in (counters[0], exposition_samples(body, names["histogram"])[0]):
-            assert "user_id" not in labels, "the PII guard let a raw user id through"
-            assert labels["session_id"] == HASHED, "the PII guard dropped a pseudonymised id"
-            assert labels["job"] == f"{SERVICE_NAMESPACE}/{model.service.name}"
+        counters = {labels[names["label"]]: labels for labels in exposition_samples(body, names["counter"])}
+        assert_pii_guarded(model, counters[names["raw"]], counters[names["hashed"]])
+        buckets = exposition_samples(body, names["histogram"])
+        assert buckets, body
+        raw_buckets = [b for b in buckets if b[names["histogram_label"]] == names["histogram_raw"]]
+        assert_pii_guarded(model, raw_buckets[0], next(b for b in buckets if b not in raw_buckets))
+        for labels in (*counters.values(), *buckets):
+            assert labels["job"] == job(model)
 
         status, telemetry = http(f"http://127.0.0.1:{ports['telemetry']}/metrics")
         assert status == 200
@@ -262,35 +299,42 @@ def test_collector_runs_natively_and_exposes_otlp_metrics_under_the_prometheus_n
             assert metric in telemetry, f"{metric} missing from the collector's own telemetry"
 
 
-def test_collector_guard_drops_unhashed_ids_from_spans(tree: Path, model: Model, tmp_path: Path) -> None:
+def test_collector_guard_drops_unhashed_ids_from_spans(spec_tree: Path, spec_case: SpecCase, tmp_path: Path) -> None:
     """Spans go to the debug exporter only; at detailed verbosity (set on the command line, the file is
-    unchanged) it prints their attributes, so the log shows what left the guard."""
+    unchanged) it prints their attributes, so the log shows what left the guard. One span carries every
+    high-PII field as a raw id, the other as a number (not a pseudonym either)."""
+    model = spec_case.model
+    span_name = next(e.span.name for e in model.events if e.span is not None)
     now = time.time_ns()
-    span = {"traceId": uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16], "name": "recommend.request", "kind": 2,
-            "startTimeUnixNano": str(now - 1_000_000), "endTimeUnixNano": str(now),
-            "attributes": [attr("user_id", RAW_USER), attr("session_id", 12345), attr("request_id", "r-1")]}
+    spans = [{"traceId": uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16], "name": span_name, "kind": 2,
+              "startTimeUnixNano": str(now - 1_000_000), "endTimeUnixNano": str(now),
+              "attributes": [*pii_attrs(model, id_), attr("test_marker", f"m-{i}")]}
+             for i, id_ in enumerate((RAW_USER, 12345))]
     payload = {"resourceSpans": [{"resource": resource(model),
-                                  "scopeSpans": [{"scope": {"name": "obsgen-test"}, "spans": [span]}]}]}
+                                  "scopeSpans": [{"scope": {"name": "obsgen-test"}, "spans": spans}]}]}
     log = tmp_path / "otelcol.log"
-    with running_collector(tree, tmp_path, extra_args=("--set=exporters.debug.verbosity=detailed",)) as ports:
+    with running_collector(spec_tree, tmp_path, extra_args=("--set=exporters.debug.verbosity=detailed",)) as ports:
         post_json(f"http://127.0.0.1:{ports['http']}/v1/traces", payload)
-        eventually(lambda: "recommend.request" in log.read_text() and "request_id" in log.read_text())
+        eventually(lambda: span_name in log.read_text() and log.read_text().count("test_marker") == 2)
     printed = log.read_text()
-    assert RAW_USER not in printed, "the PII guard let a raw user id through"
-    assert "session_id" not in printed, "a numeric session id is not a pseudonym and must be dropped"
+    assert RAW_USER not in printed, "the PII guard let a raw id through"
+    for name in high_pii(model):
+        assert name not in printed, f"a raw or numeric {name} is not a pseudonym and must be dropped"
 
 
 # --- Prometheus -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("promtool", ["promtool", "promtool3"])
-def test_promtool_check_config_passes(tree: Path, promtool: str) -> None:
-    result = run(tool(promtool), "check", "config", str(tree / stack.PROMETHEUS_FILE))
+def test_promtool_check_config_passes(spec_tree: Path, promtool: str) -> None:
+    result = run(tool(promtool), "check", "config", str(spec_tree / stack.PROMETHEUS_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
 
 
-def test_prometheus_config_reads_the_generated_rules_and_alerts_alertmanager(tree: Path, model: Model) -> None:
+def test_prometheus_config_reads_the_generated_rules_and_alerts_alertmanager(spec_tree: Path,
+                                                                            spec_case: SpecCase) -> None:
+    tree, model = spec_tree, spec_case.model
     config = yaml.safe_load((tree / stack.PROMETHEUS_FILE).read_text())
     base = (tree / stack.PROMETHEUS_FILE).parent
     assert sorted((base / f).resolve() for f in config["rule_files"]) == sorted(
@@ -303,16 +347,18 @@ def test_prometheus_config_reads_the_generated_rules_and_alerts_alertmanager(tre
 
 
 @pytest.mark.parametrize("prometheus", ["prometheus", "prometheus3"])
-def test_the_generated_scrape_job_scrapes_the_collector(tree: Path, model: Model, tmp_path: Path,
+def test_the_generated_scrape_job_scrapes_the_collector(spec_tree: Path, spec_case: SpecCase, tmp_path: Path,
                                                         prometheus: str) -> None:
     """The app job exactly as generated (honor_labels ...), only its target moved to the native collector."""
-    config = yaml.safe_load((tree / stack.PROMETHEUS_FILE).read_text())
-    job = next(j for j in config["scrape_configs"] if j["job_name"] == stack.APP_SCRAPE_JOB)
+    model = spec_case.model
+    config = yaml.safe_load((spec_tree / stack.PROMETHEUS_FILE).read_text())
+    app_job = next(j for j in config["scrape_configs"] if j["job_name"] == stack.APP_SCRAPE_JOB)
     payload, names = metrics_payload(model, time.time_ns())
-    with running_collector(tree, tmp_path) as ports:
+    with running_collector(spec_tree, tmp_path) as ports:
         post_json(f"http://127.0.0.1:{ports['http']}/v1/metrics", payload)
-        job = {**job, "scrape_interval": "1s", "static_configs": [{"targets": [f"127.0.0.1:{ports['prometheus']}"]}]}
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": [job]}))
+        app_job = {**app_job, "scrape_interval": "1s",
+                   "static_configs": [{"targets": [f"127.0.0.1:{ports['prometheus']}"]}]}
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": [app_job]}))
         port = free_ports(1)[0]
         args = [tool(prometheus), f"--config.file={tmp_path / 'prometheus.yml'}",
                 f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
@@ -320,17 +366,19 @@ def test_the_generated_scrape_job_scrapes_the_collector(tree: Path, model: Model
             def series() -> list[dict[str, Any]]:
                 query = urllib.parse.urlencode({"query": names["counter"]})
                 status, body = http(f"http://127.0.0.1:{port}/api/v1/query?{query}")
-                return json.loads(body)["data"]["result"] if status == 200 else []
+                result = json.loads(body)["data"]["result"] if status == 200 else []
+                return result if len(result) == 2 else []
 
             result = eventually(series)
-    labels = result[0]["metric"]
-    assert labels["job"] == f"{SERVICE_NAMESPACE}/{model.service.name}", "honor_labels keeps the exporter's job"
-    assert labels["instance"] == "test-instance-1"
-    assert labels[names["label"]] == names["value"]
-    assert "user_id" not in labels
+    by_value = {s["metric"][names["label"]]: s["metric"] for s in result}
+    for labels in by_value.values():
+        assert labels["job"] == job(model), "honor_labels keeps the exporter's job"
+        assert labels["instance"] == "test-instance-1"
+    assert_pii_guarded(model, by_value[names["raw"]], by_value[names["hashed"]])
 
 
-def test_pint_lints_the_rules_offline_without_warnings(tree: Path, model: Model) -> None:
+def test_pint_lints_the_rules_offline_without_warnings(spec_tree: Path, spec_case: SpecCase) -> None:
+    tree, model = spec_tree, spec_case.model
     result = run(tool("pint"), "--no-color", "--offline", "lint", "--fail-on=warning", "alerting/", cwd=tree)
     assert result.returncode == 0, result.stdout + result.stderr
     rules = sum(len(g["rules"]) for f in RULE_FILES
@@ -342,18 +390,32 @@ def test_pint_lints_the_rules_offline_without_warnings(tree: Path, model: Model)
 # --- Loki -----------------------------------------------------------------------------------------
 
 
-def test_loki_retention_follows_the_spec(tree: Path, model: Model) -> None:
-    limits = yaml.safe_load((tree / stack.LOKI_FILE).read_text())["limits_config"]
-    assert limits["retention_period"] == model.retention["raw_events"].text
-    streams = {s["period"]: s for s in limits["retention_stream"]}
-    assert limits["retention_stream"] == sorted(limits["retention_stream"], key=lambda s: s["priority"])
+def error_event(model: Model) -> str:
+    """The event logged at error severity whose `severity` field tells critical errors apart."""
+    return next(e.name for e in model.events if e.log_severity == "error" and "severity" in e.fields)
+
+
+def test_the_built_in_retention_is_the_seeds(model: Model) -> None:
+    limits = yaml.safe_load(servers_emit(Services((model,)))[stack.LOKI_FILE])["limits_config"]
     errors, critical = limits["retention_stream"]
     assert errors["selector"] == '{service_name="movie-recommender", event_name="error"}'
-    assert errors["period"] == model.retention["errors"].text == "30d"
+    assert errors["period"] == "30d"
     assert critical["selector"] == '{service_name="movie-recommender", event_name="error", severity="critical"}'
-    assert critical["period"] == model.retention["critical_errors"].text == "90d"
+    assert critical["period"] == "90d"
+
+
+def test_loki_retention_follows_the_spec(spec_tree: Path, spec_case: SpecCase) -> None:
+    tree, model = spec_tree, spec_case.model
+    limits = yaml.safe_load((tree / stack.LOKI_FILE).read_text())["limits_config"]
+    assert limits["retention_period"] == model.retention["raw_events"].text
+    assert limits["retention_stream"] == sorted(limits["retention_stream"], key=lambda s: s["priority"])
+    errors, critical = limits["retention_stream"]
+    selector = f'service_name="{model.service.name}", event_name="{error_event(model)}"'
+    assert errors["selector"] == f"{{{selector}}}"
+    assert errors["period"] == model.retention["errors"].text
+    assert critical["selector"] == f'{{{selector}, severity="critical"}}'
+    assert critical["period"] == model.retention["critical_errors"].text
     assert critical["priority"] > errors["priority"]
-    assert streams
     assert limits["reject_old_samples_max_age"] == model.retention["late_arrival"].text
     assert limits["otlp_config"]["log_attributes"] == [{"action": "index_label",
                                                         "attributes": ["event_name", "severity"]}]
@@ -368,35 +430,42 @@ def loki_env(tmp_path: Path) -> tuple[dict[str, str], int]:
     return env, http_port
 
 
-def test_loki_verifies_the_config(tree: Path, tmp_path: Path) -> None:
+def test_loki_verifies_the_config(spec_tree: Path, tmp_path: Path) -> None:
     env, _ = loki_env(tmp_path)
-    result = run(tool("loki"), f"-config.file={tree / stack.LOKI_FILE}", "-config.expand-env=true", "-verify-config",
-                 env={**os.environ, **env})
+    result = run(tool("loki"), f"-config.file={spec_tree / stack.LOKI_FILE}", "-config.expand-env=true",
+                 "-verify-config", env={**os.environ, **env})
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
-def loki(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """The real Loki running the generated config on free loopback ports; yields its HTTP port."""
+def loki(spec_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The real Loki running the spec's generated config on free loopback ports; yields its HTTP port."""
     work = tmp_path_factory.mktemp("loki")
     env, port = loki_env(work)
-    args = [tool("loki"), f"-config.file={tree / stack.LOKI_FILE}", "-config.expand-env=true"]
+    args = [tool("loki"), f"-config.file={spec_tree / stack.LOKI_FILE}", "-config.expand-env=true"]
     with process(args, work / "loki.log", f"http://127.0.0.1:{port}/ready", env=env, timeout=180):
         yield port
 
 
-def log_payload(model: Model, request_id: str, event: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
-    record = {"timeUnixNano": str(time.time_ns()), "severityNumber": 17, "severityText": "ERROR",
-              "body": {"stringValue": event}, "traceId": uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16],
-              "attributes": [attr("event_name", event), attr("request_id", request_id), *extra]}
+TEST_ID = "test_id"
+"""A log attribute the tests find their records by (structured metadata, like the spec's join keys)."""
+
+
+def log_record(event: str, test_id: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"timeUnixNano": str(time.time_ns()), "severityNumber": 17, "severityText": "ERROR",
+            "body": {"stringValue": event}, "traceId": uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16],
+            "attributes": [attr("event_name", event), attr(TEST_ID, test_id), *extra]}
+
+
+def log_payload(model: Model, *records: dict[str, Any]) -> dict[str, Any]:
     return {"resourceLogs": [{"resource": resource(model),
-                              "scopeLogs": [{"scope": {"name": "obsgen-test"}, "logRecords": [record]}]}]}
+                              "scopeLogs": [{"scope": {"name": "obsgen-test"}, "logRecords": list(records)}]}]}
 
 
-def query_loki(port: int, request_id: str) -> list[dict[str, Any]]:
-    """Streams holding the log with ``request_id`` (structured metadata), over the last 10 minutes."""
+def query_loki(port: int, model: Model, test_id: str) -> list[dict[str, Any]]:
+    """Streams holding the log with ``test_id`` (structured metadata), over the last 10 minutes."""
     now = time.time_ns()
-    query = f'{{service_name="{SERVICE_NAME}"}} | request_id="{request_id}"'
+    query = f'{{service_name="{model.service.name}"}} | {TEST_ID}="{test_id}"'
     params = urllib.parse.urlencode({"query": query, "start": now - 600_000_000_000, "end": now + 60_000_000_000,
                                      "limit": 10})
     status, body = http(f"http://127.0.0.1:{port}/loki/api/v1/query_range?{params}")
@@ -404,22 +473,23 @@ def query_loki(port: int, request_id: str) -> list[dict[str, Any]]:
     return [s for s in json.loads(body)["data"]["result"] if s["values"]]
 
 
-
-def test_loki_takes_an_otlp_log_and_returns_it_by_request_id(loki: int, model: Model) -> None:
-    assert model.service.name == SERVICE_NAME
-    request_id = str(uuid.uuid4())
-    payload = log_payload(model, request_id, "error", [attr("severity", "critical"), attr("user_id", HASHED)])
-    post_json(f"http://127.0.0.1:{loki}/otlp/v1/logs", payload)
-    streams = eventually(lambda: query_loki(loki, request_id))
+def test_loki_takes_an_otlp_log_and_returns_it_by_a_structured_field(loki: int, spec_case: SpecCase) -> None:
+    model = spec_case.model
+    event, pseudonymised = error_event(model), high_pii(model)[0]
+    test_id = str(uuid.uuid4())
+    post_json(f"http://127.0.0.1:{loki}/otlp/v1/logs",
+              log_payload(model, log_record(event, test_id, [attr("severity", "critical"),
+                                                            attr(pseudonymised, HASHED)])))
+    streams = eventually(lambda: query_loki(loki, model, test_id))
     labels = streams[0]["stream"]
-    assert labels["service_name"] == SERVICE_NAME
-    assert labels["request_id"] == request_id and labels["user_id"] == HASHED
+    assert labels["service_name"] == model.service.name
+    assert labels[TEST_ID] == test_id and labels[pseudonymised] == HASHED
     # event_name and severity are stream labels, so the per-stream retention selectors can match them.
     status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/labels")
     assert status == 200
     indexed = set(json.loads(body)["data"])
     assert {"service_name", "event_name", "severity"} <= indexed
-    assert not {"request_id", "user_id", "service_instance_id", "trace_id"} & indexed
+    assert not {TEST_ID, pseudonymised, "service_instance_id", "trace_id"} & indexed
     # The running Loki holds the spec's retention: compactor on, default period and per-stream overrides.
     status, body = http(f"http://127.0.0.1:{loki}/config")
     running = yaml.safe_load(body)
@@ -427,21 +497,23 @@ def test_loki_takes_an_otlp_log_and_returns_it_by_request_id(loki: int, model: M
     assert running["limits_config"]["retention_period"] == model.retention["raw_events"].text
     assert [s["period"] for s in running["limits_config"]["retention_stream"]] == [
         model.retention["errors"].text, model.retention["critical_errors"].text]
-    status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/series?" + urllib.parse.urlencode(
-        {"match[]": '{service_name="movie-recommender", event_name="error", severity="critical"}'}))
+    critical = running["limits_config"]["retention_stream"][1]["selector"]
+    status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/series?" + urllib.parse.urlencode({"match[]": critical}))
     assert status == 200 and json.loads(body)["data"], body
 
 
-def test_collector_sends_logs_to_loki_without_unhashed_ids(tree: Path, loki: int, model: Model,
+def test_collector_sends_logs_to_loki_without_unhashed_ids(spec_tree: Path, loki: int, spec_case: SpecCase,
                                                            tmp_path: Path) -> None:
-    request_id = str(uuid.uuid4())
-    payload = log_payload(model, request_id, "impression",
-                          [attr("user_id", RAW_USER), attr("session_id", HASHED)])
-    with running_collector(tree, tmp_path, loki_port=loki) as ports:
+    """Two records of a logged event: one with every high-PII field raw (dropped), one pseudonymised (kept)."""
+    model = spec_case.model
+    event = next(e.name for e in model.events if e.log_severity is not None)
+    raw_id, hashed_id = str(uuid.uuid4()), str(uuid.uuid4())
+    payload = log_payload(model, log_record(event, raw_id, pii_attrs(model, RAW_USER)),
+                          log_record(event, hashed_id, pii_attrs(model, HASHED)))
+    with running_collector(spec_tree, tmp_path, loki_port=loki) as ports:
         post_json(f"http://127.0.0.1:{ports['http']}/v1/logs", payload)
-        streams = eventually(lambda: query_loki(loki, request_id), timeout=60)
-    labels = streams[0]["stream"]
-    assert labels["event_name"] == "impression"
-    assert labels["session_id"] == HASHED
-    assert "user_id" not in labels, "the PII guard let a raw user id reach Loki"
-    assert RAW_USER not in json.dumps(streams)
+        raw = eventually(lambda: query_loki(loki, model, raw_id), timeout=60)
+        hashed = eventually(lambda: query_loki(loki, model, hashed_id), timeout=60)
+    assert raw[0]["stream"]["event_name"] == event
+    assert_pii_guarded(model, raw[0]["stream"], hashed[0]["stream"])
+    assert RAW_USER not in json.dumps(raw + hashed)

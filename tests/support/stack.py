@@ -43,14 +43,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from obsgen.emit.alertmanager import ALERTMANAGER_FILE
+from obsgen.emit.stack.collector import COLLECTOR_FILE
+from obsgen.emit.stack.servers import LOKI_FILE, PROMETHEUS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
+"""Where the built-in spec's generated tree is committed; every server takes ``root`` to run another tree."""
 TOOLS_BIN = Path.home() / ".cache" / "obsgen-tools" / "bin"
 TEST_INTERVAL = "1s"
 """Test-only scrape and rule-evaluation interval (the generated prometheus.yml says 15s)."""
 TEST_FOR = "10s"
 """Test-only replacement of ``for: 10m`` in the rule copies."""
-SERVICE_NAME = "movie-recommender"
 T = TypeVar("T")
 
 _STARTED: list[subprocess.Popen[bytes]] = []
@@ -216,7 +219,7 @@ class Collector(Service):
                "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
                "OTELCOL_TELEMETRY_HOST": "127.0.0.1", "OTELCOL_TELEMETRY_PORT": str(telemetry),
                "OTELCOL_LOKI_ENDPOINT": f"http://127.0.0.1:{loki_port}/otlp"}
-        super().__init__("otelcol-obsgen", [locate("otelcol-obsgen"), f"--config={root / 'otel/collector.yaml'}"],
+        super().__init__("otelcol-obsgen", [locate("otelcol-obsgen"), f"--config={root / COLLECTOR_FILE}"],
                          work / "otelcol.log", f"http://127.0.0.1:{health}/", env)
 
     @property
@@ -235,7 +238,7 @@ class Loki(Service):
         self.port, grpc = free_ports(2)
         env = {"LOKI_LISTEN_ADDRESS": "127.0.0.1", "LOKI_HTTP_PORT": str(self.port), "LOKI_GRPC_PORT": str(grpc),
                "LOKI_DATA_DIR": str(work / "loki-data")}
-        super().__init__("loki", [locate("loki"), f"-config.file={root / 'loki/loki.yaml'}", "-config.expand-env=true"],
+        super().__init__("loki", [locate("loki"), f"-config.file={root / LOKI_FILE}", "-config.expand-env=true"],
                          work / "loki.log", f"http://127.0.0.1:{self.port}/ready", env)
 
     @property
@@ -281,18 +284,19 @@ class Loki(Service):
 # --- the rules, Prometheus ---------------------------------------------------------------------------------
 
 
-RULE_FILES = tuple(f"alerting/movie-recommender/{name}" for name in ("recording_rules.yml", "alerts.yml",
-                                                                      "slo_alerts.yml"))
-"""The built-in service's rule files in the committed tree (``obsgen.emit.prometheus.rules.rule_path``)."""
+def rule_files(root: Path = ROOT) -> list[Path]:
+    """The rule files of every service in the tree at ``root``, as the generated prometheus.yml lists them."""
+    config = yaml.safe_load((root / PROMETHEUS_FILE).read_text(encoding="utf-8"))
+    return [(root / Path(PROMETHEUS_FILE).parent / rel).resolve() for rel in config["rule_files"]]
 
 
 def shortened_rules(dest: Path, root: Path = ROOT) -> list[Path]:
-    """Test-only copies of the generated rule files with ``for: 10m`` replaced by ``for: TEST_FOR``."""
-    dest.mkdir(parents=True, exist_ok=True)
+    """Test-only copies of every service's rule files with ``for: 10m`` replaced by ``for: TEST_FOR``."""
     out = []
-    for rel in RULE_FILES:
-        text = (root / rel).read_text(encoding="utf-8")
-        copy = dest / Path(rel).name
+    for path in rule_files(root):
+        text = path.read_text(encoding="utf-8")
+        copy = dest / path.parent.name / path.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_text(re.sub(r"(?m)^(\s+for:\s*)10m\s*$", rf"\g<1>{TEST_FOR}", text), encoding="utf-8")
         out.append(copy)
     return out
@@ -305,7 +309,7 @@ def prometheus_config(targets: dict[str, str], alertmanager: str | None, rule_fi
     ``targets`` maps a scrape job name to its new ``host:port``; a job not in it is dropped (nothing to
     scrape natively). Test-only: scrape and evaluation intervals become ``interval`` (None: as generated).
     """
-    config = yaml.safe_load((root / "prometheus/prometheus.yml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((root / PROMETHEUS_FILE).read_text(encoding="utf-8"))
     if interval is not None:
         config["global"]["scrape_interval"] = interval
         config["global"]["evaluation_interval"] = interval
@@ -328,7 +332,8 @@ class Prometheus(Service):
     """Prometheus 3 with the adapted config (flags as in docker-compose.yml, paths and address local)."""
 
     def __init__(self, work: Path, collector: Collector, alertmanager_port: int | None, loki_port: int | None,
-                 rule_files: list[Path], binary: str = "prometheus3", interval: str | None = TEST_INTERVAL) -> None:
+                 rule_files: list[Path], binary: str = "prometheus3", interval: str | None = TEST_INTERVAL,
+                 root: Path = ROOT) -> None:
         self.port = free_ports(1)[0]
         targets = {"otel-collector-exporter": f"127.0.0.1:{collector.ports['prometheus']}",
                    "otel-collector": f"127.0.0.1:{collector.ports['telemetry']}",
@@ -338,7 +343,7 @@ class Prometheus(Service):
         if loki_port is not None:
             targets["loki"] = f"127.0.0.1:{loki_port}"
         config = prometheus_config(targets, f"127.0.0.1:{alertmanager_port}" if alertmanager_port else None,
-                                   rule_files, interval=interval)
+                                   rule_files, root=root, interval=interval)
         self.config_file = work / "prometheus.yml"
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         super().__init__(binary, [locate(binary), f"--config.file={self.config_file}",
@@ -433,20 +438,21 @@ def alertmanager_config(urls: dict[str, str], token_files: dict[str, Path], root
 
     ``urls`` and ``token_files`` are keyed by the spec's receiver names (Alertmanager's are ``<service>/<name>``).
     """
-    config = yaml.safe_load((root / "alerting/alertmanager.yml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((root / ALERTMANAGER_FILE).read_text(encoding="utf-8"))
     for receiver in config["receivers"]:
-        name = receiver["name"].rpartition("/")[2]
+        name = receiver["name"].rpartition("/")[2]  # Alertmanager's receivers are named <service>/<name>
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = urls[name]
-            hook["http_config"]["authorization"]["credentials_file"] = str(token_files[name])
+            if "http_config" in hook:  # a receiver without a bearer token file has none
+                hook["http_config"]["authorization"]["credentials_file"] = str(token_files[name])
     return config
 
 
 class Alertmanager(Service):
-    def __init__(self, work: Path, urls: dict[str, str], token_files: dict[str, Path]) -> None:
+    def __init__(self, work: Path, urls: dict[str, str], token_files: dict[str, Path], root: Path = ROOT) -> None:
         self.port = free_ports(1)[0]
         self.config_file = work / "alertmanager.yml"
-        self.config_file.write_text(yaml.safe_dump(alertmanager_config(urls, token_files), sort_keys=False),
+        self.config_file.write_text(yaml.safe_dump(alertmanager_config(urls, token_files, root), sort_keys=False),
                                     encoding="utf-8")
         # As in docker-compose.yml: --cluster.listen-address= turns gossip off (a single instance).
         super().__init__("alertmanager", [locate("alertmanager"), f"--config.file={self.config_file}",

@@ -1,9 +1,18 @@
-"""A synthetic day of the movie recommender's metrics, as the OTel collector would expose them.
+"""A synthetic day of a service's metrics, as the OTel collector would expose them.
 
 Series names and label names come from the model (``Metric.series_names``, attribute label names), so
 they are exactly what the instrumentation produces through the collector's Prometheus exporter, which
 also adds ``job`` (service.namespace/service.name) and ``instance`` (service.instance.id). Label values
-come from the attributes' enums. The shapes are a small simulation of one day of traffic:
+come from the attributes' enums. Counters are cumulative integers; histograms are cumulative buckets
+drawn from log-normal values. The output is OpenMetrics text for ``promtool tsdb create-blocks-from
+openmetrics``.
+
+``Day`` derives a day from the model alone, for any spec: every event follows one diurnal curve with
+noise; each metric gets as many series as its largest label enum has values, the i-th series taking the
+i-th value of every label (cycling), so every value of every label has data; numeric values centre on
+the event's example (or the middle bucket), gauges saw-tooth around it.
+
+``RecommenderDay`` is the built-in spec's hand-tuned day (a small simulation of its traffic):
 
 * requests follow a diurnal curve (low at night, peak in the evening) with noise and one short spike;
 * two buckets split traffic about 50/50; treatment engages a little more and ranks a little faster;
@@ -12,9 +21,6 @@ come from the attributes' enums. The shapes are a small simulation of one day of
   editorial); impressions are a few per request and clicks a few percent of impressions;
 * errors are rare (about 0.05% of requests) and come in a small burst once;
 * the ranker's data snapshot ages in a 10-minute saw-tooth.
-
-Counters are cumulative integers; histograms are cumulative buckets drawn from log-normal latencies.
-The output is OpenMetrics text for ``promtool tsdb create-blocks-from openmetrics``.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ class Family:
 
 
 class Day:
-    """Builds every series of the day; ``families`` then holds them per metric family."""
+    """Builds every series of the day from the model alone; ``families`` then holds them per metric family."""
 
     def __init__(self, model: Model, start: int = DAY_START, seconds: int = DAY_SECONDS, step: int = STEP,
                  seed: int = 7):
@@ -75,7 +81,8 @@ class Day:
         self.times = list(range(start, start + seconds + 1, step))
         self.step = step
         self.rng = random.Random(seed)
-        self.resource = {"job": f"{model.service.namespace}/{model.service.name}", "instance": "recommender-0"}
+        self.resource = {"job": f"{model.service.namespace}/{model.service.name}",
+                         "instance": f"{model.service.name}-0"}
         self.metrics = {m.name: m for m in model.metrics}
         self.families: dict[str, Family] = {}
 
@@ -140,6 +147,71 @@ class Day:
 
     def traffic(self, share: float) -> list[float]:
         return [self.noisy(REQUESTS_PER_MINUTE * self.step / 60 * diurnal(t) * share) for t in self.times]
+
+    # --- the day -------------------------------------------------------------------------------------
+    def build(self) -> Day:
+        for metric in self.model.metrics:
+            event = next(e for e in self.model.events if e.name == metric.event)
+            enums = [self._values(event.example, label) for label in metric.labels]
+            combos = max((len(values) for values in enums), default=1)
+            typical = self._typical(metric, event.example)
+            for i in range(combos):
+                values = {label: enum[i % len(enum)] for label, enum in zip(metric.labels, enums, strict=True)}
+                events = self.traffic(1 / combos)
+                if metric.instrument == "histogram":
+                    self.histogram(metric.name, values, events, typical, 0.6)
+                elif metric.instrument in ("gauge", "updowncounter"):
+                    self.gauge(metric.name, values, [typical * (0.5 + (t // self.step + 3 * i) % 10 / 10)
+                                                     for t in self.times])
+                else:
+                    self.counter(metric.name, values, [n * (typical if metric.value else 1) for n in events])
+        return self
+
+    def _values(self, example: Mapping[str, object], label: str) -> tuple[str, ...]:
+        """Every value of an enum label; a label without an enum takes the event example's value."""
+        attribute = self.model.attributes[label]
+        if attribute.enum:
+            return attribute.enum
+        return (str(example.get(label, "other")),)
+
+    def _typical(self, metric: Metric, example: Mapping[str, object]) -> float:
+        """The measured field's usual value: the example's, else the middle bucket boundary, else 1."""
+        value = example.get(metric.value) if metric.value else None
+        if isinstance(value, list):
+            return float(len(value))
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+        if metric.buckets:
+            return float(metric.buckets[len(metric.buckets) // 2])
+        return 1.0
+
+    # --- output --------------------------------------------------------------------------------------
+    def openmetrics(self) -> Iterator[str]:
+        for family in self.families.values():
+            yield f"# TYPE {family.name} {family.type}\n"
+            for series in family.series:
+                inner = ",".join(f'{k}="{v}"' for k, v in sorted(series.labels.items()))
+                prefix = f"{series.name}{{{inner}}} "
+                for t, value in zip(self.times, series.values, strict=True):
+                    yield f"{prefix}{_format(value)} {t}\n"
+        yield "# EOF\n"
+
+    def write(self, path: Path) -> Path:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.writelines(self.openmetrics())
+        return path
+
+    @property
+    def end(self) -> int:
+        return self.times[-1]
+
+    @property
+    def start(self) -> int:
+        return self.times[0]
+
+
+class RecommenderDay(Day):
+    """The built-in movie recommender's day, with the traffic shape its dashboards are meant to show."""
 
     # --- the day -------------------------------------------------------------------------------------
     def build(self) -> Day:
@@ -213,37 +285,13 @@ class Day:
                        [60.0 + float((t - DAY_START + offset) % 600) for t in self.times])
         return self
 
-    # --- output --------------------------------------------------------------------------------------
-    def openmetrics(self) -> Iterator[str]:
-        for family in self.families.values():
-            yield f"# TYPE {family.name} {family.type}\n"
-            for series in family.series:
-                inner = ",".join(f'{k}="{v}"' for k, v in sorted(series.labels.items()))
-                prefix = f"{series.name}{{{inner}}} "
-                for t, value in zip(self.times, series.values, strict=True):
-                    yield f"{prefix}{_format(value)} {t}\n"
-        yield "# EOF\n"
-
-    def write(self, path: Path) -> Path:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.writelines(self.openmetrics())
-        return path
-
-    @property
-    def end(self) -> int:
-        return self.times[-1]
-
-    @property
-    def start(self) -> int:
-        return self.times[0]
-
 
 def _format(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
-def synthetic_day(model: Model, path: Path) -> Day:
-    """Build the day for ``model`` and write it as OpenMetrics to ``path``."""
-    day = Day(model).build()
+def synthetic_day(model: Model, path: Path, kind: type[Day] = Day) -> Day:
+    """Build the day for ``model`` (with the traffic model ``kind``) and write it as OpenMetrics to ``path``."""
+    day = kind(model).build()
     day.write(path)
     return day

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from importlib import resources
 from typing import Any
 
@@ -36,6 +36,8 @@ RULE_FILES = (RECORDING_FILE, ALERTS_FILE, SLO_ALERTS_FILE)
 """Rule file names, each in the folder of its service (``rule_path``)."""
 DEFAULT_WINDOW = "5m"
 """Every indicator is also recorded over this window, the one dashboards read."""
+BURN_DIGITS = Context(prec=4)
+"""Significant digits of burn-rate factors and thresholds: a 28-day period gives 9.333x, not 28 digits."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ class BurnWindow:
 
     def factor(self, period: Duration) -> Decimal:
         """Burn-rate factor: 14.4 for the 1h window of a 30-day period."""
+        return self._factor(period).normalize(BURN_DIGITS)
+
+    def threshold(self, period: Duration, error_budget: Decimal) -> Decimal:
+        """The bad-event ratio above which this window pair fires: 0.0144 for a 0.1% budget over 30 days."""
+        return (self._factor(period) * error_budget).normalize(BURN_DIGITS)
+
+    def _factor(self, period: Duration) -> Decimal:
         return self.budget_fraction * period.seconds / self.long.seconds
 
 
@@ -237,7 +246,7 @@ def slo_alert_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
     rules = []
     for bw in burn_windows():
         factor = bw.factor(slo.budget_period)
-        threshold = q.number(factor * slo.error_budget)
+        threshold = q.number(bw.threshold(slo.budget_period, slo.error_budget))
         long_sel = q.match_selector(q.slo_record(model, bw.long.text), {"slo": slo.name})
         short_sel = q.match_selector(q.slo_record(model, bw.short.text), {"slo": slo.name})
         route = model.routing.route(bw.severity)

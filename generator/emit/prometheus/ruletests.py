@@ -302,13 +302,13 @@ def slo_cases(model: Model, slo: SLO) -> list[Case]:
     labels = {"service": model.service.name, "slo": slo.name}
     cases = []
     for bw in windows:
-        threshold = bw.factor(slo.budget_period) * slo.error_budget
+        threshold = bw.threshold(slo.budget_period, slo.error_budget)
         eval_at = _minutes(bw.for_.seconds) + 3 * STEP_MINUTES
         steps = eval_at // STEP_MINUTES + 1
         for fire in (True, False):
             ratio = _target_value(">", threshold, fire, bounded=True)
             expected = [_expected(rule, labels, float(ratio)) for rule, other in zip(rules, windows, strict=True)
-                        if ratio > other.factor(slo.budget_period) * slo.error_budget
+                        if ratio > other.threshold(slo.budget_period, slo.error_budget)
                         and _minutes(other.for_.seconds) + STEP_MINUTES <= eval_at]
             side = "past" if fire else "just short of"
             cases.append(Case(f"{name}: bad-event ratio {side} the {bw.long}/{bw.short} burn threshold "
