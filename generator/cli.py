@@ -60,7 +60,7 @@ def main() -> None:
 
     \b
     Example:
-      obsgen generate                 # the built-in movie-recommender spec, into .
+      obsgen generate                 # the built-in demo spec, into .
       obsgen generate my-service.yaml --out deploy/
       obsgen generate specs/ --out deploy/   # every *.yaml/*.yml of specs/: one tree, one stack
       obsgen generate --check         # CI: exit 1 with a diff if committed files drift
@@ -73,7 +73,7 @@ def main() -> None:
               show_default=True, help="Directory the output tree is written to.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if files under --out differ.")
 def generate(specs: tuple[Path, ...], out: Path, check: bool) -> None:
-    """Generate one output tree from the SPEC files (default: the built-in movie-recommender spec).
+    """Generate one output tree from the SPEC files (default: the built-in demo spec).
 
     A directory stands for its *.yaml and *.yml files. Each service gets its own folders (rules, rule
     tests, schemas, dashboards); the stack's configs (Prometheus, Alertmanager, collector, Loki,

@@ -12,7 +12,7 @@ jsonschema (to read and validate the spec), never the generator's rendering depe
     if rt.is_active("pause_checkout"): ...
 
 ``python -m obsgen.runtime.stubgen SPEC`` writes a typed facade for a spec (the built-in demo's is
-``obsgen.demo.movie_recommender.facade``).
+``facade`` in ``obsgen.demo``).
 """
 
 from __future__ import annotations

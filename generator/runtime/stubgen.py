@@ -3,7 +3,7 @@
 The runtime builds its event methods from the model at start-up, so names cannot drift from the spec,
 and ``inspect.signature`` shows their fields. Static type checkers cannot see methods made at run time;
 this module writes a ``Telemetry`` subclass that declares them for type checkers only, plus a factory.
-``generator/demo/movie_recommender/facade.py`` is its output for the built-in spec (a test keeps it current).
+The built-in demo keeps its output as ``facade.py`` beside its spec (a test keeps it current).
 
     python -m obsgen.runtime.stubgen                  # the built-in spec, to stdout
     python -m obsgen.runtime.stubgen my-spec.yaml > my_service_telemetry.py
