@@ -2,15 +2,15 @@
 
 ```yaml
 joins:
-  request:                                   # the context's name
-    root: request                            # opens the context; its span parents the members' spans
-    key: request_id                          # members join by this field
-    inherit: [user_id, experiment_id]        # default: every root field a member declares (not the key or times)
-    consistent: [user_id, experiment_id]     # passed values must equal the root's
-    require_known: [click]                   # these members must name a context this process has seen
+  order:                                     # the context's name
+    root: order_placed                       # opens the context; its span parents the members' spans
+    key: order_id                            # members join by this field
+    inherit: [customer_id, currency]         # default: every root field a member declares (not the key or times)
+    consistent: [currency]                   # passed values must equal the root's
+    require_known: [refund]                  # these members must name a context this process has seen
     references:                              # name = the data-quality kind counted when broken
-      orphan_click: {event: click, field: item_id, one_of: {event: impression, field: item_id}}
-      shown_in_list: {event: impression, field: item_id, element_of: {event: ranking, field: items, index: position}}
+      refund_of_unknown_line: {event: refund, field: sku, one_of: {event: line_item, field: sku}}
+      line_sku: {event: line_item, field: sku, element_of: {event: order_placed, field: skus, index: line}}
 ```
 """
 
