@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from obsgen import __version__
 from obsgen.model import Model
+from obsgen.model.joins import CONSISTENCY
+from obsgen.model.quality import COMPLETENESS, VALIDITY
 from obsgen.model.reserved import RESERVED_EVENT_NAMES
 from obsgen.runtime import pipeline
 from obsgen.runtime.config import RuntimeConfig
@@ -36,13 +38,7 @@ from obsgen.runtime.pii import Pseudonymizer, load_key, sanitize_text
 from obsgen.runtime.plan import EventPlan, build_plans, signature
 from obsgen.runtime.quality import Reporter
 from obsgen.runtime.state import ExpiringLRU
-from obsgen.runtime.validation import (
-    COMPLETENESS,
-    CONSISTENCY,
-    VALIDITY,
-    ContractViolation,
-    EventValidationError,
-)
+from obsgen.runtime.validation import ContractViolation, EventValidationError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber

@@ -20,9 +20,10 @@ from typing import Any
 
 from obsgen import model as m
 from obsgen.model.joins import CONSISTENCY, Context, ElementOf, OneOf, Reference
+from obsgen.model.quality import COMPLETENESS, VALIDITY
 from obsgen.spec.reader import NAME, Checker
 
-BUILTIN_KINDS = ("completeness", "validity", CONSISTENCY)
+BUILTIN_KINDS = (COMPLETENESS, VALIDITY, CONSISTENCY)
 """Data-quality kinds the runtime counts for any spec; reference names must not reuse them."""
 
 
