@@ -145,7 +145,7 @@ def test_each_context_keeps_only_what_its_references_need(harness: Harness) -> N
         pass
     order = harness.rt._joined["order"].get(oid)
     assert order is not None and sorted(map(repr, order.memory)) == sorted(map(repr, [
-        tuple(SKUS), set(SKUS), {"A-100": {2}, "B-200": {2}, "C-300": {2}}]))
+        tuple(SKUS), set(SKUS), {"A-100": 2, "B-200": 2, "C-300": 2}]))
     shipment = harness.rt._joined["shipment"].get("SHP-0001")
     assert shipment is not None and shipment.memory == []
 

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from obsgen import __version__
 from obsgen.model import Model
+from obsgen.model.joins import CONSISTENCY
+from obsgen.model.quality import COMPLETENESS, VALIDITY
 from obsgen.model.reserved import RESERVED_EVENT_NAMES
 from obsgen.runtime import pipeline
 from obsgen.runtime.config import RuntimeConfig
@@ -36,13 +38,7 @@ from obsgen.runtime.pii import Pseudonymizer, load_key, sanitize_text
 from obsgen.runtime.plan import EventPlan, build_plans, signature
 from obsgen.runtime.quality import Reporter
 from obsgen.runtime.state import ExpiringLRU
-from obsgen.runtime.validation import (
-    COMPLETENESS,
-    CONSISTENCY,
-    VALIDITY,
-    ContractViolation,
-    EventValidationError,
-)
+from obsgen.runtime.validation import ContractViolation, EventValidationError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
@@ -566,7 +562,7 @@ class Telemetry:
                     self._contract_violation(plan, ref.field, ref.kind, f"is not a {ref.target} of this {plan.context}")
             else:
                 group = seen.get(p.get(ref.same)) if seen is not None else None
-                if group is not None and v not in group:
+                if group is not None and (v not in group if type(group) is set else v != group):
                     self._contract_violation(plan, ref.field, ref.kind,
                                              f"differs from the {ref.target} seen with the same {ref.same}")
         if plan.memories:
@@ -587,7 +583,8 @@ class Telemetry:
 
 
 def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> None:
-    """Keep in the context what declared references will check this event's values against."""
+    """Keep in the context what declared references will check this event's values against: a set of
+    values, the latest array, or per ``same`` value one value (a set once there are several)."""
     for m in plan.memories:
         v = p.get(m.field)
         if v is None:
@@ -600,10 +597,19 @@ def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> None:
             memory[m.slot].add(v)
         else:
             same = p.get(m.same)
-            if same is not None:
-                if memory[m.slot] is None:
-                    memory[m.slot] = {}
-                memory[m.slot].setdefault(same, set()).add(v)
+            if same is None:
+                continue
+            groups = memory[m.slot]
+            if groups is None:
+                memory[m.slot] = {same: v}
+                continue
+            seen = groups.get(same)
+            if seen is None:
+                groups[same] = v  # one value per `same` is the common case: no set for it
+            elif type(seen) is set:
+                seen.add(v)
+            elif seen != v:
+                groups[same] = {seen, v}
 
 
 def _span_attributes(plan: EventPlan, p: dict[str, Any]) -> dict[str, Any]:

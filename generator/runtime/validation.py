@@ -16,11 +16,7 @@ from typing import Any
 
 from obsgen.model import Event, Model
 from obsgen.model.eventschema import event_schema
-from obsgen.model.joins import CONSISTENCY
 from obsgen.model.quality import COMPLETENESS, VALIDITY
-
-__all__ = ["COMPLETENESS", "CONSISTENCY", "VALIDITY", "Check", "ContractViolation", "EventSchema",
-           "EventValidationError", "compile_check"]
 
 Check = Callable[[Any], "str | None"]
 

@@ -2,15 +2,15 @@
 
 ```yaml
 joins:
-  checkout:                                  # the context's name
-    root: checkout_started                   # opens the context; its span parents the members' spans
-    key: checkout_id                         # members join by this field
+  order:                                     # the context's name
+    root: order_placed                       # opens the context; its span parents the members' spans
+    key: order_id                            # members join by this field
     inherit: [customer_id, currency]         # default: every root field a member declares (not the key or times)
-    consistent: [customer_id, currency]      # passed values must equal the root's
-    require_known: [payment]                 # these members must name a context this process has seen
+    consistent: [currency]                   # passed values must equal the root's
+    require_known: [refund]                  # these members must name a context this process has seen
     references:                              # name = the data-quality kind counted when broken
-      unpaid_shipment: {event: shipment, field: payment_id, one_of: {event: payment, field: payment_id}}
-      line_not_in_cart: {event: line, field: sku, element_of: {event: checkout_started, field: skus, index: line_no}}
+      refund_of_unknown_line: {event: refund, field: sku, one_of: {event: line_item, field: sku}}
+      line_sku: {event: line_item, field: sku, element_of: {event: order_placed, field: skus, index: line}}
 ```
 """
 
@@ -20,9 +20,10 @@ from typing import Any
 
 from obsgen import model as m
 from obsgen.model.joins import CONSISTENCY, Context, ElementOf, OneOf, Reference
+from obsgen.model.quality import COMPLETENESS, VALIDITY
 from obsgen.spec.reader import NAME, Checker
 
-BUILTIN_KINDS = ("completeness", "validity", CONSISTENCY)
+BUILTIN_KINDS = (COMPLETENESS, VALIDITY, CONSISTENCY)
 """Data-quality kinds the runtime counts for any spec; reference names must not reuse them."""
 
 
