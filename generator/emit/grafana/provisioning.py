@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obsgen.emit.render import Services, yaml_text
+from obsgen.emit.stack import ports as stack
 
 DATASOURCES_FILE = "grafana/provisioning/datasources/datasources.yml"
 DASHBOARDS_FILE = "grafana/provisioning/dashboards/dashboards.yml"
@@ -33,10 +34,10 @@ class Datasource:
         return {"type": self.type, "uid": self.uid}
 
 
-PROMETHEUS = Datasource("Prometheus", "prometheus", "prometheus", "http://prometheus:9090", default=True,
+PROMETHEUS = Datasource("Prometheus", "prometheus", "prometheus", stack.PROMETHEUS.url(), default=True,
                         json_data={"httpMethod": "POST", "prometheusType": "Prometheus"})
-LOKI = Datasource("Loki", "loki", "loki", "http://loki:3100", json_data={"maxLines": 1000})
-ALERTMANAGER = Datasource("Alertmanager", "alertmanager", "alertmanager", "http://alertmanager:9093",
+LOKI = Datasource("Loki", "loki", "loki", stack.LOKI.url(), json_data={"maxLines": 1000})
+ALERTMANAGER = Datasource("Alertmanager", "alertmanager", "alertmanager", stack.ALERTMANAGER.url(),
                           json_data={"implementation": "prometheus", "handleGrafanaManagedAlerts": False})
 DATASOURCES = (PROMETHEUS, LOKI, ALERTMANAGER)
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from obsgen.emit.render import Services
-from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR, COLLECTOR_TELEMETRY_JOB, LOKI, image_tag, render
+from obsgen.emit.stack.ports import COLLECTOR, LOKI
+from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR_TELEMETRY_JOB, image_tag, render
 from obsgen.model.eventschema import SHA256_HEX_PATTERN
 
 COLLECTOR_FILE = "otel/collector.yaml"

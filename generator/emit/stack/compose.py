@@ -17,13 +17,9 @@ from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
 from obsgen.emit.stack.collector import COLLECTOR_FILE
+from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, GRAFANA, LOKI, PROMETHEUS
 from obsgen.emit.stack.servers import (
-    ALERTMANAGER,
-    COLLECTOR,
-    GRAFANA,
-    LOKI,
     LOKI_FILE,
-    PROMETHEUS,
     PROMETHEUS_FILE,
     container_path,
     image,

@@ -23,6 +23,7 @@ import yaml
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import RULE_FILES, RULES_DIR, rule_path
 from obsgen.emit.render import Services, Sourced, header_text
+from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, LOKI, PROMETHEUS
 from obsgen.model import Duration, Model, Share
 
 PROMETHEUS_FILE = "prometheus/prometheus.yml"
@@ -32,36 +33,6 @@ CONFIG_ROOT = "/etc/obsgen"
 """Containers see each generated config read-only at ``CONFIG_ROOT/<its path in the tree>``, so relative
 references between configs (Prometheus' ``rule_files``) resolve the same in a container and natively."""
 
-
-@dataclass(frozen=True)
-class Port:
-    name: str
-    number: int
-    published: bool = False
-    """Bound to 127.0.0.1 on the host by docker-compose.yml (the rest stay on the compose network)."""
-
-
-@dataclass(frozen=True)
-class StackService:
-    name: str
-    """Compose service name, which is also its DNS name on the compose network."""
-    ports: tuple[Port, ...]
-
-    def port(self, name: str) -> int:
-        return next(p.number for p in self.ports if p.name == name)
-
-    def url(self, port: str = "http") -> str:
-        return f"http://{self.name}:{self.port(port)}"
-
-
-GRAFANA = StackService("grafana", (Port("http", 3000, True),))
-PROMETHEUS = StackService("prometheus", (Port("http", 9090, True),))
-ALERTMANAGER = StackService("alertmanager", (Port("http", 9093, True),))
-LOKI = StackService("loki", (Port("http", 3100, True), Port("grpc", 9095)))
-COLLECTOR = StackService("otel-collector", (
-    Port("otlp_grpc", 4317, True), Port("otlp_http", 4318, True), Port("prometheus", 8889), Port("telemetry", 8888),
-    Port("health", 13133)))
-SERVICES = (GRAFANA, PROMETHEUS, ALERTMANAGER, LOKI, COLLECTOR)
 
 APP_SCRAPE_JOB = "otel-collector-exporter"
 """The job scraping the collector's ``prometheus`` exporter: the application's metrics."""
