@@ -11,7 +11,7 @@ a kill-switch reaction) replaces parts of the rest while it applies.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +28,15 @@ class Condition:
     field: str
     values: tuple[Any, ...]
     event: str | None = None
+
+
+def split_field_key(key: str, fields_of: Mapping[str, Collection[str]]) -> tuple[str | None, str]:
+    """``field`` or ``event.field`` → (event or None, field). Attribute names may hold dots
+    (``payment.method``): a key is ``event.field`` only when its first part is an event declaring the rest."""
+    event, _, rest = key.partition(".")
+    if rest and rest in fields_of.get(event, ()):
+        return event, rest
+    return None, key
 
 
 # -- what a value is drawn from (one frozen dataclass per kind) ------------------------------------------------
@@ -224,6 +233,8 @@ class Override:
     stop: tuple[str, ...] = ()
     """Events not sent at all."""
     bad_fraction: BadFraction | None = None
+    fires: tuple[str, ...] = ()
+    """Alerts the incident is expected to fire (names of the spec's alerts), for tests and readers."""
 
 
 @dataclass(frozen=True)

@@ -130,20 +130,18 @@ class _Override:
     """Simulated second (of the day) it began: ``age`` without ``every`` counts from here."""
 
 
-def _keyed(mapping: Mapping[str, Any]) -> dict[tuple[str | None, str], Any]:
-    out: dict[tuple[str | None, str], Any] = {}
-    for key, value in mapping.items():
-        event, _, name = key.rpartition(".")
-        out[(event or None, name)] = value
-    return out
+def _keyed(model: Model, mapping: Mapping[str, Any]) -> dict[tuple[str | None, str], Any]:
+    fields_of = {e.name: e.fields for e in model.events}
+    return {s.split_field_key(key, fields_of): value for key, value in mapping.items()}
 
 
 def _compile_override(model: Model, o: s.Override) -> _Override:
-    fields = {k: (v, 1.0) for k, v in _keyed(o.fields).items()}
+    fields = {k: (v, 1.0) for k, v in _keyed(model, o.fields).items()}
     if o.bad_fraction is not None:
         event, label, bad = bad_values(model, o.bad_fraction.indicator)
         fields[(event, label)] = ((s.Case(s.Dist(s.Choice(bad, (1.0,) * len(bad)))),), o.bad_fraction.value)
-    return _Override(o.name, o.when, o.share, fields, o.steps, _keyed(o.scale), _keyed(o.add), frozenset(o.stop))
+    return _Override(o.name, o.when, o.share, fields, o.steps, _keyed(model, o.scale), _keyed(model, o.add),
+                     frozenset(o.stop))
 
 
 def bad_values(model: Model, indicator_name: str) -> tuple[str, str, tuple[Any, ...]]:

@@ -48,7 +48,8 @@ def build_model(doc: Document, source: str) -> m.Model:
     alerts = parse_alerts(c, top.get("alerts", {}), indicators, attributes, kill_switches, dashboards,
                         service, routing)
     retention = parse_retention(c, top.get("retention", {}))
-    simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches)
+    simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches,
+                                  {a.name: a for a in alerts})
     if c.errors or service is None or routing is None:
         raise SpecInvalid(sorted(c.errors, key=lambda e: e.line))
     return m.Model(source=source, service=service, attributes=m.frozen_map(attributes),

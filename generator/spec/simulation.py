@@ -18,7 +18,8 @@ simulation:
     - {event: line, per: cart.items, limit: {uniform: [1, 3]}}
     - {event: order_placed, when: {payment.outcome: authorised}}
   incidents:                                      # `obsgen simulate --incident NAME`
-    payment-outage: {description: ..., bad_fraction: {indicator: payment_success, value: 0.4}}
+    payment-outage: {description: ..., bad_fraction: {indicator: payment_success, value: 0.4},
+                     fires: [ShopPaymentSuccessLow]}            # alerts it is expected to fire
   kill_switches:                                  # reactions while a switch is on
     disable_wallets: {fields: {payment_method: {value: card}}}
 ```
@@ -48,7 +49,8 @@ class _Reader:
     """Reads the section against the spec's events and attributes, reporting through the ``Checker``."""
 
     def __init__(self, c: Checker, events: list[m.Event], attributes: dict[str, m.Attribute],
-                 joins: list[Context], indicators: dict[str, m.Indicator], kill_switches: dict[str, str]) -> None:
+                 joins: list[Context], indicators: dict[str, m.Indicator], kill_switches: dict[str, str],
+                 alerts: dict[str, m.Alert]) -> None:
         self.c = c
         self.events = {e.name: e for e in events}
         self.attributes = attributes
@@ -57,6 +59,8 @@ class _Reader:
         self.kill_switches = kill_switches
         self.populations: dict[str, s.Population] = {}
         self.fields_anywhere = {f for e in events for f in e.fields}
+        self.fields_of = {e.name: e.fields for e in events}
+        self.alerts = alerts
 
     # -- values ------------------------------------------------------------------------------------------------
 
@@ -239,24 +243,20 @@ class _Reader:
         return tuple(out)
 
     def field_key(self, key: Any, p: Path_) -> tuple[str | None, str | None]:
-        """``field`` or ``event.field``, checked against the spec."""
+        """``field`` or ``event.field``, checked against the spec (attribute names may hold dots)."""
         if not isinstance(key, str):
             self.c.error(p, "expected a field name", "write `field` or `event.field`")
             return None, None
-        event, _, field = key.rpartition(".")
-        if event:
-            if event not in self.events:
-                self.c.reference(event, p, self.events, "events")
-                return None, None
-            if field not in self.events[event].fields:
-                self.c.error(p, f"`{field}` is not a field of event `{event}`",
-                             f"use one of: {', '.join(self.events[event].fields)}")
-                return None, None
-            return event, field
-        if field not in self.fields_anywhere:
-            self.c.error(p, f"`{field}` is not a field of any event", "name a field an event declares")
+        event, field = s.split_field_key(key, self.fields_of)
+        if event is None and field not in self.fields_anywhere:
+            prefix, dot, _ = key.partition(".")
+            if dot and prefix in self.events:
+                self.c.error(p, f"`{key[len(prefix) + 1:]}` is not a field of event `{prefix}`",
+                             f"use one of: {', '.join(self.events[prefix].fields)}")
+            else:
+                self.c.error(p, f"`{key}` is not a field of any event", "name a field an event declares")
             return None, None
-        return None, field
+        return event, field
 
     def field_specs(self, raw: Any, p: Path_) -> dict[str, s.Cases]:
         out: dict[str, s.Cases] = {}
@@ -405,7 +405,7 @@ class _Reader:
     def override(self, name: str, raw: Any, p: Path_, steps: set[str], incident: bool) -> s.Override | None:
         c = self.c
         optional = ("when", "share", "fields", "steps", "scale", "add", "stop", "bad_fraction")
-        d = c.mapping(raw, p, optional=("description", *optional) if incident else optional)
+        d = c.mapping(raw, p, optional=("description", "fires", *optional) if incident else optional)
         if d is None:
             return None
         share = self.number(d.get("share", 1.0), p + ("share",))
@@ -435,6 +435,10 @@ class _Reader:
                             "name such a ratio indicator, or change `fields` directly")
                 elif indicator is not None and value is not None:
                     bad = s.BadFraction(indicator, value)
+        fires = []
+        for i, alert in enumerate(c.string_list(d.get("fires", []), p + ("fires",))):
+            if c.reference(alert, p + ("fires", i), self.alerts, "alerts") is not None:
+                fires.append(alert)
         step_probabilities = {}
         if isinstance(d.get("steps"), dict):
             for step, spec in d["steps"].items():
@@ -449,7 +453,8 @@ class _Reader:
             name, description=str(d.get("description", "")),
             when=self.conditions(d["when"], p + ("when",)) if "when" in d else (),
             share=share if share is not None else 1.0, fields=self.field_specs(d.get("fields", {}), p + ("fields",)),
-            steps=step_probabilities, scale=numbers["scale"], add=numbers["add"], stop=tuple(stop), bad_fraction=bad)
+            steps=step_probabilities, scale=numbers["scale"], add=numbers["add"], stop=tuple(stop), bad_fraction=bad,
+            fires=tuple(fires))
 
 
 def _ratio_over_one_event(indicator: m.Indicator) -> bool:
@@ -462,7 +467,7 @@ def _ratio_over_one_event(indicator: m.Indicator) -> bool:
 
 def parse_simulation(c: Checker, raw: Any, events: list[m.Event], attributes: dict[str, m.Attribute],
                      joins: list[Context], indicators: dict[str, m.Indicator],
-                     kill_switches: dict[str, str]) -> s.Simulation:
+                     kill_switches: dict[str, str], alerts: dict[str, m.Alert]) -> s.Simulation:
     p: Path_ = ("simulation",)
     if raw is None:
         return s.Simulation()
@@ -470,7 +475,7 @@ def parse_simulation(c: Checker, raw: Any, events: list[m.Event], attributes: di
                                     "kill_switches"))
     if d is None:
         return s.Simulation()
-    r = _Reader(c, events, attributes, joins, indicators, kill_switches)
+    r = _Reader(c, events, attributes, joins, indicators, kill_switches, alerts)
     diurnal = r.diurnal(d["diurnal"], p + ("diurnal",)) if "diurnal" in d else s.Diurnal()
     if "populations" in d and c.mapping(d["populations"], p + ("populations",)) is not None:
         for name in d["populations"]:  # names first: a population's fields may sample another one

@@ -8,10 +8,11 @@ env variables the configs read or a copy rewritten in exactly those places:
 * Prometheus 3 (``prometheus3``, the version docker-compose.yml pins): a copy of prometheus.yml whose
   targets, Alertmanager address and rule-file paths are rewritten; plus, **test-only**, a 1 s scrape
   and evaluation interval (``TEST_INTERVAL``) so a scrape follows an export within a second;
-* the rules: copies of alerting/<service>/*.yml where ``for: 10m`` becomes ``for: 10s`` (``shortened_rules``,
-  **test-only**), so the P1/P2 health alerts fire within a test; everything else is unchanged;
+* the rules: copies of alerting/<service>/*.yml where every ``for:`` becomes ``for: 10s`` (``shortened_rules``,
+  **test-only**), so alerts fire within a test; everything else is unchanged;
 * Alertmanager 0.25: a copy of alertmanager.yml whose webhook URLs point at loopback and whose
-  ``credentials_file`` entries point at temporary token files.
+  ``credentials_file`` entries point at temporary token files; plus, **test-only**, every route's
+  ``group_wait`` becomes 1 s (``TEST_GROUP_WAIT``), so a P3 ticket is not five minutes away.
 
 Every process is started by a test and stopped by it (``Service.stop``, SIGTERM then SIGKILL; an atexit
 hook kills any left behind), its output in a log file shown when it fails to start.
@@ -53,7 +54,9 @@ TOOLS_BIN = Path.home() / ".cache" / "obsgen-tools" / "bin"
 TEST_INTERVAL = "1s"
 """Test-only scrape and rule-evaluation interval (the generated prometheus.yml says 15s)."""
 TEST_FOR = "10s"
-"""Test-only replacement of ``for: 10m`` in the rule copies."""
+"""Test-only replacement of every alert's ``for:`` in the rule copies."""
+TEST_GROUP_WAIT = "1s"
+"""Test-only replacement of every Alertmanager route's ``group_wait``."""
 T = TypeVar("T")
 
 _STARTED: list[subprocess.Popen[bytes]] = []
@@ -291,13 +294,13 @@ def rule_files(root: Path = ROOT) -> list[Path]:
 
 
 def shortened_rules(dest: Path, root: Path = ROOT) -> list[Path]:
-    """Test-only copies of every service's rule files with ``for: 10m`` replaced by ``for: TEST_FOR``."""
+    """Test-only copies of every service's rule files with every ``for:`` replaced by ``for: TEST_FOR``."""
     out = []
     for path in rule_files(root):
         text = path.read_text(encoding="utf-8")
         copy = dest / path.parent.name / path.name
         copy.parent.mkdir(parents=True, exist_ok=True)
-        copy.write_text(re.sub(r"(?m)^(\s+for:\s*)10m\s*$", rf"\g<1>{TEST_FOR}", text), encoding="utf-8")
+        copy.write_text(re.sub(r"(?m)^(\s+for:\s*)\S+\s*$", rf"\g<1>{TEST_FOR}", text), encoding="utf-8")
         out.append(copy)
     return out
 
@@ -436,15 +439,21 @@ class WebhookSink:
 def alertmanager_config(urls: dict[str, str], token_files: dict[str, Path], root: Path = ROOT) -> dict[str, Any]:
     """alerting/alertmanager.yml as generated, each receiver's webhook URL and credentials_file replaced.
 
-    ``urls`` and ``token_files`` are keyed by the spec's receiver names (Alertmanager's are ``<service>/<name>``).
+    ``urls`` and ``token_files`` are keyed by Alertmanager's receiver names (``<service>/<name>``).
+    Test-only: every route's ``group_wait`` becomes ``TEST_GROUP_WAIT``.
     """
     config = yaml.safe_load((root / ALERTMANAGER_FILE).read_text(encoding="utf-8"))
     for receiver in config["receivers"]:
-        name = receiver["name"].rpartition("/")[2]  # Alertmanager's receivers are named <service>/<name>
         for hook in receiver.get("webhook_configs", []):
-            hook["url"] = urls[name]
+            hook["url"] = urls[receiver["name"]]
             if "http_config" in hook:  # a receiver without a bearer token file has none
-                hook["http_config"]["authorization"]["credentials_file"] = str(token_files[name])
+                hook["http_config"]["authorization"]["credentials_file"] = str(token_files[receiver["name"]])
+    routes = [config["route"]]
+    while routes:
+        route = routes.pop()
+        if "group_wait" in route:
+            route["group_wait"] = TEST_GROUP_WAIT
+        routes += route.get("routes", [])
     return config
 
 
@@ -469,20 +478,28 @@ def obsgen(*args: str) -> list[str]:
 class KillSwitchService(Service):
     """``obsgen killswitch serve`` as its own process."""
 
-    def __init__(self, work: Path, token_file: Path) -> None:
+    def __init__(self, work: Path, token_file: Path, spec: Path | None = None, name: str = "killswitch") -> None:
         self.port = free_ports(1)[0]
         self.token_file = token_file
-        self.state_file = work / "killswitch-state.json"
+        self.state_file = work / f"{name}-state.json"
         token = token_file.read_text().strip()
+        spec_args = [] if spec is None else [str(spec)]
         super().__init__("obsgen killswitch serve",
-                         obsgen("killswitch", "serve", "--token-file", str(token_file), "--state-file",
+                         obsgen("killswitch", "serve", *spec_args, "--token-file", str(token_file), "--state-file",
                                 str(self.state_file), "--host", "127.0.0.1", "--port", str(self.port)),
-                         work / "killswitch.log", f"http://127.0.0.1:{self.port}/v1/state",
+                         work / f"{name}.log", f"http://127.0.0.1:{self.port}/v1/state",
                          ready_headers={"Authorization": f"Bearer {token}"})
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1/alertmanager"
+
+    def reset(self) -> None:
+        """Turn every switch off (``POST /v1/reset``), as an operator does once an incident is over."""
+        token = self.token_file.read_text().strip()
+        status, body = http(self.url.replace("/v1/alertmanager", "/v1/reset"), b"{}",
+                            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        assert status == 200, f"kill-switch reset: {status} {body}"
 
     def state(self) -> dict[str, bool]:
         try:
