@@ -39,6 +39,7 @@ from obsgen.emit.stack import collector
 from obsgen.emit.stack import servers as stack
 from obsgen.emit.stack.servers import emit as servers_emit
 from obsgen.model import Metric, Model
+from obsgen.model.naming import prometheus_label_name
 
 from tests.conftest import TOOLS_BIN, find_tool
 from tests.support.specs import SpecCase
@@ -241,16 +242,17 @@ def metrics_payload(model: Model, now_ns: int) -> tuple[dict[str, Any], dict[str
     payload = {"resourceMetrics": [{"resource": resource(model),
                                     "scopeMetrics": [{"scope": {"name": "obsgen-test"}, "metrics": metrics}]}]}
     names = {"counter": counter.prom_name, "histogram": f"{histogram.prom_name}_bucket",
-             "label": counter.labels[0], "raw": model.attributes[counter.labels[0]].enum[0],  # type: ignore[index]
+             "label": prometheus_label_name(counter.labels[0]), "raw": model.attributes[counter.labels[0]].enum[0],  # type: ignore[index]
              "hashed": model.attributes[counter.labels[0]].enum[1],  # type: ignore[index]
-             "histogram_label": histogram.labels[0],
+             "histogram_label": prometheus_label_name(histogram.labels[0]),
              "histogram_raw": model.attributes[histogram.labels[0]].enum[0]}  # type: ignore[index]
     return payload, names
 
 
 def assert_pii_guarded(model: Model, raw: dict[str, str], hashed: dict[str, str]) -> None:
-    """Labels of the point sent with raw ids (they must be gone) and of the one sent with pseudonyms (kept)."""
-    for name in high_pii(model):
+    """Labels of the point sent with raw ids (they must be gone) and of the one sent with pseudonyms (kept).
+    Prometheus and Loki name them by the same rule (``user.id`` → ``user_id``)."""
+    for name in map(prometheus_label_name, high_pii(model)):
         assert name not in raw, f"the PII guard let a raw {name} through"
         assert hashed[name] == HASHED, f"the PII guard dropped a pseudonymised {name}"
 
@@ -483,13 +485,13 @@ def test_loki_takes_an_otlp_log_and_returns_it_by_a_structured_field(loki: int, 
     streams = eventually(lambda: query_loki(loki, model, test_id))
     labels = streams[0]["stream"]
     assert labels["service_name"] == model.service.name
-    assert labels[TEST_ID] == test_id and labels[pseudonymised] == HASHED
+    assert labels[TEST_ID] == test_id and labels[prometheus_label_name(pseudonymised)] == HASHED
     # event_name and severity are stream labels, so the per-stream retention selectors can match them.
     status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/labels")
     assert status == 200
     indexed = set(json.loads(body)["data"])
     assert {"service_name", "event_name", "severity"} <= indexed
-    assert not {TEST_ID, pseudonymised, "service_instance_id", "trace_id"} & indexed
+    assert not {TEST_ID, prometheus_label_name(pseudonymised), "service_instance_id", "trace_id"} & indexed
     # The running Loki holds the spec's retention: compactor on, default period and per-stream overrides.
     status, body = http(f"http://127.0.0.1:{loki}/config")
     running = yaml.safe_load(body)
