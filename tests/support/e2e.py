@@ -317,8 +317,15 @@ def check_series(stack: Stack, app: App) -> None:
 
 
 def firing_incidents(model: Model) -> list[tuple[str, str]]:
-    """(incident, alert) for every alert a declared incident of the spec's simulation says it fires."""
-    return [(i.name, alert) for i in model.simulation.incidents for alert in i.fires]
+    """(incident, alert) for every kill-switch alert a declared incident of the spec's simulation says it fires.
+
+    These take the whole path (Prometheus, Alertmanager, the receiver, the app's reaction), in seconds.
+    Every other ``fires`` pair is proven without the stack: the incident moves the alert's indicator past
+    its threshold in memory (tests/test_simulate_checkout.py, tests/test_simulate.py) and the generated
+    promtool tests fire the alert at that value; some (a 15-minute rate window) would need real minutes here.
+    """
+    kill_switch_alerts = {a.name for a in model.alerts if a.kill_switch}
+    return [(i.name, alert) for i in model.simulation.incidents for alert in i.fires if alert in kill_switch_alerts]
 
 
 def alert(prom: Prometheus, service: str, name: str) -> dict[str, Any] | None:
@@ -371,12 +378,12 @@ def check_alert_path(stack: Stack, app: App, incident: str, alert_name: str, see
     if reaction is not None and not reaction.when and reaction.share == 1.0:
         for key, cases in reaction.fields.items():
             event, field = split_field_key(key, {e.name: e.fields for e in model.events})
-            const = [c.dist.kind.value for c in cases if not c.when and hasattr(c.dist.kind, "value")]
-            if not const:
-                continue
+            if not all(hasattr(c.dist.kind, "value") for c in cases):
+                continue  # a distribution: any value may come
+            allowed = {str(c.dist.kind.value) for c in cases}  # the constants its cases set
             for name, values in while_on.items():
                 if (not event or event == name) and field in values:
-                    assert set(values[field]) == {str(const[0])}, \
-                        f"while {rule.kill_switch} is on, every {name}.{field} is {const[0]}: {values[field]}"
+                    assert set(values[field]) <= allowed, \
+                        f"while {rule.kill_switch} is on, every {name}.{field} is one of {allowed}: {values[field]}"
     return (f"{line} and {ks.url}: {rule.kill_switch} latched; the app reacted after "
             f"{switched['wall_time'] - summary['started_at']:.1f}s: {while_on}")
