@@ -38,7 +38,7 @@ from tests.support.e2e import (
     settle,
     steady,
 )
-from tests.support.specs import BUILTIN, SpecCase
+from tests.support.specs import SpecCase
 from tests.support.stack import wait_for
 
 OUTAGE_S = 10.0
@@ -80,8 +80,6 @@ def test_incidents_fire_their_alerts_through_alertmanager_to_receivers_and_kill_
 
 
 def test_a_collector_outage_never_stops_the_app_and_its_loss_is_counted(stack: Stack, spec_case: SpecCase) -> None:
-    if spec_case is not BUILTIN:
-        pytest.skip("the outage tests the runtime and the collector, the same for any spec: one run (25 s) proves it")
     app = stack.apps[spec_case.model.service.name]
     prom, collector = stack.prometheus, stack.collector
     counter = next(m for m in app.model.metrics if m.instrument == "counter" and m.value is None
