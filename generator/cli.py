@@ -192,7 +192,7 @@ def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate
     \b
     Example:
       obsgen simulate --dev --minutes 60 --speedup 60 --rate 50 --endpoint http://127.0.0.1:4318
-      obsgen simulate --incident error-burst --killswitch-file /var/run/killswitch.json
+      obsgen simulate my-service.yaml --incident NAME --killswitch-file /var/run/killswitch.json
       obsgen simulate specs/checkout.yaml --dev --set region=eu --no-pacing
     """
     from obsgen.runtime.pii import PiiKeyError  # the runtime loads only for the commands that run it
