@@ -378,7 +378,8 @@ tool_loki() {
 
 # Components otel/builder-config.yaml must yield (checked with `otelcol-obsgen components`).
 OTELCOL_COMPONENTS=(otlp batch memory_limiter attributes transform resource
-    debug otlp_http prometheus prometheus_remote_write file health_check zpages pprof)
+    debug otlp_http prometheus prometheus_remote_write file health_check zpages pprof
+    file_storage)
 
 tool_otelcol() {
     step_start otelcol
