@@ -9,6 +9,9 @@ from pathlib import Path
 import click
 from obsgen import __version__
 from obsgen import simulate as simulate_core
+from obsgen.diff import diff_trees, render, text_diff
+from obsgen.diff.changes import TreeDiff
+from obsgen.diff.trees import disk_tree
 from obsgen.generate import build_tree, load, load_all
 from obsgen.model import Model
 from obsgen.spec.source import SpecInvalid
@@ -19,6 +22,13 @@ EXIT_BAD_INPUT = 2
 
 SPEC_ARG = click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
 SPECS_ARG = click.argument("specs", metavar="[SPEC]...", nargs=-1, type=click.Path(path_type=Path))
+FORMATS = ("text", "summary", "json", "github")
+
+
+def format_option(default: str):
+    return click.option("--format", "output_format", type=click.Choice(FORMATS), default=default, show_default=True,
+                        help="text: the unified diff; summary: changes in rule terms, then the diff; json: "
+                             "changes for bots (shape: obsgen.diff.render); github: Actions ::warning annotations.")
 
 
 def _invalid(exc: SpecInvalid, shown: str) -> None:
@@ -72,7 +82,8 @@ def main() -> None:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Directory the output tree is written to.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if files under --out differ.")
-def generate(specs: tuple[Path, ...], out: Path, check: bool) -> None:
+@format_option("text")
+def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str) -> None:
     """Generate one output tree from the SPEC files (default: the built-in demo spec).
 
     A directory stands for its *.yaml and *.yml files. Each service gets its own folders (rules, rule
@@ -97,8 +108,11 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool) -> None:
         if drift.clean:
             click.echo(f"obsgen: {len(tree)} generated files under {out} match {source}.")
             return
-        sys.stdout.write(drift.diff)
-        for owner, kinds in drift.by_owner().items():
+        if output_format != "text":
+            sys.stdout.write(_render(diff_trees(disk_tree(tree, out), tree, drift.diff), output_format, out))
+        else:
+            sys.stdout.write(drift.diff)
+        for owner, kinds in drift.by_owner().items() if output_format == "text" else ():
             click.echo(f"{_owner(owner)}: " + ", ".join(f"{len(paths)} {kind}" for kind, paths in kinds.items()))
             for path in kinds.get("missing", []):
                 click.echo(f"  missing: {path}")
@@ -117,6 +131,54 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool) -> None:
                f"{len(written.unchanged)} unchanged"
                + (f"; removed {len(written.removed)} stale (of {', '.join(removed)})" if written.removed else "")
                + ".")
+
+
+@main.command()
+@SPECS_ARG
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Directory of the committed tree to compare with (without --base).")
+@click.option("--base", metavar="REV", default=None,
+              help="Compare the trees generated from the SPEC files at git revision REV and as they are now.")
+@format_option("summary")
+def diff(specs: tuple[Path, ...], out: Path, base: str | None, output_format: str) -> None:
+    """What regenerating would change, in rule terms: alerts, recording rules, SLOs, routes, receivers,
+    dashboard panels, collector pipelines. Exit 1 when anything differs.
+
+    Without --base: the committed tree under --out against the one the SPEC files generate now. With
+    --base REV: the SPEC files at git revision REV against the SPEC files now (both generated in memory).
+
+    \b
+    Example:
+      obsgen diff                                  # the built-in spec against the tree in .
+      obsgen diff specs/checkout.yaml --base origin/main --format github
+      obsgen diff specs/ --out deploy/ --format json
+    """
+    from obsgen.diff.revisions import RevisionError, tree_at
+
+    tree = build_tree(_load_all(specs))
+    if base is None:
+        old, labels = disk_tree(tree, out), ("on disk", "generated")
+    else:
+        try:
+            old = tree_at(base, specs)
+        except RevisionError as exc:
+            click.echo(f"obsgen diff: --base {exc} — name a commit, branch or tag", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except SpecInvalid as exc:
+            _invalid(exc, f"the specs at {base}")
+        labels = (base, "now")
+    result = diff_trees(old, tree, text_diff(old, tree, *labels))
+    sys.stdout.write(_render(result, output_format, out if base is None else Path(".")))
+    sys.exit(0 if result.clean else EXIT_DRIFT)
+
+
+def _render(result: TreeDiff, output_format: str, out: Path) -> str:
+    """A diff in one of FORMATS; ``summary`` puts the textual diff after the summary."""
+    if output_format == "json":
+        return render.as_json(result)
+    if output_format == "github":
+        return render.github(result, out.as_posix()) + render.summary(result)
+    return render.summary(result) + ("\n" + result.text if result.text and output_format == "summary" else "")
 
 
 @main.command()
