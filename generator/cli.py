@@ -12,7 +12,7 @@ from obsgen import simulate as simulate_core
 from obsgen.diff import diff_trees, render, text_diff
 from obsgen.diff.changes import TreeDiff
 from obsgen.diff.trees import disk_tree
-from obsgen.generate import build_tree, load, load_all
+from obsgen.generate import TARGETS, build_tree, load, load_all
 from obsgen.model import Model
 from obsgen.spec.source import SpecInvalid
 from obsgen.write import STACK, check_tree, write_tree
@@ -23,6 +23,10 @@ EXIT_BAD_INPUT = 2
 SPEC_ARG = click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
 SPECS_ARG = click.argument("specs", metavar="[SPEC]...", nargs=-1, type=click.Path(path_type=Path))
 FORMATS = ("text", "summary", "json", "github")
+TARGET_OPTION = click.option("--target", "targets", multiple=True, type=click.Choice(list(TARGETS)),
+                             help="Deployment files to generate (repeatable) [default: compose and kubernetes]: "
+                                  "compose = one machine (docker-compose.yml, Prometheus, Loki, Grafana configs); "
+                                  "kubernetes = operator resources under kubernetes/.")
 
 
 def format_option(default: str):
@@ -83,7 +87,8 @@ def main() -> None:
               show_default=True, help="Directory the output tree is written to.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if files under --out differ.")
 @format_option("text")
-def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str) -> None:
+@TARGET_OPTION
+def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str, targets: tuple[str, ...]) -> None:
     """Generate one output tree from the SPEC files (default: the built-in demo spec).
 
     A directory stands for its *.yaml and *.yml files. Each service gets its own folders (rules, rule
@@ -98,7 +103,7 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str
       obsgen generate specs/ --check
     """
     models = _load_all(specs)
-    tree = build_tree(models)
+    tree = build_tree(models, targets or TARGETS)
     source = ", ".join(m.source for m in models)
     if out.exists() and not out.is_dir():
         click.echo(f"obsgen: --out {out}: is not a directory — pass a directory path", err=True)
@@ -140,7 +145,8 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str
 @click.option("--base", metavar="REV", default=None,
               help="Compare the trees generated from the SPEC files at git revision REV and as they are now.")
 @format_option("summary")
-def diff(specs: tuple[Path, ...], out: Path, base: str | None, output_format: str) -> None:
+@TARGET_OPTION
+def diff(specs: tuple[Path, ...], out: Path, base: str | None, output_format: str, targets: tuple[str, ...]) -> None:
     """What regenerating would change, in rule terms: alerts, recording rules, SLOs, routes, receivers,
     dashboard panels, collector pipelines. Exit 1 when anything differs.
 
@@ -155,12 +161,12 @@ def diff(specs: tuple[Path, ...], out: Path, base: str | None, output_format: st
     """
     from obsgen.diff.revisions import RevisionError, tree_at
 
-    tree = build_tree(_load_all(specs))
+    tree = build_tree(_load_all(specs), targets or TARGETS)
     if base is None:
         old, labels = disk_tree(tree, out), ("on disk", "generated")
     else:
         try:
-            old = tree_at(base, specs)
+            old = tree_at(base, specs, targets or TARGETS)
         except RevisionError as exc:
             click.echo(f"obsgen diff: --base {exc} — name a commit, branch or tag", err=True)
             sys.exit(EXIT_BAD_INPUT)

@@ -12,10 +12,11 @@ the errors the CLI reports.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from obsgen import conflicts, contract
-from obsgen.emit import alertmanager, schemas
+from obsgen.emit import alertmanager, kubernetes, schemas
 from obsgen.emit.grafana import dashboards, provisioning
 from obsgen.emit.prometheus import rules, ruletests
 from obsgen.emit.render import Services
@@ -29,8 +30,23 @@ from obsgen.write import MANIFEST, STACK, manifest_text
 ServiceEmitter = Callable[[Model], dict[str, str]]
 SharedEmitter = Callable[[Services], dict[str, str]]
 SERVICE_EMITTERS: tuple[ServiceEmitter, ...] = (rules.emit, ruletests.emit, schemas.emit, dashboards.emit)
-SHARED_EMITTERS: tuple[SharedEmitter, ...] = (alertmanager.emit, dashboards.emit_lint, provisioning.emit,
-                                              collector.emit, servers.emit, compose.emit)
+SHARED_EMITTERS: tuple[SharedEmitter, ...] = (alertmanager.emit, dashboards.emit_lint, collector.emit)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the configs run: what a deployment kind adds to the files every target shares."""
+
+    service: tuple[ServiceEmitter, ...] = ()
+    shared: tuple[SharedEmitter, ...] = ()
+
+
+TARGETS: dict[str, Target] = {
+    "compose": Target(shared=(provisioning.emit, servers.emit, compose.emit)),
+    "kubernetes": Target(service=(kubernetes.emit,), shared=(kubernetes.emit_shared,)),
+}
+"""``--target``: compose = Prometheus/Loki/Grafana configs and docker-compose.yml for one machine;
+kubernetes = operator resources under ``kubernetes/``. Both by default, so ``--check`` covers both."""
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
@@ -87,8 +103,10 @@ def load_all(paths: Sequence[Path] = ()) -> tuple[Model, ...]:
     return tuple(spec.model for spec in specs)
 
 
-def build_tree(models: Model | Iterable[Model]) -> dict[str, str]:
+def build_tree(models: Model | Iterable[Model], targets: Iterable[str] = tuple(TARGETS)) -> dict[str, str]:
     """The whole output tree of one or more services in memory, manifest included, keyed by POSIX relative path.
+
+    ``targets`` (names of ``TARGETS``) add their files to the ones every target shares.
 
     Services are ordered by name, so shared files do not depend on the order the specs were given in.
     """
@@ -103,10 +121,11 @@ def build_tree(models: Model | Iterable[Model]) -> dict[str, str]:
                 raise RuntimeError(f"{owners[path]} and {owner} both produce {path}")
             tree[path], owners[path] = text, owner
 
+    chosen = [TARGETS[name] for name in TARGETS if name in set(targets)]
     for model in ordered:
-        for emitter in SERVICE_EMITTERS:
+        for emitter in (*SERVICE_EMITTERS, *(e for t in chosen for e in t.service)):
             add(model.service.name, emitter(model))
-    for shared in SHARED_EMITTERS:
+    for shared in (*SHARED_EMITTERS, *(e for t in chosen for e in t.shared)):
         add(STACK, shared(services))
     tree[MANIFEST] = manifest_text(services, owners)
     return dict(sorted(tree.items()))

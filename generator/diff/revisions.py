@@ -9,13 +9,13 @@ contributes nothing.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from obsgen import conflicts, contract
 from obsgen.demo import BUILTIN
 from obsgen.diff.trees import Tree
-from obsgen.generate import build_tree, spec_paths
+from obsgen.generate import TARGETS, build_tree, spec_paths
 from obsgen.spec.build import build_model
 from obsgen.spec.source import SpecError, SpecInvalid, load_text
 
@@ -41,7 +41,7 @@ def spec_at(rev: str, path: Path) -> str | None:
     return None
 
 
-def tree_at(rev: str, specs: Sequence[Path]) -> Tree:
+def tree_at(rev: str, specs: Sequence[Path], targets: Iterable[str] = tuple(TARGETS)) -> Tree:
     """The tree ``obsgen generate SPECS`` would have produced from the specs as they were at ``rev``.
 
     Raises ``RevisionError`` for a bad revision and ``SpecInvalid`` (errors named ``REV:path``) when the
@@ -65,4 +65,4 @@ def tree_at(rev: str, specs: Sequence[Path]) -> Tree:
     errors += conflicts.check(checked)
     if errors:
         raise SpecInvalid(errors)
-    return build_tree([spec.model for spec in checked]) if checked else {}
+    return build_tree([spec.model for spec in checked], targets) if checked else {}

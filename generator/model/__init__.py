@@ -331,6 +331,15 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Kubernetes:
+    """Where the ``--target kubernetes`` resources of a service go (spec section ``kubernetes``)."""
+
+    namespace: str = "monitoring"
+    labels: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
+    """Added to every resource's ``metadata.labels``."""
+
+
+@dataclass(frozen=True)
 class Model:
     source: str
     """How the spec is named in generated headers: stable across machines."""
@@ -350,6 +359,7 @@ class Model:
     """Where the runtime reports the events it drops or repairs: see ``model.quality``."""
     simulation: Simulation = Simulation()
     """Synthetic traffic for ``obsgen simulate`` (none declared: derived from the rest of the spec)."""
+    kubernetes: Kubernetes = Kubernetes()
 
     @property
     def metrics(self) -> tuple[Metric, ...]:

@@ -14,6 +14,7 @@ from obsgen.spec.dashboards import parse_dashboards
 from obsgen.spec.events import parse_events
 from obsgen.spec.indicators import parse_indicators
 from obsgen.spec.joins import parse_joins
+from obsgen.spec.kubernetes import parse_kubernetes
 from obsgen.spec.quality import parse_data_quality
 from obsgen.spec.reader import MISSING, Checker
 from obsgen.spec.routing import parse_routing
@@ -29,7 +30,7 @@ def build_model(doc: Document, source: str) -> m.Model:
     top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators",
                                              "alerts", "routing"),
                     optional=("slos", "kill_switches", "retention", "dashboards", "joins", "data_quality",
-                              "simulation"))
+                              "simulation", "kubernetes"))
     if top is None:
         raise SpecInvalid(c.errors)
     if "version" in top and top["version"] != 1:
@@ -48,6 +49,7 @@ def build_model(doc: Document, source: str) -> m.Model:
     alerts = parse_alerts(c, top.get("alerts", {}), indicators, attributes, kill_switches, dashboards,
                         service, routing)
     retention = parse_retention(c, top.get("retention", {}))
+    kubernetes = parse_kubernetes(c, top.get("kubernetes", {}))
     simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches,
                                   {a.name: a for a in alerts})
     if c.errors or service is None or routing is None:
@@ -56,4 +58,4 @@ def build_model(doc: Document, source: str) -> m.Model:
                    events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
                    alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches), routing=routing,
                    retention=m.frozen_map(retention), dashboards=tuple(dashboards), joins=tuple(joins),
-                   data_quality=data_quality, simulation=simulation)
+                   data_quality=data_quality, simulation=simulation, kubernetes=kubernetes)
