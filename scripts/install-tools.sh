@@ -5,7 +5,7 @@
 #   scripts/install-tools.sh                install (or verify) every tool, then print
 #                                           `export PATH="<bin dir>:$PATH"` on stdout
 #   scripts/install-tools.sh TOOL...        only these tools: debian otelcol prometheus3 loki
-#                                           pint dashboard-linter
+#                                           pint dashboard-linter kustomize
 #   scripts/install-tools.sh --print-path   print the bin dir and exit (installs nothing)
 #   scripts/install-tools.sh --check        exit 0 iff every (selected) tool is installed and
 #                                           runs; builds/installs nothing
@@ -16,7 +16,7 @@
 #     prometheus promtool alertmanager amtool     Debian bookworm packages (2.42 / 0.25)
 #     prometheus3 promtool3                       Prometheus 3.x, built from the Go module
 #     otelcol-obsgen ocb                          OpenTelemetry Collector (otel/builder-config.yaml)
-#     loki  pint  dashboard-linter
+#     loki  pint  dashboard-linter  kustomize
 #
 # Idempotent: a tool whose cached binary exists and runs is not rebuilt, so a warm run takes
 # seconds. Build output and progress go to stderr; only the PATH line goes to stdout.
@@ -55,12 +55,15 @@ PINT_VERSION=0.80.0
 # the checksum database as usual).
 DASHBOARD_LINTER_VERSION=v0.0.0-20241224134444-1765d94aec4a
 DASHBOARD_LINTER_SUM=h1:wpyAYX8+Rqu0LIEE7zXBR/qjBH4t0yXvqlRGa1wD5rg=
+# kustomize: module sigs.k8s.io/kustomize/kustomize/v5, tag v$KUSTOMIZE_VERSION (`kustomize build
+# kubernetes/` in tests). 5.8.x needs Go >= 1.27; 5.7.1 is the newest that builds with this Go.
+KUSTOMIZE_VERSION=5.7.1
 # Debian bookworm packages (versions are whatever bookworm ships: prometheus 2.42,
 # prometheus-alertmanager 0.25).
 DEBIAN_PACKAGES=(prometheus prometheus-alertmanager)
 # -------------------------------------------------------------------------------------------
 
-ALL_TOOLS=(debian pint dashboard-linter prometheus3 otelcol loki)
+ALL_TOOLS=(debian pint dashboard-linter prometheus3 otelcol loki kustomize)
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_DIR=${OBSGEN_TOOLS_DIR:-$HOME/.cache/obsgen-tools}
@@ -311,6 +314,22 @@ tool_pint() {
     step_done "$how" "$PINT_VERSION" "$dir/bin/pint"
 }
 
+tool_kustomize() {
+    step_start kustomize
+    local dir=$CACHE_DIR/kustomize-$KUSTOMIZE_VERSION how=cached
+    if ! runs "$dir/bin/kustomize" version; then
+        need_build || return 0
+        local stage
+        stage=$(work_dir kustomize)
+        mod_download "sigs.k8s.io/kustomize/kustomize/v5@v$KUSTOMIZE_VERSION"
+        build_module kustomize "sigs.k8s.io/kustomize/kustomize/v5@v$KUSTOMIZE_VERSION" "$stage/bin" "" .
+        runs "$stage/bin/kustomize" version || die "kustomize: built binary does not run"
+        publish kustomize "$stage" "$dir"; how=built
+    fi
+    link "$dir/bin/kustomize" kustomize
+    step_done "$how" "$KUSTOMIZE_VERSION" "$dir/bin/kustomize"
+}
+
 tool_dashboard_linter() {
     step_start dashboard-linter
     local dir=$CACHE_DIR/dashboard-linter-${DASHBOARD_LINTER_VERSION#v} how=cached
@@ -460,6 +479,7 @@ for tool in "${SELECTED[@]}"; do
         debian) tool_debian ;;
         pint) tool_pint ;;
         dashboard-linter) tool_dashboard_linter ;;
+        kustomize) tool_kustomize ;;
         prometheus3) tool_prometheus3 ;;
         otelcol) tool_otelcol ;;
         loki) tool_loki ;;

@@ -142,3 +142,14 @@ def test_targets_choose_the_deployment_files(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["generate", "--target", "kubernetes", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "kubernetes/kustomization.yaml").is_file() and not (tmp_path / "docker-compose.yml").exists()
+
+
+def test_kustomize_builds_every_resource(spec_case: SpecCase, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["generate", *spec_case.spec_args, "--target", "kubernetes",
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    built = subprocess.run([find_tool("kustomize"), "build", str(tmp_path / KUBERNETES_DIR)], capture_output=True,
+                           text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(built.stdout))
+    assert kinds == sorted(r["kind"] for r in resources(build_tree(spec_case.model, ("kubernetes",))).values())
