@@ -16,6 +16,7 @@ from obsgen.spec.indicators import parse_indicators
 from obsgen.spec.joins import parse_joins
 from obsgen.spec.kubernetes import parse_kubernetes
 from obsgen.spec.quality import parse_data_quality
+from obsgen.spec.quoted import check_quoted_numbers
 from obsgen.spec.reader import MISSING, Checker
 from obsgen.spec.routing import parse_routing
 from obsgen.spec.service import parse_kill_switches, parse_retention, parse_service
@@ -48,6 +49,7 @@ def build_model(doc: Document, source: str) -> m.Model:
     routing = parse_routing(c, top.get("routing", MISSING))
     alerts = parse_alerts(c, top.get("alerts", {}), indicators, attributes, kill_switches, dashboards,
                         service, routing)
+    check_quoted_numbers(c, slos, alerts)
     retention = parse_retention(c, top.get("retention", {}))
     kubernetes = parse_kubernetes(c, top.get("kubernetes", {}))
     simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches,
