@@ -79,8 +79,8 @@ def test_each_service_has_its_own_folders_and_the_stack_is_shared(both: Path) ->
         by_owner.setdefault(owner, []).append(path)
     assert sorted(by_owner) == ["inventory", BUILT_IN, STACK]
     for service in ("inventory", BUILT_IN):
-        assert all(p.startswith((f"alerting/{service}/", f"schemas/{service}/", f"dashboards/{service}/{service}-"))
-                   for p in by_owner[service]), by_owner[service]
+        assert all(p.startswith((f"alerting/{service}/", f"schemas/{service}/", f"dashboards/{service}/{service}-",
+                                 f"kubernetes/{service}/")) for p in by_owner[service]), by_owner[service]
     assert "dashboards/inventory/inventory-stock.json" in by_owner["inventory"]
     assert {"alerting/alertmanager.yml", "prometheus/prometheus.yml", "otel/collector.yaml", "docker-compose.yml",
             "loki/loki.yaml", ".pint.hcl", ".env.example"} <= set(by_owner[STACK])
@@ -117,7 +117,7 @@ def test_check_reports_drift_per_service(both: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["generate", "--check", str(INVENTORY), "--out", str(tree)])
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert "shared files: 11 changed, 1 stale" in lines  # the .lint of the built-in service's folder
+    assert "shared files: 15 changed, 1 stale" in lines  # the .lint of the built-in service's folder
     assert "service inventory: 1 changed" in lines
     assert f"service {BUILT_IN}: {len(snapshot(both, BUILT_IN)) - 1} stale" in lines  # click.json is gone already
     assert f"  stale: alerting/{BUILT_IN}/alerts.yml (written by obsgen before; no spec given produces it now)" \
