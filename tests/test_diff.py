@@ -95,25 +95,30 @@ def test_objective_change_reads_as_slo_objective_budget_and_burn_thresholds(tmp_
 def test_new_alert_is_one_added_alert(tmp_path: Path, base: dict[str, str]) -> None:
     lines = summary_after(tmp_path, base, edited(default_spec_text(), *NEW_ALERT))
     assert lines == ["+ alert RecsysCoverageCritical: P3 < 0.8 for 15m",
-                     "~ file alerting/movie-recommender/tests/alerts_test.yml"]
+                     "~ file alerting/movie-recommender/tests/alerts_test.yml", "~ file kubernetes/… (1 resource)"]
 
 
 def test_inserted_tile_is_one_added_panel_and_moves_not_renames(tmp_path: Path, base: dict[str, str]) -> None:
-    lines = summary_after(tmp_path, base, edited(default_spec_text(), *NEW_TILE))
+    result = diff_trees(base, tree_of(tmp_path, edited(default_spec_text(), *NEW_TILE), "new"))
+    lines = render.summary_lines(result)
     added = [line for line in lines if line.startswith("+ panel")]
     assert len(added) == 1 and added[0].startswith("+ panel Fallback Rate (id ")
     assert added[0].endswith("on movie-recommender-health: x=12 y=9 w=12 h=8")
-    assert [line for line in lines if line.startswith("~ panel")] == [
-        line for line in lines if line.startswith("~ panel") and " moved: position " in line]
-    assert any(line.startswith("~ panel Cache Efficacy (id 2080970670) on movie-recommender-health moved")
-               for line in lines)
+    assert not [line for line in lines if line.startswith("~ panel")]  # no tile "became" another
+    (reflow,) = [line for line in lines if line.startswith("~ dashboard")]
+    assert reflow.startswith("~ dashboard movie-recommender-health: 9 panels moved: Cache Efficacy, Data Freshness, ")
+    panels = [c for c in result.changes if c.kind == "panel" and c.action != "added"]
+    assert len(panels) == 9 and {f.field for c in panels for f in c.fields} == {"position"}
 
 
 def test_moved_tile_is_a_move(tmp_path: Path, base: dict[str, str]) -> None:
-    lines = summary_after(tmp_path, base, moved_tile(default_spec_text()))
-    assert "~ panel Data Freshness (id 678390997) on movie-recommender-health moved: position " \
-           "x=18 y=9 w=6 h=8 → x=12 y=1 w=6 h=8" in lines
-    assert not [line for line in lines if line.startswith(("+", "-"))]
+    result = diff_trees(base, tree_of(tmp_path, moved_tile(default_spec_text()), "new"))
+    (freshness,) = [c for c in result.changes if c.name == "Data Freshness (id 678390997)"]
+    assert (freshness.action, freshness.fields[0].old, freshness.fields[0].new) == (
+        "moved", "x=18 y=9 w=6 h=8", "x=12 y=1 w=6 h=8")
+    lines = render.summary_lines(result)
+    assert lines[0].startswith("~ dashboard movie-recommender-health: 11 panels moved: Data Freshness, ")
+    assert not [line for line in lines if line.startswith(("+", "-", "~ panel"))]
 
 
 def test_route_change_names_route_and_receiver(tmp_path: Path, base: dict[str, str]) -> None:
@@ -127,7 +132,7 @@ def test_json_shape_for_bots(tmp_path: Path, base: dict[str, str]) -> None:
     data = json.loads(render.as_json(diff_trees(base, tree_of(tmp_path, text, "new"))))
     assert set(data) == {"format", "clean", "counts", "summary", "changes", "files"}
     assert data["format"] == "obsgen-diff/1" and data["clean"] is False
-    assert data["counts"] == {"added": 1, "removed": 0, "changed": 3, "moved": 0}
+    assert data["counts"] == {"added": 1, "removed": 0, "changed": 5, "moved": 0}
     added = next(c for c in data["changes"] if c["action"] == "added")
     assert added == {"kind": "alert", "action": "added", "name": "RecsysCoverageCritical", "context": "",
                      "path": "alerting/movie-recommender/alerts.yml", "line": added["line"],
@@ -176,7 +181,7 @@ def test_check_summary_puts_the_summary_before_the_textual_diff(drifted: tuple[P
     result = run("generate", str(spec), "--out", str(out), "--check", "--format", "summary")
     assert result.exit_code == 1
     summary, _, diff = result.stdout.partition("\n\n")
-    assert summary.splitlines()[0].startswith("obsgen diff: 3 changed")
+    assert summary.splitlines()[0].startswith("obsgen diff: 5 changed")
     assert "  ~ alert RecsysRankingLatencyHigh: threshold > 100 → > 150" in summary
     assert diff.startswith("--- a/alerting/alertmanager.yml (on disk)\n")
 
@@ -195,7 +200,7 @@ def test_diff_json_against_the_committed_tree(drifted: tuple[Path, Path]) -> Non
     spec, out = drifted
     result = run("diff", str(spec), "--out", str(out), "--format", "json")
     assert result.exit_code == 1
-    assert [c["kind"] for c in json.loads(result.stdout)["changes"]] == ["alert", "route", "file"]
+    assert [c["kind"] for c in json.loads(result.stdout)["changes"]] == ["alert", "route", "file", "file", "file"]
 
 
 def test_diff_base_compares_two_git_revisions(tmp_path: Path) -> None:

@@ -30,6 +30,9 @@ KIND_ORDER = ("slo", "alert", "recording_rule", "route", "receiver", "inhibit_ru
 LABEL = {"slo": "SLO", "recording_rule": "recording rule", "inhibit_rule": "inhibit rule"}
 SHORT = 60
 """Values longer than this (or multi-line: queries, descriptions) are named, not quoted, in the summary."""
+REFLOW = 3
+"""More moved-only panels than this on one dashboard are summarised in one line."""
+KUBERNETES = "kubernetes/"
 NAMED_ONLY = ("annotations.", "expr", "query", "config")
 """Fields the summary names without values: prose and queries (the JSON and the textual diff have them)."""
 
@@ -52,6 +55,8 @@ def line(change: Change) -> str:
     """One summary line: ``~ SLO svc/error_rate: objective 99.9% → 99.5%; ...``."""
     what = f"{LABEL.get(change.kind, change.kind.replace('_', ' '))} {change.name}"
     where = f" on {change.context}" if change.kind == "panel" else ""
+    if change.action == MOVED and change.detail and not change.fields:  # a dashboard's reflowed panels
+        return f"~ {what}: {change.detail}"
     if change.action in (ADDED, REMOVED):
         return f"{SIGN[change.action]} {what}{where}" + (f": {change.detail}" if change.detail else "")
     verb = "moved" if change.action == MOVED else ""
@@ -63,12 +68,33 @@ def _ordered(changes: tuple[Change, ...]) -> list[Change]:
 
 
 def _shown(diff: TreeDiff) -> list[Change]:
-    """The changes a person reads: an SLO's burn alerts are left out when the SLO line already says their
-    thresholds changed and nothing else about them did (the JSON keeps them)."""
+    """The changes a person reads (the JSON keeps them all): an SLO's burn alerts are left out when the SLO
+    line already says their thresholds changed and nothing else about them did; more than ``REFLOW``
+    panels of one dashboard that only moved (a tile inserted above them) become one line; files under
+    ``kubernetes/`` that only wrap files already shown become one line."""
     slos = {c.name for c in diff.changes if c.kind == "slo" and c.action == CHANGED}
-    return [c for c in _ordered(diff.changes)
-            if not (c.kind == "alert" and c.context in slos
-                    and all(f.field == "threshold" or f.field.startswith("annotations.") for f in c.fields))]
+    moved: dict[str, list[Change]] = {}
+    for c in diff.changes:
+        if c.kind == "panel" and c.action == MOVED:
+            moved.setdefault(c.context, []).append(c)
+    out: list[Change] = []
+    for c in _ordered(diff.changes):
+        if c.kind == "alert" and c.context in slos and all(
+                f.field == "threshold" or f.field.startswith("annotations.") for f in c.fields):
+            continue
+        if c.kind == "panel" and c.action == MOVED and len(moved[c.context]) > REFLOW:
+            if c is moved[c.context][0]:
+                titles = ", ".join(m.name.rsplit(" (id ", 1)[0] for m in moved[c.context])
+                out.append(Change("dashboard", MOVED, c.context, c.path, None,
+                                  detail=f"{len(moved[c.context])} panels moved: {titles}"))
+            continue
+        out.append(c)
+    wrapped = [c for c in out if c.kind == "file" and c.path.startswith(KUBERNETES)]
+    if wrapped:
+        out = [c for c in out if c not in wrapped]
+        out.append(Change("file", CHANGED, f"{KUBERNETES}… ({len(wrapped)} resource{'s' * (len(wrapped) > 1)})",
+                          KUBERNETES))
+    return out
 
 
 def counts(diff: TreeDiff) -> dict[str, int]:
