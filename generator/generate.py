@@ -29,21 +29,25 @@ from obsgen.write import MANIFEST, STACK, manifest_text
 
 ServiceEmitter = Callable[[Model], dict[str, str]]
 SharedEmitter = Callable[[Services], dict[str, str]]
+ServiceWrapper = Callable[[Model, dict[str, str]], dict[str, str]]
+SharedWrapper = Callable[[Services, dict[str, str]], dict[str, str]]
 SERVICE_EMITTERS: tuple[ServiceEmitter, ...] = (rules.emit, ruletests.emit, schemas.emit, dashboards.emit)
 SHARED_EMITTERS: tuple[SharedEmitter, ...] = (alertmanager.emit, dashboards.emit_lint, collector.emit)
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where the configs run: what a deployment kind adds to the files every target shares."""
+    """Where the configs run: what a deployment kind adds to the files every target shares. Wrappers run
+    last and read the tree built so far: they package its files (``emit.kubernetes``), never re-emit them."""
 
-    service: tuple[ServiceEmitter, ...] = ()
     shared: tuple[SharedEmitter, ...] = ()
+    service_wrappers: tuple[ServiceWrapper, ...] = ()
+    shared_wrappers: tuple[SharedWrapper, ...] = ()
 
 
 TARGETS: dict[str, Target] = {
     "compose": Target(shared=(provisioning.emit, servers.emit, compose.emit)),
-    "kubernetes": Target(service=(kubernetes.emit,), shared=(kubernetes.emit_shared,)),
+    "kubernetes": Target(service_wrappers=(kubernetes.emit,), shared_wrappers=(kubernetes.emit_shared,)),
 }
 """``--target``: compose = Prometheus/Loki/Grafana configs and docker-compose.yml for one machine;
 kubernetes = operator resources under ``kubernetes/``. Both by default, so ``--check`` covers both."""
@@ -123,9 +127,15 @@ def build_tree(models: Model | Iterable[Model], targets: Iterable[str] = tuple(T
 
     chosen = [TARGETS[name] for name in TARGETS if name in set(targets)]
     for model in ordered:
-        for emitter in (*SERVICE_EMITTERS, *(e for t in chosen for e in t.service)):
+        for emitter in SERVICE_EMITTERS:
             add(model.service.name, emitter(model))
     for shared in (*SHARED_EMITTERS, *(e for t in chosen for e in t.shared)):
         add(STACK, shared(services))
+    for target in chosen:
+        for model in ordered:
+            for wrapper in target.service_wrappers:
+                add(model.service.name, wrapper(model, tree))
+        for shared_wrapper in target.shared_wrappers:
+            add(STACK, shared_wrapper(services, tree))
     tree[MANIFEST] = manifest_text(services, owners)
     return dict(sorted(tree.items()))
