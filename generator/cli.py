@@ -141,7 +141,8 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str
 @main.command()
 @SPECS_ARG
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Directory of the committed tree to compare with (without --base).")
+              show_default=True, help="Directory of the committed tree: compared with (without --base); "
+              "where --format github annotations point.")
 @click.option("--base", metavar="REV", default=None,
               help="Compare the trees generated from the SPEC files at git revision REV and as they are now.")
 @format_option("summary")
@@ -174,7 +175,7 @@ def diff(specs: tuple[Path, ...], out: Path, base: str | None, output_format: st
             _invalid(exc, f"the specs at {base}")
         labels = (base, "now")
     result = diff_trees(old, tree, text_diff(old, tree, *labels))
-    sys.stdout.write(_render(result, output_format, out if base is None else Path(".")))
+    sys.stdout.write(_render(result, output_format, out))
     sys.exit(0 if result.clean else EXIT_DRIFT)
 
 

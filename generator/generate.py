@@ -4,9 +4,10 @@ One tree holds any number of services. Each per-service emitter is a pure functi
 text}`` writing only under its service's folders (``alerting/<service>/``, ``schemas/<service>/``,
 ``dashboards/<folder>/<uid>.json``); each shared emitter is a pure function ``Services -> {path: text}``
 writing the one Prometheus, Alertmanager, collector, Loki, Grafana and compose config of all services.
-A new artifact kind joins by being added to ``SERVICE_EMITTERS`` or ``SHARED_EMITTERS``. The PromQL
-contract check and the cross-service conflict check run in ``load_all``, so a Python caller gets exactly
-the errors the CLI reports.
+A new artifact kind joins by being added to ``SERVICE_EMITTERS`` or ``SHARED_EMITTERS``; what only one
+deployment kind needs (docker-compose's configs, Kubernetes resources) belongs to its entry of
+``TARGETS``. The PromQL contract check and the cross-service conflict check run in ``load_all``, so a
+Python caller gets exactly the errors the CLI reports.
 """
 
 from __future__ import annotations
