@@ -218,3 +218,14 @@ def test_diff_base_compares_two_git_revisions(tmp_path: Path) -> None:
     assert "  + alert RecsysCoverageCritical: P3 < 0.8 for 15m" in lines
     assert "--- a/alerting/movie-recommender/alerts.yml (HEAD)" in lines
     assert run("diff", str(spec), "--base", "no-such-rev").exit_code == 2
+
+
+def test_collector_pipeline_and_receiver_changes(base: dict[str, str]) -> None:
+    new = dict(base)
+    new["otel/collector.yaml"] = base["otel/collector.yaml"].replace("      exporters: [debug]",
+                                                                     "      exporters: [debug, otlp]", 1)
+    new["alerting/alertmanager.yml"] = base["alerting/alertmanager.yml"].replace(
+        "http://alert-sink:9096/oncall-page", "http://pager:9096/oncall-page")
+    lines = render.summary_lines(diff_trees(base, new))
+    assert lines == ["~ receiver movie-recommender/oncall-page: webhook_configs",
+                     "~ pipeline traces: exporters debug → debug, otlp"]

@@ -26,7 +26,7 @@ def _configs(tree: Tree) -> dict[str, dict[str, Any]]:
 def _things(config: dict[str, Any]) -> dict[tuple[str, str], dict[str, str]]:
     out: dict[tuple[str, str], dict[str, str]] = {}
     for name, pipeline in (config["service"]["pipelines"] or {}).items():
-        out[("pipeline", str(name))] = {k: " → ".join(map(str, v)) for k, v in (pipeline or {}).items()}
+        out[("pipeline", str(name))] = {k: ", ".join(map(str, v)) for k, v in (pipeline or {}).items()}
     for section in SECTIONS:
         for name, body in (config.get(section) or {}).items():
             out[("collector_" + section.rstrip("s"), str(name))] = {"config": json.dumps(body, sort_keys=True)}
