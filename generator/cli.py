@@ -185,7 +185,9 @@ def _render(result: TreeDiff, output_format: str, out: Path) -> str:
         return render.as_json(result)
     if output_format == "github":
         return render.github(result, out.as_posix()) + render.summary(result)
-    return render.summary(result) + ("\n" + result.text if result.text and output_format == "summary" else "")
+    if output_format == "text":
+        return result.text
+    return render.summary(result) + ("\n" + result.text if result.text else "")
 
 
 @main.command()
