@@ -217,11 +217,14 @@ def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate
         def switched(x: simulate_core.Transition) -> None:
             click.echo(f"obsgen simulate: kill-switch {x.name} turned {'on' if x.active else 'off'}", err=True)
 
+        def started() -> None:
+            click.echo("obsgen simulate: sending traffic (SIGTERM or Ctrl-C stops early and still reports)", err=True)
+
         if sys.stderr.isatty():
             with click.progressbar(length=app.ticks, label="simulating", file=sys.stderr) as bar:
-                summary = app.run(on_tick=lambda _: bar.update(1), on_switch=switched)
+                summary = app.run(on_tick=lambda _: bar.update(1), on_switch=switched, on_start=started)
         else:
-            summary = app.run(on_switch=switched)
+            summary = app.run(on_switch=switched, on_start=started)
     click.echo(simulate_core.format_summary(summary), err=json_out == "-")
     if json_out is not None:
         text = simulate_core.write_json(summary, json_out)
