@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import urllib.parse
 from pathlib import Path
@@ -12,7 +13,7 @@ from obsgen import simulate as simulate_core
 from obsgen.generate import build_tree, load, load_all
 from obsgen.model import Model
 from obsgen.spec.source import SpecInvalid
-from obsgen.write import STACK, check_tree, write_tree
+from obsgen.write import JOURNAL, STACK, WriteFailed, check_tree, write_tree
 
 EXIT_DRIFT = 1
 EXIT_BAD_INPUT = 2
@@ -104,11 +105,21 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool) -> None:
                 click.echo(f"  missing: {path}")
             for path in kinds.get("stale", []):
                 click.echo(f"  stale: {path} (written by obsgen before; no spec given produces it now)")
+        if drift.interrupted:
+            click.echo(f"an earlier `obsgen generate` was interrupted while swapping files in ({JOURNAL} is there); "
+                       "the next run rolls it back first")
+        command = shlex.join(["obsgen", "generate", *map(str, specs), "--out", str(out)])
         click.echo(f"obsgen: {len(drift.changed)} changed, {len(drift.missing)} missing, {len(drift.stale)} stale "
-                   f"under {out}; run `obsgen generate` and commit the result.", err=True)
+                   f"under {out}; run `{command}` and commit the result.", err=True)
         sys.exit(EXIT_DRIFT)
     try:
         written = write_tree(tree, out)
+    except WriteFailed as exc:
+        state = ("nothing was changed" if exc.rolled_back else
+                 f"the tree is part old, part new until the next `obsgen generate` rolls it back from {JOURNAL}")
+        click.echo(f"obsgen: cannot write {exc.path} under --out {out} ({exc.reason}); {state} — make it writable "
+                   "or choose another --out", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except OSError as exc:
         click.echo(f"obsgen: --out {out}: cannot write ({exc.strerror}) — choose a writable directory", err=True)
         sys.exit(EXIT_BAD_INPUT)
