@@ -65,6 +65,7 @@ def main() -> None:
       obsgen generate my-service.yaml --out deploy/
       obsgen generate specs/ --out deploy/   # every *.yaml/*.yml of specs/: one tree, one stack
       obsgen generate --check         # CI: exit 1 with a diff if committed files drift
+      obsgen init --name checkout     # a starting spec: checkout.yaml
     """
 
 
@@ -145,6 +146,62 @@ def validate(specs: tuple[Path, ...]) -> None:
     for model in _load_all(specs):
         click.echo(f"obsgen: {model.source} is valid: {len(model.events)} events, {len(model.metrics)} metrics, "
                    f"{len(model.alerts)} alerts, {len(model.slos)} SLOs.")
+
+
+@main.command()
+@click.option("--name", default="my-service", show_default=True,
+              help="The service's name (lower case, digits, -); also names its namespace, alerts and dashboard.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write [default: NAME.yaml]; an existing file is never overwritten.")
+@click.option("--schema", "schema_ref", default=None, metavar="PATH|URL",
+              help="What the editor modeline points at [default: the installed obsgen's spec JSON Schema, as a "
+                   "path relative to the spec].")
+def init(name: str, out: Path | None, schema_ref: str | None) -> None:
+    """Write a small commented spec for a plain HTTP service: requests, errors and latency, an availability
+    and a latency SLO, two alerts and a dashboard. It validates and generates as written; edit it from there.
+
+    \b
+    Example:
+      obsgen init --name checkout                 # writes checkout.yaml
+      obsgen init --name checkout --out specs/checkout.yaml
+      obsgen generate specs/checkout.yaml --out deploy/
+    """
+    from obsgen.init_spec import init_text, schema_reference
+    from obsgen.spec_schema import SCHEMA_FILE
+
+    out = out or Path(f"{name}.yaml")
+    try:
+        text = init_text(name, schema_ref or schema_reference(out, SCHEMA_FILE))
+    except ValueError as exc:
+        click.echo(f"obsgen init: --name: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        with open(out, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        click.echo(f"obsgen init: {out} already exists; nothing was written — choose another --out", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as exc:
+        click.echo(f"obsgen init: cannot write {out} ({exc.strerror}) — choose a writable --out", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"obsgen: wrote {out} (service {name}); next: "
+               f"{shlex.join(['obsgen', 'generate', str(out), '--out', 'deploy'])}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the spec format, for editors and other checkers.
+
+    The same schema ships with obsgen; `obsgen init` points new specs at it with a yaml-language-server
+    modeline. `obsgen validate` checks more (references between sections, the queries).
+
+    \b
+    Example:
+      obsgen schema > obsgen-spec.schema.json
+    """
+    from obsgen.spec_schema import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 # --- obsgen simulate / obsgen killswitch serve (core: generator/simulate/) ---------------------------
