@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 from obsgen import __version__
-from obsgen import simulate as simulate_core
 from obsgen.generate import build_tree, load, load_all
 from obsgen.model import Model
 from obsgen.spec.source import SpecInvalid
@@ -263,7 +262,8 @@ def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate
       obsgen simulate my-service.yaml --incident NAME --killswitch-file /var/run/killswitch.json
       obsgen simulate specs/checkout.yaml --dev --set region=eu --no-pacing
     """
-    from obsgen.runtime.pii import PiiKeyError  # the runtime loads only for the commands that run it
+    from obsgen import simulate as simulate_core  # the runtime loads only for the commands that run it
+    from obsgen.runtime.pii import PiiKeyError
 
     model = _load(spec)
     try:
@@ -332,6 +332,8 @@ def killswitch_serve(spec: Path | None, token_file: Path, state_file: Path, host
       obsgen killswitch serve --token-file secrets/killswitch-token --state-file /var/run/killswitch.json
       obsgen simulate --dev --killswitch-file /var/run/killswitch.json
     """
+    from obsgen import simulate as simulate_core
+
     model = _load(spec)
     if port is None:
         port = urllib.parse.urlsplit(model.routing.kill_switch_webhook.url).port or 9095
