@@ -12,7 +12,8 @@
    median of the per-round ratios to grafanalib.
 2. **Scaling.** 100 variants of the built-in spec (service, namespace, metric, alert and dashboard names
    renamed: `svc-000` … `svc-099`) in one tree: `obsgen generate DIR_OF_N_SPECS --out NEW_DIR` for N in
-   `--sizes`, time per service = median / N.
+   `--sizes`; time per service = median / N, and the cost of each service beyond the first (the slope:
+   constant when the time is linear in the number of services).
 
     .venv/bin/python benchmarks/generate_bench.py                      # --rounds 11 --scale-rounds 3; ~3 min
     .venv/bin/python benchmarks/generate_bench.py --rounds 21 --sizes 1,10,50,100 --json /tmp/gen.json
@@ -153,10 +154,13 @@ def main() -> None:
         scale = scaling(sizes, args.scale_rounds, work / "scale") if sizes else {}
         if scale:
             print(f"\nscaling, {args.scale_rounds} rounds per size (one cold `obsgen generate DIR --out NEW_DIR`):")
+            first = min(scale)
             for n, t in scale.items():
                 wall, cpu = statistics.median(t.wall), statistics.median(t.cpu)
+                slope = (cpu - statistics.median(scale[first].cpu)) / (n - first) if n != first else 0.0
+                added = f"; each service beyond {first}: {ms(slope)} ms cpu" if n != first else ""
                 print(f"  {n:4} services: wall {wall:7.2f} s = {ms(wall / n):>5} ms per service, cpu {ms(cpu / n):>5} "
-                      f"ms per service   [{' '.join(f'{v:.2f}' for v in t.wall)}]")
+                      f"ms per service{added}   [{' '.join(f'{v:.2f}' for v in t.wall)}]")
     print(f"\nafter: {uptime()}")
     if args.json:
         Path(args.json).write_text(json.dumps({"ratio_rounds": {k: asdict(v) for k, v in times.items()},
