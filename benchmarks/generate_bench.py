@@ -17,6 +17,10 @@
 
     .venv/bin/python benchmarks/generate_bench.py                      # --rounds 11 --scale-rounds 3; ~3 min
     .venv/bin/python benchmarks/generate_bench.py --rounds 21 --sizes 1,10,50,100 --json /tmp/gen.json
+    # against another version, e.g. main: its generator/ as DIR/obsgen, with templates/ inside
+    mkdir -p /tmp/old && git archive main generator templates | tar -x -C /tmp/old &&
+      mv /tmp/old/generator /tmp/old/obsgen && mv /tmp/old/templates /tmp/old/obsgen/
+    .venv/bin/python benchmarks/generate_bench.py --compare /tmp/old --sizes ""
 
 The machine load (`uptime`) is printed before and after; compare figures of one run only.
 """
@@ -76,13 +80,20 @@ def obsgen(*args: str, c_loader: bool = False) -> list[str]:
     return [sys.executable, "-c", C_LOADER, *args] if c_loader else [str(BIN / "obsgen"), *args]
 
 
+def obsgen_from(source: Path, *args: str) -> list[str]:
+    """``obsgen`` imported from another copy of its sources (``source/obsgen``: e.g. an older commit's
+    ``generator/`` with ``templates/`` inside), so two versions can be timed in one run."""
+    code = f"import sys; sys.path.insert(0, {str(source)!r}); from obsgen.cli import main; main()"
+    return [sys.executable, "-c", code, *args]
+
+
 def variant(text: str, i: int) -> str:
     """The built-in spec renamed for service ``i``: its own service, namespace, series, alerts and dashboards."""
     return (text.replace("movie-recommender", f"svc-{i:03d}").replace("recsys", f"svc{i:03d}")
             .replace("Recsys", f"Svc{i:03d}"))
 
 
-def ratio_rounds(rounds: int, work: Path) -> dict[str, Times]:
+def ratio_rounds(rounds: int, work: Path, compare: Path | None) -> dict[str, Times]:
     current = work / "current"
     subprocess.run(obsgen("generate", "--out", str(current)), check=True, capture_output=True, env=ENV)
     fresh = iter(range(10**6))
@@ -98,6 +109,8 @@ def ratio_rounds(rounds: int, work: Path) -> dict[str, Times]:
         "grafanalib generate-dashboard": lambda: [str(BIN / "generate-dashboard"), "-o", str(work / "d.json"),
                                                   str(DASHBOARD)],
     }
+    if compare is not None:
+        cases[f"{compare.name}, new dir"] = lambda: obsgen_from(compare, "generate", "--out", new_dir())
     times = {name: Times() for name in cases}
     for command in cases.values():  # warm the page cache and write the .pyc files; not counted
         timed(command())
@@ -133,6 +146,8 @@ def main() -> None:
     parser.add_argument("--scale-rounds", type=int, default=3)
     parser.add_argument("--sizes", default="1,10,50,100", help="numbers of services for the scaling figure")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    parser.add_argument("--compare", metavar="DIR", type=Path,
+                        help="also time the obsgen package in DIR/obsgen (another version's sources)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",") if n]
     print(f"before: {uptime()}")
@@ -140,7 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="obsgen-bench-") as tmp:
         work = Path(tmp)
         ENV["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-        times = ratio_rounds(args.rounds, work)
+        times = ratio_rounds(args.rounds, work, args.compare)
         base = times["grafanalib generate-dashboard"]
         print(f"\ncold process, {args.rounds} rounds, ms (wall: every round; then the medians, and the median of the "
               "per-round ratios to grafanalib; cpu: user+sys of the process):")

@@ -11,7 +11,8 @@ A run is one transaction over every file it touches, root files and the manifest
 
 If any step fails, every swapped path is restored from ``old/``, files and directories the run created are
 removed, and ``WriteFailed`` is raised: the tree is byte for byte as before. If the process dies mid-swap,
-the journal stays behind and the next run (``recover``) rolls the tree back from it before writing. A file
+the journal stays behind and the next run (``recover``) rolls the tree back from it before writing; runs on
+one directory take turns (``flock`` on the directory), so a live run's journal is never taken for a dead one's. A file
 whose content is already right is not touched at all, so regenerating one service leaves every other
 service's files exactly as they were.
 
@@ -24,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,6 +177,23 @@ def write_tree(tree: dict[str, str], out: Path) -> Written:
     All or nothing: raises ``WriteFailed`` with the tree as it was before the call.
     """
     out.mkdir(parents=True, exist_ok=True)
+    with _locked(out):
+        return _write(tree, out)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """One run at a time per output directory (another waits): a second run would take the first one's journal
+    for an interrupted run's and roll it back."""
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write(tree: dict[str, str], out: Path) -> Written:
     recover(out)
     result = Written(removed=_stale(tree, out))
     for path, text in tree.items():
