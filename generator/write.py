@@ -11,10 +11,10 @@ A run is one transaction over every file it touches, root files and the manifest
 
 If any step fails, every swapped path is restored from ``old/``, files and directories the run created are
 removed, and ``WriteFailed`` is raised: the tree is byte for byte as before. If the process dies mid-swap,
-the journal stays behind and the next run (``recover``) rolls the tree back from it before writing; runs on
-one directory take turns (``flock`` on the directory), so a live run's journal is never taken for a dead one's. A file
-whose content is already right is not touched at all, so regenerating one service leaves every other
-service's files exactly as they were.
+the journal stays behind and the next run (``recover``) rolls the tree back from it before writing. Runs on
+one directory take turns (``flock`` on the directory), so a live run's journal is never taken for a dead
+one's. A file whose content is already right is not touched at all, so regenerating one service leaves
+every other service's files exactly as they were.
 
 The manifest (``MANIFEST``) names the owner of every file it lists: the service whose spec produced it,
 or ``STACK`` for the files shared by all services. Files the previous run wrote and this one does not
