@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from obsgen import __version__
-from obsgen import simulate as simulate_core
-from obsgen.diff import diff_trees, render, text_diff
-from obsgen.diff.changes import TreeDiff
-from obsgen.diff.trees import disk_tree
 from obsgen.generate import TARGETS, build_tree, load, load_all
 from obsgen.model import Model
 from obsgen.spec.source import SpecInvalid
-from obsgen.write import STACK, check_tree, write_tree
+from obsgen.write import JOURNAL, STACK, WriteFailed, check_tree, write_tree
+
+if TYPE_CHECKING:
+    from obsgen.diff.changes import TreeDiff
 
 EXIT_DRIFT = 1
 EXIT_BAD_INPUT = 2
@@ -78,6 +79,7 @@ def main() -> None:
       obsgen generate my-service.yaml --out deploy/
       obsgen generate specs/ --out deploy/   # every *.yaml/*.yml of specs/: one tree, one stack
       obsgen generate --check         # CI: exit 1 with a diff if committed files drift
+      obsgen init --name checkout     # a starting spec: checkout.yaml
     """
 
 
@@ -114,6 +116,9 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str
             click.echo(f"obsgen: {len(tree)} generated files under {out} match {source}.")
             return
         if output_format != "text":
+            from obsgen.diff import diff_trees
+            from obsgen.diff.trees import disk_tree
+
             sys.stdout.write(_render(diff_trees(disk_tree(tree, out), tree, drift.diff), output_format, out))
         else:
             sys.stdout.write(drift.diff)
@@ -123,11 +128,21 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str
                 click.echo(f"  missing: {path}")
             for path in kinds.get("stale", []):
                 click.echo(f"  stale: {path} (written by obsgen before; no spec given produces it now)")
+        if drift.interrupted:
+            click.echo(f"an earlier `obsgen generate` was interrupted while swapping files in ({JOURNAL} is there); "
+                       "the next run rolls it back first")
+        command = shlex.join(["obsgen", "generate", *map(str, specs), "--out", str(out)])
         click.echo(f"obsgen: {len(drift.changed)} changed, {len(drift.missing)} missing, {len(drift.stale)} stale "
-                   f"under {out}; run `obsgen generate` and commit the result.", err=True)
+                   f"under {out}; run `{command}` and commit the result.", err=True)
         sys.exit(EXIT_DRIFT)
     try:
         written = write_tree(tree, out)
+    except WriteFailed as exc:
+        state = ("nothing was changed" if exc.rolled_back else
+                 f"the tree is part old, part new until the next `obsgen generate` rolls it back from {JOURNAL}")
+        click.echo(f"obsgen: cannot write {exc.path} under --out {out} ({exc.reason}); {state} — make it writable "
+                   "or choose another --out", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     except OSError as exc:
         click.echo(f"obsgen: --out {out}: cannot write ({exc.strerror}) — choose a writable directory", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -160,7 +175,9 @@ def diff(specs: tuple[Path, ...], out: Path, base: str | None, output_format: st
       obsgen diff specs/checkout.yaml --base origin/main --format github
       obsgen diff specs/ --out deploy/ --format json
     """
+    from obsgen.diff import diff_trees, text_diff
     from obsgen.diff.revisions import RevisionError, tree_at
+    from obsgen.diff.trees import disk_tree
 
     tree = build_tree(_load_all(specs), targets or TARGETS)
     if base is None:
@@ -181,6 +198,8 @@ def diff(specs: tuple[Path, ...], out: Path, base: str | None, output_format: st
 
 def _render(result: TreeDiff, output_format: str, out: Path) -> str:
     """A diff in one of FORMATS; ``summary`` puts the textual diff after the summary."""
+    from obsgen.diff import render
+
     if output_format == "json":
         return render.as_json(result)
     if output_format == "github":
@@ -205,6 +224,62 @@ def validate(specs: tuple[Path, ...]) -> None:
     for model in _load_all(specs):
         click.echo(f"obsgen: {model.source} is valid: {len(model.events)} events, {len(model.metrics)} metrics, "
                    f"{len(model.alerts)} alerts, {len(model.slos)} SLOs.")
+
+
+@main.command()
+@click.option("--name", default="my-service", show_default=True,
+              help="The service's name (lower case, digits, -); also names its namespace, alerts and dashboard.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write [default: NAME.yaml]; an existing file is never overwritten.")
+@click.option("--schema", "schema_ref", default=None, metavar="PATH|URL",
+              help="What the editor modeline points at [default: the installed obsgen's spec JSON Schema, as a "
+                   "path relative to the spec].")
+def init(name: str, out: Path | None, schema_ref: str | None) -> None:
+    """Write a small commented spec for a plain HTTP service: requests, errors and latency, an availability
+    and a latency SLO, two alerts and a dashboard. It validates and generates as written; edit it from there.
+
+    \b
+    Example:
+      obsgen init --name checkout                 # writes checkout.yaml
+      obsgen init --name checkout --out specs/checkout.yaml
+      obsgen generate specs/checkout.yaml --out deploy/
+    """
+    from obsgen.init_spec import init_text, schema_reference
+    from obsgen.spec_schema import SCHEMA_FILE
+
+    out = out or Path(f"{name}.yaml")
+    try:
+        text = init_text(name, schema_ref or schema_reference(out, SCHEMA_FILE))
+    except ValueError as exc:
+        click.echo(f"obsgen init: --name: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        with open(out, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        click.echo(f"obsgen init: {out} already exists; nothing was written — choose another --out", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as exc:
+        click.echo(f"obsgen init: cannot write {out} ({exc.strerror}) — choose a writable --out", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"obsgen: wrote {out} (service {name}); next: "
+               f"{shlex.join(['obsgen', 'generate', str(out), '--out', 'deploy'])}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the spec format, for editors and other checkers.
+
+    The same schema ships with obsgen; `obsgen init` points new specs at it with a yaml-language-server
+    modeline. `obsgen validate` checks more (references between sections, the queries).
+
+    \b
+    Example:
+      obsgen schema > obsgen-spec.schema.json
+    """
+    from obsgen.spec_schema import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 # --- obsgen simulate / obsgen killswitch serve (core: generator/simulate/) ---------------------------
@@ -266,7 +341,8 @@ def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate
       obsgen simulate my-service.yaml --incident NAME --killswitch-file /var/run/killswitch.json
       obsgen simulate specs/checkout.yaml --dev --set region=eu --no-pacing
     """
-    from obsgen.runtime.pii import PiiKeyError  # the runtime loads only for the commands that run it
+    from obsgen import simulate as simulate_core  # the runtime loads only for the commands that run it
+    from obsgen.runtime.pii import PiiKeyError
 
     model = _load(spec)
     try:
@@ -288,11 +364,14 @@ def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate
         def switched(x: simulate_core.Transition) -> None:
             click.echo(f"obsgen simulate: kill-switch {x.name} turned {'on' if x.active else 'off'}", err=True)
 
+        def started() -> None:
+            click.echo("obsgen simulate: sending traffic (SIGTERM or Ctrl-C stops early and still reports)", err=True)
+
         if sys.stderr.isatty():
             with click.progressbar(length=app.ticks, label="simulating", file=sys.stderr) as bar:
-                summary = app.run(on_tick=lambda _: bar.update(1), on_switch=switched)
+                summary = app.run(on_tick=lambda _: bar.update(1), on_switch=switched, on_start=started)
         else:
-            summary = app.run(on_switch=switched)
+            summary = app.run(on_switch=switched, on_start=started)
     click.echo(simulate_core.format_summary(summary), err=json_out == "-")
     if json_out is not None:
         text = simulate_core.write_json(summary, json_out)
@@ -335,6 +414,8 @@ def killswitch_serve(spec: Path | None, token_file: Path, state_file: Path, host
       obsgen killswitch serve --token-file secrets/killswitch-token --state-file /var/run/killswitch.json
       obsgen simulate --dev --killswitch-file /var/run/killswitch.json
     """
+    from obsgen import simulate as simulate_core
+
     model = _load(spec)
     if port is None:
         port = urllib.parse.urlsplit(model.routing.kill_switch_webhook.url).port or 9095

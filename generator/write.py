@@ -1,10 +1,20 @@
 """Writes the output tree atomically, or compares it with what is on disk (``--check``).
 
-Every changed file is first written in full to a staging directory beside the output, then renamed into
-place (``os.replace`` is atomic), and the manifest is replaced last. An error before the renames
-leaves the tree untouched; a crash during them leaves only whole files, never a truncated one. A file
-whose content is already right is not touched at all, so regenerating one service leaves every other
-service's files exactly as they were.
+A run is one transaction over every file it touches, root files and the manifest included:
+
+1. every new or changed file is written in full and fsynced under ``.obsgen-txn-*/new/`` inside the output
+   directory (the same file system, so renames are atomic);
+2. a journal (``.obsgen-journal``) naming every path the run replaces, creates or removes is fsynced;
+3. each path is swapped: its previous version is hard-linked into ``.obsgen-txn-*/old/`` (a stale file is
+   moved there), then the new file is renamed over it, the manifest last;
+4. the journal is deleted — the commit — and the transaction directory removed.
+
+If any step fails, every swapped path is restored from ``old/``, files and directories the run created are
+removed, and ``WriteFailed`` is raised: the tree is byte for byte as before. If the process dies mid-swap,
+the journal stays behind and the next run (``recover``) rolls the tree back from it before writing. Runs on
+one directory take turns (``flock`` on the directory), so a live run's journal is never taken for a dead
+one's. A file whose content is already right is not touched at all, so regenerating one service leaves
+every other service's files exactly as they were.
 
 The manifest (``MANIFEST``) names the owner of every file it lists: the service whose spec produced it,
 or ``STACK`` for the files shared by all services. Files the previous run wrote and this one does not
@@ -13,10 +23,14 @@ are removed (stale), and drift is reported per owner.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,10 +67,12 @@ class Drift:
     missing: list[tuple[str, str]] = field(default_factory=list)
     stale: list[tuple[str, str]] = field(default_factory=list)
     diff: str = ""
+    interrupted: bool = False
+    """A run died while swapping files in (its journal is there): the tree may be part old, part new."""
 
     @property
     def clean(self) -> bool:
-        return not (self.changed or self.missing or self.stale)
+        return not (self.changed or self.missing or self.stale or self.interrupted)
 
     def by_owner(self) -> dict[str, dict[str, list[str]]]:
         """``{owner: {"changed"|"missing"|"stale": [path, ...]}}``, owners sorted, shared files first."""
@@ -97,31 +113,200 @@ def _current(target: Path) -> str | None:
         return None
 
 
+JOURNAL = ".obsgen-journal"
+"""Present only while a run swaps files in: it names the transaction directory and every path touched."""
+TXN_PREFIX = ".obsgen-txn-"
+
+
+class WriteFailed(Exception):
+    """A path of the tree could not be written. ``rolled_back``: the tree is as before the run; if not, the
+    journal is still there and the next run (or ``recover``) restores it."""
+
+    def __init__(self, path: str, reason: str, rolled_back: bool):
+        self.path, self.reason, self.rolled_back = path, reason, rolled_back
+        super().__init__(f"{path}: {reason}")
+
+
+def _write_synced(target: Path, text: str) -> None:
+    with open(target, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_FS_OPS: dict[str, Callable[..., object]] = {
+    "write": _write_synced, "mkdir": os.mkdir, "link": os.link, "replace": os.replace, "fsync_dir": _fsync_dir}
+
+
+def _fs(op: str, *args: Path | str) -> None:
+    """Every change a run makes on disk goes through here (tests make each one fail in turn)."""
+    _FS_OPS[op](*args)
+
+
+@dataclass
+class _Entry:
+    """One path of a transaction: ``new`` if the run puts a file there, ``old`` if one was there before."""
+
+    path: str
+    new: bool
+    old: bool
+
+
+def _missing_dirs(out: Path, paths: list[str]) -> list[str]:
+    """Directories the run must create for ``paths``, parents before children."""
+    missing: set[str] = set()
+    for path in paths:
+        parent = Path(path).parent
+        while parent != Path(".") and not (out / parent).is_dir():
+            missing.add(parent.as_posix())
+            parent = parent.parent
+    return sorted(missing, key=lambda d: (d.count("/"), d))
+
+
 def write_tree(tree: dict[str, str], out: Path) -> Written:
-    """Write ``tree`` under ``out``: changed and new files, the manifest last; remove stale files."""
+    """Write ``tree`` under ``out``: changed and new files, the manifest last; remove stale files.
+
+    All or nothing: raises ``WriteFailed`` with the tree as it was before the call.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    with _locked(out):
+        return _write(tree, out)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """One run at a time per output directory (another waits): a second run would take the first one's journal
+    for an interrupted run's and roll it back."""
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write(tree: dict[str, str], out: Path) -> Written:
+    recover(out)
     result = Written(removed=_stale(tree, out))
     for path, text in tree.items():
         (result.unchanged if _current(out / path) == text else result.written).append(path)
-    staging = Path(tempfile.mkdtemp(prefix=".obsgen-staging-", dir=out))
+    if not (result.written or result.removed):
+        return result
+    txn = Path(tempfile.mkdtemp(prefix=TXN_PREFIX, dir=out))
     try:
-        for path in result.written:
-            target = staging / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(tree[path])
-                handle.flush()
-                os.fsync(handle.fileno())
-        for path in sorted(result.written, key=lambda p: p == MANIFEST):  # the manifest goes last
-            destination = out / path
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / path, destination)
-        for _, path in result.removed:
-            (out / path).unlink()
-            _prune_empty_dirs(out, (out / path).parent)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        written = sorted(result.written, key=lambda p: p == MANIFEST)  # the manifest goes last
+        entries = [_Entry(path, True, (out / path).exists()) for path in written]
+        entries += [_Entry(path, False, True) for _, path in result.removed]
+        dirs = _missing_dirs(out, written)
+        for directory in ["new", "old"] + [f"new/{d}" for d in _missing_dirs(txn / "new", written)]:
+            _fs("mkdir", txn / directory)
+        for path in written:
+            _fs("write", txn / "new" / path, tree[path])
+        _fs("write", txn / JOURNAL, json.dumps({"txn": txn.name, "dirs": dirs,
+                                                "entries": [vars(e) for e in entries]}))
+    except OSError as exc:
+        shutil.rmtree(txn, ignore_errors=True)
+        raise WriteFailed(_relative(exc, out), exc.strerror or str(exc), rolled_back=True) from None
+    except BaseException:
+        shutil.rmtree(txn, ignore_errors=True)
+        raise
+    try:
+        _swap(out, txn, entries, dirs)
+    except BaseException as exc:
+        rolled_back = _rollback(out, txn, entries, dirs)
+        if isinstance(exc, OSError):
+            raise WriteFailed(_relative(exc, out), exc.strerror or str(exc), rolled_back) from None
+        raise
+    (out / JOURNAL).unlink()  # the commit point: from here on the new tree stands
+    shutil.rmtree(txn, ignore_errors=True)
+    for _, path in result.removed:
+        _prune_empty_dirs(out, (out / path).parent)
     return result
+
+
+def _swap(out: Path, txn: Path, entries: list[_Entry], dirs: list[str]) -> None:
+    _fs("replace", txn / JOURNAL, out / JOURNAL)
+    _fs("fsync_dir", out)
+    for directory in dirs:
+        _fs("mkdir", out / directory)
+    for entry in entries:
+        target, backup = out / entry.path, txn / "old" / entry.path
+        if entry.old:
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            # a link keeps the previous version while the target stays whole; a stale file simply moves
+            _fs("link" if entry.new else "replace", target, backup)
+        if entry.new:
+            _fs("replace", txn / "new" / entry.path, target)
+    for directory in sorted({(out / e.path).parent for e in entries}):
+        _fs("fsync_dir", directory)
+
+
+def _rollback(out: Path, txn: Path, entries: list[_Entry], dirs: list[str]) -> bool:
+    """Put back every previous version, remove what the run created; True when done (journal and txn gone)."""
+    try:
+        for entry in reversed(entries):
+            target, backup = out / entry.path, txn / "old" / entry.path
+            if entry.old and backup.exists():
+                if not (target.exists() and os.path.samefile(backup, target)):  # else never swapped: leave it
+                    os.replace(backup, target)
+            elif not entry.old and target.exists():
+                target.unlink()
+        for directory in reversed(dirs):
+            with contextlib.suppress(FileNotFoundError):
+                (out / directory).rmdir()
+        _fsync_dir(out)
+        (out / JOURNAL).unlink(missing_ok=True)
+    except OSError:
+        return False
+    shutil.rmtree(txn, ignore_errors=True)
+    return True
+
+
+def recover(out: Path) -> bool:
+    """Roll back a run that died while swapping files into ``out`` (its journal is still there), and remove
+    leftover transaction directories. True if a run was rolled back.
+
+    Raises ``WriteFailed`` if the journal cannot be read or the rollback cannot complete.
+    """
+    journal = out / JOURNAL
+    found = journal.is_file()
+    if found:
+        try:
+            data = json.loads(journal.read_text(encoding="utf-8"))
+            entries = [_Entry(e["path"], e["new"], e["old"]) for e in data["entries"]]
+            txn, dirs = out / data["txn"], list(data["dirs"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise WriteFailed(JOURNAL, f"the journal of an interrupted run is unreadable ({exc})",
+                              rolled_back=False) from None
+        if not _rollback(out, txn, entries, dirs):
+            raise WriteFailed(JOURNAL, "cannot roll back an interrupted run", rolled_back=False)
+    for leftover in out.glob(f"{TXN_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return found
+
+
+def _relative(exc: OSError, out: Path) -> str:
+    """The output path an OS error concerns, relative to ``out``; a staged or backed-up file is named by its
+    target (``.obsgen-txn-*/new/<path>`` → ``<path>``), and a target is preferred to a staging path."""
+    named: list[tuple[bool, str]] = []
+    for name in (exc.filename2, exc.filename):
+        if name is None:
+            continue
+        try:
+            parts = Path(name).relative_to(out).parts
+        except ValueError:
+            return str(name)
+        staged = bool(parts) and parts[0].startswith(TXN_PREFIX)
+        named.append((staged, "/".join(parts[2:] if staged else parts) or "."))
+    return min(named)[1] if named else "."
 
 
 def _prune_empty_dirs(root: Path, directory: Path) -> None:
@@ -145,5 +330,6 @@ def check_tree(tree: dict[str, str], out: Path) -> Drift:
             chunks.extend(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
                                                f"a/{path} (on disk)", f"b/{path} (generated)"))
     drift.stale = _stale(tree, out)
+    drift.interrupted = (out / JOURNAL).is_file()
     drift.diff = "".join(line if line.endswith("\n") else line + "\n" for line in chunks)
     return drift

@@ -13,4 +13,6 @@ bash scripts/install-tools.sh
 export PATH="$HOME/.cache/obsgen-tools/bin:$PATH"
 
 .venv/bin/ruff check generator tests benchmarks
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Most of the suite waits on real servers and tools, so test files run in parallel workers (one file per
+# worker: a file's module-scoped stack stays in one process). OBSGEN_TEST_WORKERS=0 runs them serially.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${OBSGEN_TEST_WORKERS:-3}" --dist loadfile "$@"

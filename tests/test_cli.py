@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,15 @@ def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "obsgen.cli", "generate", "--out", str(tmp_path)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_check_hint_is_the_exact_command_with_the_specs_and_out_as_given(tmp_path: Path) -> None:
+    out = tmp_path / "my deploy"
+    spec = Path(__file__).parent / "fixtures" / "specs" / "checkout.yaml"
+    result = run("generate", str(spec), "--check", "--out", str(out))
+    assert result.exit_code == 1
+    command = f"obsgen generate {spec} --out '{out}'"
+    assert f"run `{command}` and commit the result." in result.output
+    args = shlex.split(command)[1:]
+    assert run(*args).exit_code == 0
+    assert run(*args, "--check").exit_code == 0

@@ -21,8 +21,8 @@ import yaml
 from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.emit.grafana import dashboards, provisioning
-from obsgen.emit.grafana.board import SCHEMA_VERSION
-from obsgen.emit.grafana.dashboards import dashboard_json, dashboard_path
+from obsgen.emit.grafana.board import SCHEMA_VERSION, dashboard_json
+from obsgen.emit.grafana.dashboards import dashboard_path
 from obsgen.emit.prometheus.rules import ALERTS_FILE, rule_path
 from obsgen.emit.prometheus.rules import emit as rules_emit
 from obsgen.emit.render import Services

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from obsgen.emit.grafana.dashboards import dashboard_json
+from obsgen.emit.grafana.board import dashboard_json
 from obsgen.emit.prometheus import rules
 
 from tests.support.grafana import default_range, describe, has_data, interpolate, panels, step_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from obsgen.emit.grafana.dashboards import dashboard_json
+from obsgen.emit.grafana.board import dashboard_json
 from obsgen.model.panelids import row_panel_id, tile_panel_id
 from obsgen.spec import default_spec_text
 from obsgen.spec.build import build_model

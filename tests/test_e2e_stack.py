@@ -103,7 +103,9 @@ def test_a_collector_outage_never_stops_the_app_and_its_loss_is_counted(stack: S
             collector.start()
 
     assert "Traceback" not in sim.stderr()
-    assert summary["max_lag_s"] < 1.0, "the app fell behind its schedule: telemetry blocked it"
+    # Blocking on the dead collector would cost at least an export timeout (seconds) per blocked call, and the
+    # outage lasts OUTAGE_S; scheduling noise on a loaded 2-core machine stays well below a quarter of it.
+    assert summary["max_lag_s"] < OUTAGE_S / 4, "the app fell behind its schedule: telemetry blocked it"
     dropped = summary["dropped"]
     assert dropped["traces"] > 0 and dropped["logs"] > 0, "the outage lost spans and logs; the counters must say so"
     # The loss is visible in the stack, not only in the app: obsgen.telemetry.dropped reaches Prometheus.

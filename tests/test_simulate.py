@@ -384,7 +384,10 @@ def test_simulate_stops_early_on_sigterm_and_still_reports(tmp_path: Path) -> No
     proc = subprocess.Popen(obsgen("simulate", "--minutes", "600", "--speedup", "10", "--rate", "50",
                                    "--json", str(out)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        threading.Event().wait(2.5)
+        assert proc.stderr is not None
+        while b"sending traffic" not in (line := proc.stderr.readline()):
+            assert line, "obsgen simulate ended before it started sending"
+        threading.Event().wait(0.5)  # let it send some journeys
         proc.send_signal(signal.SIGTERM)
         stdout, _ = proc.communicate(timeout=20)
     finally:

@@ -118,13 +118,20 @@ class SimulatedApp:
         return f"http://{host}:{port}/v1/alertmanager"
 
     def run(self, on_tick: Callable[[int], None] | None = None,
-            on_switch: Callable[[Transition], None] | None = None, flush_timeout_s: float = 10.0) -> Summary:
-        """Send the traffic (SIGTERM/SIGINT stop it early), flush, shut the runtime down; what was sent."""
+            on_switch: Callable[[Transition], None] | None = None, flush_timeout_s: float = 10.0,
+            on_start: Callable[[], None] | None = None) -> Summary:
+        """Send the traffic (SIGTERM/SIGINT stop it early), flush, shut the runtime down; what was sent.
+
+        ``on_start`` is called once the stop signals are handled, so a supervisor that waits for it can stop the
+        run early without killing it.
+        """
         stop = threading.Event()
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            if on_start is not None:
+                on_start()
             summary = self.simulation.run(stop, on_tick, on_switch)
         finally:
             for sig, handler in previous.items():

@@ -5,12 +5,12 @@ services sharing a Grafana folder never write the same file. The ``.lint`` of a 
 its folder may hold dashboards of several services.
 
 Kept out of the package ``__init__`` so that loading a spec (which reads ``dashboards.spec``) never
-imports grafanalib: the runtime loads specs inside applications.
+imports grafanalib: the runtime loads specs inside applications. grafanalib (a tenth of a second to
+import) is loaded only when a service has dashboards.
 """
 
 from __future__ import annotations
 
-from obsgen.emit.grafana.board import dashboard_json
 from obsgen.emit.grafana.lintconfig import lint_config
 from obsgen.emit.render import Services, json_text
 from obsgen.model import Dashboard, Model
@@ -27,6 +27,10 @@ def dashboard_path(model: Model, board: Dashboard) -> str:
 
 
 def emit(model: Model) -> dict[str, str]:
+    if not model.dashboards:
+        return {}
+    from obsgen.emit.grafana.board import dashboard_json
+
     return {dashboard_path(model, board): json_text(dashboard_json(model, board)) for board in model.dashboards}
 
 

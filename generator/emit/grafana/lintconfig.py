@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from obsgen.emit.render import Sourced, header_text
+from obsgen.emit.render import SafeDumper, Sourced, header_text
 
 JOB_INSTANCE = ("obsgen dashboards show one service as a whole: they read recording rules aggregated across "
                 "instances (which keep no job or instance label) and select the service by its metric names, so "
@@ -21,5 +21,5 @@ EXCLUSIONS: dict[str, str] = {
 
 def lint_config(origin: Sourced) -> str:
     config: dict[str, Any] = {"exclusions": {rule: {"reason": reason} for rule, reason in EXCLUSIONS.items()}}
-    body = yaml.safe_dump(config, sort_keys=True, width=10_000, allow_unicode=True)
+    body = yaml.dump(config, Dumper=SafeDumper, sort_keys=True, width=10_000, allow_unicode=True)
     return f"# {header_text(origin)}\n{body}"

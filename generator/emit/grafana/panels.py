@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from grafanalib import core as g
-from grafanalib._gen import DashboardEncoder
 from obsgen.emit.grafana.layout import Box
 from obsgen.emit.grafana.queries import LOKI_VARIABLE, PROMETHEUS_VARIABLE, query_expr
 from obsgen.model import SLO, Alert, Model, Tile
@@ -27,8 +26,16 @@ PANEL_KEYS = ("datasource", "description", "fieldConfig", "gridPos", "id", "link
 
 
 def data(obj: Any) -> Any:
-    """A grafanalib object (or anything holding them) as plain JSON data."""
-    return json.loads(json.dumps(obj, cls=DashboardEncoder))
+    """A grafanalib object (or anything holding them) as plain JSON data: what grafanalib's ``DashboardEncoder``
+    writes, built directly instead of encoding to text and parsing it back."""
+    to_json_data = getattr(obj, "to_json_data", None)
+    if to_json_data is not None:
+        return data(to_json_data())
+    if isinstance(obj, dict):
+        return {k if isinstance(k, str) else json.dumps(k): data(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [data(v) for v in obj]
+    return obj
 
 
 def number(value: Decimal) -> int | float:

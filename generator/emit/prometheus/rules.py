@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -60,8 +61,9 @@ class BurnWindow:
         return self.budget_fraction * period.seconds / self.long.seconds
 
 
+@cache
 def burn_windows() -> tuple[BurnWindow, ...]:
-    """The multi-window table, read from package data so it stays data, not code."""
+    """The multi-window table, read (once) from package data so it stays data, not code."""
     raw = yaml.safe_load(resources.files("obsgen").joinpath("data/burn_rate_windows.yaml").read_text())
     return tuple(BurnWindow(parse_duration(r["long"]), parse_duration(r["short"]), Decimal(str(r["budget_fraction"])),
                             parse_duration(r["for"]), r["severity"]) for r in raw)

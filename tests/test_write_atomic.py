@@ -1,0 +1,173 @@
+"""The writer is all or nothing: a failure at any file-system step, or a kill mid-swap, leaves the tree as it was.
+
+Every change a run makes on disk goes through ``obsgen.write._fs``; the tests make the n-th call fail (an
+``OSError``, as a full disk or a read-only directory would) or kill the process there (a forked child that
+``os._exit``s), for every n, and compare the whole tree — files, bytes and directories — with the tree before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from obsgen import write
+from obsgen.write import JOURNAL, MANIFEST, TXN_PREFIX, WriteFailed, recover, write_tree
+
+from tests.support.specs import FIXTURES
+
+MAX_OPS = 40
+"""More than one run of the scenario below makes (``test_the_scenario_makes_fewer_than_max_ops``)."""
+
+
+def manifest(*paths: str) -> str:
+    return "# test manifest\n" + "".join(f"stack {path}\n" for path in paths)
+
+
+OLD = {
+    ".env.example": "A=1\n", ".pint.hcl": "rule {}\n", "docker-compose.yml": "services: {}\n",
+    "alerting/svc/alerts.yml": "groups: [old]\n", "alerting/gone/rules.yml": "groups: []\n",
+}
+OLD[MANIFEST] = manifest(*OLD)
+NEW = {
+    ".env.example": "A=2\n", ".pint.hcl": "rule {new}\n", "docker-compose.yml": "services: {}\n",
+    "alerting/svc/alerts.yml": "groups: [new]\n", "dashboards/team/board.json": "{}\n", "otel/collector.yaml": "x\n",
+}
+NEW[MANIFEST] = manifest(*NEW)
+"""Root files changed, one unchanged, a file replaced in a folder, new folders, a stale file and its folder."""
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every directory (None) under ``root``."""
+    return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+def expected(tree: dict[str, str], user_files: dict[str, str]) -> dict[str, bytes | None]:
+    out: dict[str, bytes | None] = {}
+    for path, text in {**tree, **user_files}.items():
+        parts = path.split("/")
+        out.update({"/".join(parts[:i]): None for i in range(1, len(parts))})
+        out[path] = text.encode()
+    return dict(sorted(out.items()))
+
+
+@pytest.fixture()
+def old_tree(tmp_path: Path) -> Path:
+    write_tree(OLD, tmp_path)
+    (tmp_path / "notes.txt").write_text("not obsgen's\n")
+    assert snapshot(tmp_path) == expected(OLD, {"notes.txt": "not obsgen's\n"})
+    return tmp_path
+
+
+def failing_at(n: int, fail: Callable[[str], None]) -> Callable[..., None]:
+    """An ``_fs`` that calls ``fail`` instead of its n-th operation (1-based) and runs every other one."""
+    real = write._fs
+    count = 0
+
+    def fs(op: str, *args: Path | str) -> None:
+        nonlocal count
+        count += 1
+        if count == n:
+            fail(op)
+        real(op, *args)
+
+    return fs
+
+
+def test_the_scenario_makes_fewer_than_max_ops(old_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ops: list[str] = []
+    real = write._fs
+    monkeypatch.setattr(write, "_fs", lambda op, *args: (ops.append(op), real(op, *args)))
+    write_tree(NEW, old_tree)
+    assert {"write", "mkdir", "link", "replace", "fsync_dir"} <= set(ops)
+    assert 10 < len(ops) < MAX_OPS
+    assert snapshot(old_tree) == expected(NEW, {"notes.txt": "not obsgen's\n"})
+
+
+@pytest.mark.parametrize("n", range(1, MAX_OPS + 1))
+def test_a_failure_at_any_step_leaves_the_tree_byte_identical(n: int, old_tree: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot(old_tree)
+
+    def disk_full(op: str) -> None:
+        raise OSError(28, "No space left on device", str(old_tree / "x"))
+
+    monkeypatch.setattr(write, "_fs", failing_at(n, disk_full))
+    try:
+        write_tree(NEW, old_tree)
+    except WriteFailed as exc:
+        assert exc.rolled_back and exc.reason == "No space left on device"
+        assert snapshot(old_tree) == before
+    else:  # n is past the last operation: the run completed
+        assert snapshot(old_tree) == expected(NEW, {"notes.txt": "not obsgen's\n"})
+
+
+@pytest.mark.parametrize("n", range(1, MAX_OPS + 1, 3))
+def test_a_kill_at_any_step_is_rolled_back_by_the_next_run(n: int, old_tree: Path) -> None:
+    before = snapshot(old_tree)
+    pid = os.fork()
+    if pid == 0:  # the child dies at its n-th operation, as with SIGKILL: no cleanup, no rollback
+        try:
+            write._fs = failing_at(n, lambda op: os._exit(9))
+            write_tree(NEW, old_tree)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0:  # n is past the last operation
+        assert snapshot(old_tree) == expected(NEW, {"notes.txt": "not obsgen's\n"})
+        return
+    swapping = (old_tree / JOURNAL).is_file()
+    assert recover(old_tree) is swapping
+    assert snapshot(old_tree) == before  # journal and transaction directory gone too
+    write_tree(NEW, old_tree)
+    assert snapshot(old_tree) == expected(NEW, {"notes.txt": "not obsgen's\n"})
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """No entry of ``directory`` can be created, renamed or removed (root ignores modes: the immutable flag)."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(directory)], capture_output=True).returncode:
+            pytest.skip("running as root without chattr +i: cannot make a directory read-only")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(directory)], check=True)
+    else:
+        directory.chmod(0o555)
+        try:
+            yield
+        finally:
+            directory.chmod(0o755)
+
+
+def test_a_read_only_alerting_folder_exits_2_with_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    obsgen = [sys.executable, "-m", "obsgen.cli", "generate"]
+    subprocess.run([*obsgen, "--out", str(tmp_path)], check=True, capture_output=True)
+    before = snapshot(tmp_path)
+    with read_only(tmp_path / "alerting"):
+        result = subprocess.run([*obsgen, str(FIXTURES / "specs" / "checkout.yaml"), "--out", str(tmp_path)],
+                                capture_output=True, text=True)
+        after = snapshot(tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("obsgen: cannot write alerting/") and "nothing was changed" in line, line
+    assert "Traceback" not in result.stderr
+    assert after == before
+
+
+def test_check_reports_an_interrupted_run_and_generate_repairs_it(old_tree: Path) -> None:
+    before = snapshot(old_tree)
+    (old_tree / JOURNAL).write_text('{"txn": ".obsgen-txn-dead", "dirs": [], "entries": []}')
+    (old_tree / f"{TXN_PREFIX}dead").mkdir()
+    assert write.check_tree(OLD, old_tree).interrupted
+    assert not write.check_tree(OLD, old_tree).clean
+    assert recover(old_tree)
+    assert snapshot(old_tree) == before
+    assert write.check_tree(OLD, old_tree).clean
