@@ -19,7 +19,7 @@ from obsgen.emit import alertmanager, schemas
 from obsgen.emit.grafana import dashboards, provisioning
 from obsgen.emit.prometheus import rules, ruletests
 from obsgen.emit.render import Services
-from obsgen.emit.stack import collector, compose, servers
+from obsgen.emit.stack import collector, compose, jaeger, servers
 from obsgen.model import Model
 from obsgen.spec import read_spec
 from obsgen.spec.build import build_model
@@ -30,7 +30,7 @@ ServiceEmitter = Callable[[Model], dict[str, str]]
 SharedEmitter = Callable[[Services], dict[str, str]]
 SERVICE_EMITTERS: tuple[ServiceEmitter, ...] = (rules.emit, ruletests.emit, schemas.emit, dashboards.emit)
 SHARED_EMITTERS: tuple[SharedEmitter, ...] = (alertmanager.emit, dashboards.emit_lint, provisioning.emit,
-                                              collector.emit, servers.emit, compose.emit)
+                                              collector.emit, jaeger.emit, servers.emit, compose.emit)
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
