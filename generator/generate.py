@@ -21,7 +21,7 @@ from obsgen.emit import alertmanager, kubernetes, schemas
 from obsgen.emit.grafana import dashboards, provisioning
 from obsgen.emit.prometheus import rules, ruletests
 from obsgen.emit.render import Services
-from obsgen.emit.stack import collector, compose, servers
+from obsgen.emit.stack import collector, compose, jaeger, servers
 from obsgen.model import Model
 from obsgen.spec import read_spec
 from obsgen.spec.build import build_model
@@ -47,7 +47,7 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "compose": Target(shared=(provisioning.emit, servers.emit, compose.emit)),
+    "compose": Target(shared=(provisioning.emit, jaeger.emit, servers.emit, compose.emit)),
     "kubernetes": Target(service_wrappers=(kubernetes.emit,), shared_wrappers=(kubernetes.emit_shared,)),
 }
 """``--target``: compose = Prometheus/Loki/Grafana configs and docker-compose.yml for one machine;

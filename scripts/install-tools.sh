@@ -5,7 +5,7 @@
 #   scripts/install-tools.sh                install (or verify) every tool, then print
 #                                           `export PATH="<bin dir>:$PATH"` on stdout
 #   scripts/install-tools.sh TOOL...        only these tools: debian otelcol prometheus3 loki
-#                                           pint dashboard-linter kustomize
+#                                           pint dashboard-linter kustomize jaeger
 #   scripts/install-tools.sh --print-path   print the bin dir and exit (installs nothing)
 #   scripts/install-tools.sh --check        exit 0 iff every (selected) tool is installed and
 #                                           runs; builds/installs nothing
@@ -16,7 +16,7 @@
 #     prometheus promtool alertmanager amtool     Debian bookworm packages (2.42 / 0.25)
 #     prometheus3 promtool3                       Prometheus 3.x, built from the Go module
 #     otelcol-obsgen ocb                          OpenTelemetry Collector (otel/builder-config.yaml)
-#     loki  pint  dashboard-linter  kustomize
+#     loki  pint  dashboard-linter  kustomize  jaeger
 #
 # Idempotent: a tool whose cached binary exists and runs is not rebuilt, so a warm run takes
 # seconds. Build output and progress go to stderr; only the PATH line goes to stdout.
@@ -58,12 +58,17 @@ DASHBOARD_LINTER_SUM=h1:wpyAYX8+Rqu0LIEE7zXBR/qjBH4t0yXvqlRGa1wD5rg=
 # kustomize: module sigs.k8s.io/kustomize/kustomize/v5, tag v$KUSTOMIZE_VERSION (`kustomize build
 # kubernetes/` in tests). 5.8.x needs Go >= 1.27; 5.7.1 is the newest that builds with this Go.
 KUSTOMIZE_VERSION=5.7.1
+# Jaeger v2 (trace store): module github.com/jaegertracing/jaeger tags its releases v1.X.Y and v2.Z.0 in
+# pairs; the v2 binary (cmd/jaeger) of release 2.13.0 is built from the module tag v1.76.0. go.mod has a
+# replace directive, so it is built from a copy of the module.
+JAEGER_VERSION=2.13.0
+JAEGER_MODULE_VERSION=1.76.0
 # Debian bookworm packages (versions are whatever bookworm ships: prometheus 2.42,
 # prometheus-alertmanager 0.25).
 DEBIAN_PACKAGES=(prometheus prometheus-alertmanager)
 # -------------------------------------------------------------------------------------------
 
-ALL_TOOLS=(debian pint dashboard-linter prometheus3 otelcol loki kustomize)
+ALL_TOOLS=(debian pint dashboard-linter prometheus3 otelcol loki kustomize jaeger)
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_DIR=${OBSGEN_TOOLS_DIR:-$HOME/.cache/obsgen-tools}
@@ -395,6 +400,23 @@ tool_loki() {
     step_done "$how" "$LOKI_VERSION" "$dir/bin/loki"
 }
 
+tool_jaeger() {
+    step_start jaeger
+    local dir=$CACHE_DIR/jaeger-$JAEGER_VERSION how=cached
+    if ! runs "$dir/bin/jaeger" version; then
+        need_build || return 0
+        local stage vp=github.com/jaegertracing/jaeger/internal/version
+        stage=$(work_dir jaeger)
+        mod_download "github.com/jaegertracing/jaeger@v$JAEGER_MODULE_VERSION"
+        build_module jaeger "github.com/jaegertracing/jaeger@v$JAEGER_MODULE_VERSION" "$stage/bin" \
+            "-X $vp.latestVersion=v$JAEGER_VERSION -X $vp.commitSHA=$MOD_REV -X $vp.date=$MOD_DATE" ./cmd/jaeger
+        runs "$stage/bin/jaeger" version || die "jaeger: built binary does not run"
+        publish jaeger "$stage" "$dir"; how=built
+    fi
+    link "$dir/bin/jaeger" jaeger
+    step_done "$how" "$JAEGER_VERSION" "$dir/bin/jaeger"
+}
+
 # Components otel/builder-config.yaml must yield (checked with `otelcol-obsgen components`).
 OTELCOL_COMPONENTS=(otlp batch memory_limiter attributes transform resource
     debug otlp_http prometheus prometheus_remote_write file health_check zpages pprof
@@ -483,6 +505,7 @@ for tool in "${SELECTED[@]}"; do
         prometheus3) tool_prometheus3 ;;
         otelcol) tool_otelcol ;;
         loki) tool_loki ;;
+        jaeger) tool_jaeger ;;
     esac
 done
 

@@ -27,6 +27,7 @@ from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
 from obsgen.emit.stack import collector, compose
 from obsgen.emit.stack import servers as stack
+from obsgen.emit.stack.jaeger import JAEGER_FILE
 from obsgen.model import Model
 
 from tests.conftest import ROOT, find_tool
@@ -78,7 +79,7 @@ def mounts(service: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def test_compose_parses_and_validates_with_compose_spec(spec: dict[str, Any]) -> None:
-    assert set(spec["services"]) == {"grafana", "prometheus", "loki", "otel-collector", "alertmanager",
+    assert set(spec["services"]) == {"grafana", "prometheus", "loki", "otel-collector", "alertmanager", "jaeger",
                                      compose.PROBE}
 
 
@@ -113,7 +114,7 @@ def test_image_versions_equal_the_tools_the_tests_run() -> None:
             version = re.search(r"version (\d+\.\d+\.\d+)", out.stdout + out.stderr)
             assert version and version.group(1) == tag, f"{name}: image {tag}, tested binary: {out.stdout}{out.stderr}"
             checked += 1
-    assert checked == 4
+    assert checked == 5
 
 
 def test_every_service_is_health_checked_and_restarted(services: dict[str, dict[str, Any]]) -> None:
@@ -153,7 +154,7 @@ def test_ports_are_published_on_loopback_only(services: dict[str, dict[str, Any]
             host, host_port, container_port = str(port).split(":")
             assert host == "127.0.0.1", port
             published.append(int(container_port))
-    assert sorted(published) == [3000, 3100, 4317, 4318, 9090, 9093]
+    assert sorted(published) == [3000, 3100, 4317, 4318, 9090, 9093, 16686]
 
 
 def test_configs_are_mounted_read_only_from_the_generated_tree(tree: Path,
@@ -170,9 +171,9 @@ def test_configs_are_mounted_read_only_from_the_generated_tree(tree: Path,
             bound.add(source[2:])
     # Directories, not single files: obsgen replaces files by rename, which a file bind mount would not see.
     assert bound == {"alerting", "dashboards", "grafana/provisioning/datasources", "grafana/provisioning/dashboards",
-                     "loki", "otel", "prometheus"}
+                     "jaeger", "loki", "otel", "prometheus"}
     generated = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
-    configs = {stack.PROMETHEUS_FILE, stack.LOKI_FILE, collector.COLLECTOR_FILE, ALERTMANAGER_FILE,
+    configs = {stack.PROMETHEUS_FILE, stack.LOKI_FILE, collector.COLLECTOR_FILE, ALERTMANAGER_FILE, JAEGER_FILE,
                provisioning.DATASOURCES_FILE, provisioning.DASHBOARDS_FILE}
     assert configs <= generated
     assert all(any(c.startswith(b + "/") for b in bound) for c in configs)
@@ -255,11 +256,15 @@ def listening_ports(tree: Path, services: dict[str, dict[str, Any]]) -> dict[str
     collector_ports = {int(default.rsplit(":", 1)[1]) for var, default in ENV_DEFAULT.findall(collector_text)
                        if var.endswith("_ENDPOINT") and not default.startswith("http")}
     collector_ports |= {int(d) for var, d in ENV_DEFAULT.findall(collector_text) if var == "OTELCOL_TELEMETRY_PORT"}
+    jaeger_text = (tree / JAEGER_FILE).read_text()
+    jaeger_ports = {int(default.rsplit(":", 1)[1]) for var, default in ENV_DEFAULT.findall(jaeger_text)
+                    if var.endswith("_ENDPOINT")}
     return {
         "prometheus": flag_port("prometheus"),
         "alertmanager": flag_port("alertmanager"),
         "loki": {int(d) for var, d in ENV_DEFAULT.findall(loki) if var == "LOKI_HTTP_PORT"},
         "otel-collector": collector_ports,
+        "jaeger": jaeger_ports,
         "grafana": {3000},  # Grafana's default http_port; the compose file sets no other
     }
 
@@ -272,6 +277,7 @@ def config_urls(tree: Path) -> dict[str, list[str]]:
     targets += [t for am in prometheus["alerting"]["alertmanagers"] for c in am["static_configs"] for t in c["targets"]]
     collector_text = (tree / collector.COLLECTOR_FILE).read_text()
     exported = [d for var, d in ENV_DEFAULT.findall(collector_text) if d.startswith("http")]
+    exported += [f"http://{d}" for var, d in ENV_DEFAULT.findall(collector_text) if var == "OTELCOL_JAEGER_ENDPOINT"]
     return {
         "grafana datasources": [urllib.parse.urlsplit(d["url"]).netloc for d in datasources],
         "prometheus targets": targets,

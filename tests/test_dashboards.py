@@ -248,7 +248,14 @@ def test_provisioning_defines_datasources_with_fixed_uids_and_a_dashboard_provid
     sources = yaml.safe_load(out[provisioning.DATASOURCES_FILE])["datasources"]
     assert {(s["type"], s["uid"], s["url"]) for s in sources} == {
         ("prometheus", "prometheus", "http://prometheus:9090"), ("loki", "loki", "http://loki:3100"),
-        ("alertmanager", "alertmanager", "http://alertmanager:9093")}
+        ("alertmanager", "alertmanager", "http://alertmanager:9093"), ("jaeger", "jaeger", "http://jaeger:16686")}
+    by_uid = {s["uid"]: s for s in sources}
+    # Exemplars (Prometheus) and trace_id structured metadata (Loki) open their trace in the Jaeger data source.
+    assert by_uid["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": "jaeger"}]
+    derived = by_uid["loki"]["jsonData"]["derivedFields"]
+    assert [(d["matcherType"], d["matcherRegex"], d["datasourceUid"]) for d in derived] == [
+        ("label", "trace_id", "jaeger")]
     provider = yaml.safe_load(out[provisioning.DASHBOARDS_FILE])["providers"][0]
     assert provider["options"] == {"path": provisioning.DASHBOARDS_MOUNT, "foldersFromFilesStructure": True}
     paths = [dashboard_path(model, board) for board in model.dashboards]

@@ -9,8 +9,9 @@ alerts fire within the test. The collector outage lasts ``OUTAGE_S`` = 10 s (alr
 retry budget per batch).
 
 The tests of a spec share one stack and run in order (each simulated app has its own
-``service.instance.id``, so each compares only its own series): zero loss, the alert path, the outage,
-then every queried series. A missing tool fails, never skips. The outage runs for the built-in spec only
+``service.instance.id``, so each compares only its own series): zero loss, traces (Loki's ``trace_id`` and the
+latency exemplars open their trace in Jaeger), the alert path, the outage, then every queried series. A missing
+tool fails, never skips. The outage runs for the built-in spec only
 (the runtime's and collector's behaviour, the same for any spec; 25 s).
 """
 
@@ -26,9 +27,11 @@ from tests.support.e2e import (
     Stack,
     by_label,
     check_alert_path,
+    check_exemplars,
     check_loki_by_context_key,
     check_no_raw_id,
     check_series,
+    check_traces,
     check_zero_loss,
     firing_incidents,
     logged_events,
@@ -67,6 +70,17 @@ def test_every_event_sent_is_in_prometheus_and_loki_and_no_raw_id_is(stack: Stac
     lines = check_no_raw_id(stack, app, summary, raw, started_ns)
     print(f"\n{app.name} zero loss: {summary['total_events']} events {summary['events']} = Prometheus = Loki "
           f"({lines} log lines, {looked_up} events found by context key, none of {len(raw)} raw ids)")
+
+
+def test_a_logged_event_and_a_latency_exemplar_lead_to_their_trace_in_jaeger(stack: Stack,
+                                                                             spec_case: SpecCase) -> None:
+    app = stack.apps[spec_case.model.service.name]
+    started_ns = time.time_ns()
+    summary = stack.simulate(app, f"{app.name}-traces", "--minutes", "10", "--start", "19:00", "--speedup", "600",
+                             "--rate", "100", "--seed", "5").start().finish(timeout=60)
+    traces = check_traces(stack, app, summary, started_ns)
+    exemplars = check_exemplars(stack, app, started_ns / 1e9)
+    print(f"\n{app.name} traces: {traces} opened from Loki's trace_id, {exemplars} exemplar trace ids in Jaeger")
 
 
 def test_incidents_fire_their_alerts_through_alertmanager_to_receivers_and_kill_switches(

@@ -43,6 +43,7 @@ from obsgen.model.naming import prometheus_label_name
 
 from tests.conftest import TOOLS_BIN, find_tool
 from tests.support.specs import SpecCase
+from tests.support.stack import Jaeger, started
 
 HASHED = "9b74c9897bac770ffc029102a200c5de1b2f6a2d8e4b0a5b7f0a1c2d3e4f5a6b"
 RAW_USER = "alice@example.com"
@@ -173,7 +174,7 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
         assert pipeline["processors"] == ["memory_limiter", "transform/pii_guard", "batch"]
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
     assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
-    assert pipelines["traces"]["exporters"] == ["debug"]
+    assert pipelines["traces"]["exporters"] == ["otlp/jaeger"]
     assert not any(name.startswith(("otlphttp", "prometheusremotewrite")) for name in config["exporters"])
     assert config["exporters"]["prometheus"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
     assert config["service"]["extensions"] == ["health_check"]
@@ -196,22 +197,24 @@ def test_pii_guard_covers_every_high_pii_attribute_on_every_signal(spec_tree: Pa
             assert f'delete_key({context}.attributes, "{name}")' in statements
 
 
-def collector_env(ports: list[int], loki_port: int | None = None) -> dict[str, str]:
+def collector_env(ports: list[int], loki_port: int | None = None, jaeger_port: int | None = None) -> dict[str, str]:
     grpc, http_port, prom, health, telemetry = ports
     env = {"OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}", "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
            "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{prom}", "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
            "OTELCOL_TELEMETRY_HOST": "127.0.0.1", "OTELCOL_TELEMETRY_PORT": str(telemetry)}
     # Nothing listens there unless a test starts Loki: logs then wait in the exporter's retry queue.
     env["OTELCOL_LOKI_ENDPOINT"] = f"http://127.0.0.1:{loki_port or free_ports(1)[0]}/otlp"
+    # Nor Jaeger (its OTLP/gRPC port): spans wait in their exporter's queue.
+    env["OTELCOL_JAEGER_ENDPOINT"] = f"127.0.0.1:{jaeger_port or free_ports(1)[0]}"
     assert set(env) == {v.name for v in collector.COLLECTOR_ENV}
     return env
 
 
 @contextlib.contextmanager
-def running_collector(tree: Path, work: Path, loki_port: int | None = None,
-                      extra_args: tuple[str, ...] = ()) -> Iterator[dict[str, int]]:
+def running_collector(tree: Path, work: Path, loki_port: int | None = None, extra_args: tuple[str, ...] = (),
+                      jaeger_port: int | None = None) -> Iterator[dict[str, int]]:
     ports = free_ports(5)
-    env = collector_env(ports, loki_port)
+    env = collector_env(ports, loki_port, jaeger_port)
     args = [tool("otelcol-obsgen"), f"--config={tree / collector.COLLECTOR_FILE}", *extra_args]
     with process(args, work / "otelcol.log", f"http://127.0.0.1:{ports[3]}/", env=env):
         yield dict(zip(("grpc", "http", "prometheus", "health", "telemetry"), ports, strict=True))
@@ -302,9 +305,9 @@ def test_collector_runs_natively_and_exposes_otlp_metrics_under_the_prometheus_n
 
 
 def test_collector_guard_drops_unhashed_ids_from_spans(spec_tree: Path, spec_case: SpecCase, tmp_path: Path) -> None:
-    """Spans go to the debug exporter only; at detailed verbosity (set on the command line, the file is
-    unchanged) it prints their attributes, so the log shows what left the guard. One span carries every
-    high-PII field as a raw id, the other as a number (not a pseudonym either)."""
+    """Spans go through the collector into the generated Jaeger (its in-memory store), and Jaeger's query API
+    shows what left the guard. One span carries every high-PII field as a raw id, the other as a number (not a
+    pseudonym either)."""
     model = spec_case.model
     span_name = next(e.span.name for e in model.events if e.span is not None)
     now = time.time_ns()
@@ -314,14 +317,15 @@ def test_collector_guard_drops_unhashed_ids_from_spans(spec_tree: Path, spec_cas
              for i, id_ in enumerate((RAW_USER, 12345))]
     payload = {"resourceSpans": [{"resource": resource(model),
                                   "scopeSpans": [{"scope": {"name": "obsgen-test"}, "spans": spans}]}]}
-    log = tmp_path / "otelcol.log"
-    with running_collector(spec_tree, tmp_path, extra_args=("--set=exporters.debug.verbosity=detailed",)) as ports:
+    jaeger = Jaeger(tmp_path, spec_tree)
+    with started(jaeger), running_collector(spec_tree, tmp_path, jaeger_port=jaeger.otlp_port) as ports:
         post_json(f"http://127.0.0.1:{ports['http']}/v1/traces", payload)
-        eventually(lambda: span_name in log.read_text() and log.read_text().count("test_marker") == 2)
-    printed = log.read_text()
-    assert RAW_USER not in printed, "the PII guard let a raw id through"
+        stored = [eventually(lambda s=s: jaeger.trace(s["traceId"])) for s in spans]
+    tags = [{t["key"]: t["value"] for t in found[0]["tags"]} for found in stored]
+    assert [t["test_marker"] for t in tags] == ["m-0", "m-1"]
+    assert RAW_USER not in json.dumps(stored), "the PII guard let a raw id through"
     for name in high_pii(model):
-        assert name not in printed, f"a raw or numeric {name} is not a pseudonym and must be dropped"
+        assert all(name not in t for t in tags), f"a raw or numeric {name} is not a pseudonym and must be dropped"
 
 
 # --- Prometheus -----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from tests.support.simulation import Run
 from tests.support.stack import (
     Alertmanager,
     Collector,
+    Jaeger,
     KillSwitchService,
     Loki,
     Prometheus,
@@ -82,6 +83,7 @@ class Stack:
     loki: Loki
     collector: Collector
     prometheus: Prometheus
+    jaeger: Jaeger
 
     def simulate(self, app: App, name: str, *args: str, killswitch: bool = False) -> Simulator:
         env = {"OBSGEN_PII_KEY": PII_KEY, "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id=e2e-{name}-{uuid.uuid4()}"}
@@ -93,7 +95,7 @@ class Stack:
 @contextlib.contextmanager
 def open_stack(work: Path, root: Path, specs: list[tuple[Path | None, Model]]) -> Iterator[Stack]:
     """The stack of the tree at ``root`` (generated from ``specs``), started, and stopped afterwards."""
-    for tool in ("otelcol-obsgen", "loki", "prometheus3", "alertmanager"):
+    for tool in ("otelcol-obsgen", "loki", "prometheus3", "alertmanager", "jaeger"):
         locate(tool)
     config = yaml.safe_load((root / "alerting" / "alertmanager.yml").read_text(encoding="utf-8"))
     receivers = [r["name"] for r in config["receivers"] if r.get("webhook_configs")]
@@ -113,12 +115,14 @@ def open_stack(work: Path, root: Path, specs: list[tuple[Path | None, Model]]) -
         apps[model.service.name] = App(spec, model, ks)
     alertmanager = Alertmanager(work, urls, token_files, root)
     loki = Loki(work, root)
-    collector = Collector(work, loki.port, root)
+    jaeger = Jaeger(work, root)
+    collector = Collector(work, loki.port, root, jaeger_port=jaeger.otlp_port)
     prometheus = Prometheus(work, collector, alertmanager.port, loki.port, shortened_rules(work / "rules", root),
                             root=root)
     try:
-        with started(*(a.killswitch for a in apps.values()), alertmanager, loki, collector, prometheus, timeout=120):
-            yield Stack(work, root, sink, tokens, apps, alertmanager, loki, collector, prometheus)
+        with started(*(a.killswitch for a in apps.values()), alertmanager, loki, jaeger, collector, prometheus,
+                     timeout=120):
+            yield Stack(work, root, sink, tokens, apps, alertmanager, loki, collector, prometheus, jaeger)
     finally:
         sink.stop()
 
@@ -211,14 +215,77 @@ def check_loki_by_context_key(stack: Stack, app: App, summary: dict[str, Any], s
             if events[event].log_severity is None or not summary["samples"].get(event):
                 continue
             value = summary["samples"][event][0]
-            entries = stack.loki.entries(f'{{service_name="{app.name}"}} | {key}="{value}"', since_ns,
-                                         time.time_ns() + FAR_NS)
-            found = [labels for labels, _ in entries if labels.get("event_name") == event]
+            found = logged_by_key(stack, app, event, key, value, since_ns)
             assert found, f"Loki has no {event} event with {key} {value}"
             assert found[0][key] == value and found[0]["service_instance_id"] == instance
             assert re.match(r"^[0-9a-f]{32}$", found[0]["trace_id"]), "the event's trace is linked"
             looked += 1
     return looked
+
+
+def logged_by_key(stack: Stack, app: App, event: str, key: str, value: str, since_ns: int) -> list[dict[str, str]]:
+    """Labels (with structured metadata) of the ``event`` log records whose ``key`` is ``value``."""
+    entries = stack.loki.entries(f'{{service_name="{app.name}"}} | {key}="{value}"', since_ns, time.time_ns() + FAR_NS)
+    return [labels for labels, _ in entries if labels.get("event_name") == event]
+
+
+# --- traces -------------------------------------------------------------------------------------------------
+
+
+def jaeger_trace(stack: Stack, trace_id: str, least: int = 1) -> list[dict[str, Any]]:
+    """The spans of ``trace_id`` once Jaeger holds at least ``least`` of them (the collector batches)."""
+    return wait_for(lambda: (spans := stack.jaeger.trace(trace_id)) and len(spans) >= least and spans, 30,
+                    f"trace {trace_id} in Jaeger")
+
+
+def check_traces(stack: Stack, app: App, summary: dict[str, Any], since_ns: int) -> int:
+    """From Loki to Jaeger, per context whose root has a span: a logged event of the context, found in Loki by
+    the context key, names a trace that Jaeger returns with the root's span once, every other span under it,
+    and (where the context's members have spans) the members' spans too. How many traces it opened."""
+    model = app.model
+    events = {e.name: e for e in model.events}
+    opened = 0
+    for ctx in model.joins:
+        root = events[ctx.root]
+        logged = [e for e in (ctx.root, *ctx.members) if events[e].log_severity and summary["samples"].get(e)]
+        if root.span is None or not logged:
+            continue
+        member_spans = {events[m].span.name for m in ctx.members if events[m].span is not None}
+        key = model.attributes[ctx.key].label_name
+        children = 0
+        for event in logged:
+            value = summary["samples"][event][0]
+            found = logged_by_key(stack, app, event, key, value, since_ns)
+            assert found, f"Loki has no {event} event with {key} {value}"
+            trace_id = found[0]["trace_id"]
+            spans = jaeger_trace(stack, trace_id)
+            by_id = {s["spanID"]: s for s in spans}
+            roots = [s for s in spans if s["operationName"] == root.span.name]
+            assert len(roots) == 1, f"{event} {value}: trace {trace_id} has {[s['operationName'] for s in spans]}"
+            assert all(s["traceID"] == trace_id for s in spans)
+            for span in spans:
+                parents = [r["spanID"] for r in span.get("references", []) if r["refType"] == "CHILD_OF"]
+                assert span is roots[0] or (parents and parents[0] in by_id), f"{span['operationName']} is orphaned"
+            children += sum(s["operationName"] in member_spans for s in spans)
+            opened += 1
+        assert children or not member_spans, f"no {sorted(member_spans)} span in any {ctx.name} trace"
+    return opened
+
+
+def check_exemplars(stack: Stack, app: App, since_s: float) -> int:
+    """Every exemplar Prometheus holds for the app's latency histograms names a trace Jaeger has; how many."""
+    histograms = [m for m in app.model.metrics if m.instrument == "histogram"]
+    assert histograms, f"{app.name} declares no histogram"
+    found = 0
+    for metric in histograms:
+        result = stack.prometheus.api("query_exemplars", query=f"{metric.prom_name}_bucket", start=since_s,
+                                      end=time.time() + 60)
+        trace_ids = {e["labels"]["trace_id"] for series in result for e in series["exemplars"]}
+        for trace_id in sorted(trace_ids)[:3]:
+            assert jaeger_trace(stack, trace_id), trace_id
+            found += 1
+    assert found, "no exemplar with a trace id"
+    return found
 
 
 # --- no raw id ----------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 import yaml
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.stack.collector import COLLECTOR_FILE
+from obsgen.emit.stack.jaeger import JAEGER_FILE
 from obsgen.emit.stack.servers import LOKI_FILE, PROMETHEUS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,15 +216,18 @@ class Service:
 class Collector(Service):
     """otelcol-obsgen running otel/collector.yaml as generated; ports fixed at creation, so it can restart."""
 
-    def __init__(self, work: Path, loki_port: int, root: Path = ROOT) -> None:
-        grpc, http_port, prom, health, telemetry = free_ports(5)
+    def __init__(self, work: Path, loki_port: int, root: Path = ROOT, jaeger_port: int | None = None) -> None:
+        """``jaeger_port``: Jaeger's OTLP/gRPC port; without one, traces go to a port nobody listens on (the
+        exporter retries in the background; metrics and logs are unaffected)."""
+        grpc, http_port, prom, health, telemetry, no_jaeger = free_ports(6)
         self.ports = {"grpc": grpc, "http": http_port, "prometheus": prom, "health": health, "telemetry": telemetry}
         env = {"OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}",
                "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
                "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{prom}",
                "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
                "OTELCOL_TELEMETRY_HOST": "127.0.0.1", "OTELCOL_TELEMETRY_PORT": str(telemetry),
-               "OTELCOL_LOKI_ENDPOINT": f"http://127.0.0.1:{loki_port}/otlp"}
+               "OTELCOL_LOKI_ENDPOINT": f"http://127.0.0.1:{loki_port}/otlp",
+               "OTELCOL_JAEGER_ENDPOINT": f"127.0.0.1:{jaeger_port or no_jaeger}"}
         super().__init__("otelcol-obsgen", [locate("otelcol-obsgen"), f"--config={root / COLLECTOR_FILE}"],
                          work / "otelcol.log", f"http://127.0.0.1:{health}/", env)
 
@@ -231,6 +235,32 @@ class Collector(Service):
     def endpoint(self) -> str:
         """OTLP/HTTP base URL, for OTEL_EXPORTER_OTLP_ENDPOINT / ``obsgen simulate --endpoint``."""
         return f"http://127.0.0.1:{self.ports['http']}"
+
+
+# --- Jaeger ---------------------------------------------------------------------------------------------
+
+
+class Jaeger(Service):
+    """Jaeger v2 running jaeger/config.yaml as generated (in-memory trace store), on free loopback ports."""
+
+    def __init__(self, work: Path, root: Path = ROOT) -> None:
+        self.otlp_port, self.port, query_grpc, health, telemetry = free_ports(5)
+        env = {"JAEGER_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.otlp_port}",
+               "JAEGER_QUERY_HTTP_ENDPOINT": f"127.0.0.1:{self.port}",
+               "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{query_grpc}",
+               "JAEGER_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
+               "JAEGER_TELEMETRY_HOST": "127.0.0.1", "JAEGER_TELEMETRY_PORT": str(telemetry)}
+        super().__init__("jaeger", [locate("jaeger"), f"--config=file:{root / JAEGER_FILE}"], work / "jaeger.log",
+                         f"http://127.0.0.1:{health}/status", env)
+
+    def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        """The spans Jaeger's query API returns for ``trace_id`` (none while it does not know the trace)."""
+        status, body = http(f"http://127.0.0.1:{self.port}/api/traces/{trace_id}", timeout=10)
+        if status == 404:
+            return []
+        if status != 200:
+            raise AssertionError(f"jaeger trace {trace_id}: {status} {body[:500]}")
+        return [span for trace in json.loads(body)["data"] or [] for span in trace["spans"]]
 
 
 # --- Loki -----------------------------------------------------------------------------------------------

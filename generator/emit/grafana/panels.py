@@ -9,6 +9,7 @@ current form, data sources as ``{type, uid}`` objects and targets as Grafana 12 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,8 @@ from obsgen.model import SLO, Alert, Model, Tile
 
 PROMETHEUS_REF = {"type": "prometheus", "uid": f"${{{PROMETHEUS_VARIABLE}}}"}
 LOKI_REF = {"type": "loki", "uid": f"${{{LOKI_VARIABLE}}}"}
+HISTOGRAM_BUCKETS = re.compile(r"_bucket\b")
+"""A query over histogram buckets: its samples have exemplars."""
 PANEL_KEYS = ("datasource", "description", "fieldConfig", "gridPos", "id", "links", "options", "targets", "title",
               "transformations", "type")
 """What a generated panel carries; grafanalib's legacy keys (span, height, error, ...) are dropped."""
@@ -80,10 +83,12 @@ def _targets(model: Model, tile: Tile) -> list[dict[str, Any]]:
         target = data(g.Target(expr=query_expr(model, query), legendFormat=query.legend, refId=ref_id(i),
                                instant=query.instant or tile.panel == "table", datasource=PROMETHEUS_REF))
         table = tile.panel == "table"
-        out.append({"datasource": target["datasource"], "editorMode": "code", "expr": target["expr"],
-                    "format": "table" if table else query.format, "instant": target["instant"],
-                    "legendFormat": target["legendFormat"], "range": not target["instant"],
-                    "refId": target["refId"]})
+        entry = {"datasource": target["datasource"], "editorMode": "code", "expr": target["expr"],
+                 "format": "table" if table else query.format, "instant": target["instant"],
+                 "legendFormat": target["legendFormat"], "range": not target["instant"], "refId": target["refId"]}
+        if not target["instant"] and HISTOGRAM_BUCKETS.search(target["expr"]):
+            entry["exemplar"] = True  # bucket samples carry trace ids: Grafana links them to Jaeger
+        out.append(entry)
     return out
 
 

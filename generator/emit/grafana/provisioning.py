@@ -34,12 +34,22 @@ class Datasource:
         return {"type": self.type, "uid": self.uid}
 
 
+TRACE_ID = "trace_id"
+"""The trace id's name on an exemplar (the collector's Prometheus exporter) and in Loki's structured metadata
+(Loki's OTLP ingestion): the key both links to Jaeger follow."""
+
+JAEGER = Datasource("Jaeger", "jaeger", "jaeger", stack.JAEGER.url())
 PROMETHEUS = Datasource("Prometheus", "prometheus", "prometheus", stack.PROMETHEUS.url(), default=True,
-                        json_data={"httpMethod": "POST", "prometheusType": "Prometheus"})
-LOKI = Datasource("Loki", "loki", "loki", stack.LOKI.url(), json_data={"maxLines": 1000})
+                        json_data={"httpMethod": "POST", "prometheusType": "Prometheus",
+                                   "exemplarTraceIdDestinations": [{"name": TRACE_ID, "datasourceUid": JAEGER.uid}]})
+LOKI = Datasource("Loki", "loki", "loki", stack.LOKI.url(), json_data={
+    "maxLines": 1000,
+    # ``$$`` keeps Grafana's provisioning from expanding ${__value.raw} as an environment variable.
+    "derivedFields": [{"name": TRACE_ID, "matcherType": "label", "matcherRegex": TRACE_ID,
+                       "datasourceUid": JAEGER.uid, "url": "$${__value.raw}", "urlDisplayLabel": "Trace"}]})
 ALERTMANAGER = Datasource("Alertmanager", "alertmanager", "alertmanager", stack.ALERTMANAGER.url(),
                           json_data={"implementation": "prometheus", "handleGrafanaManagedAlerts": False})
-DATASOURCES = (PROMETHEUS, LOKI, ALERTMANAGER)
+DATASOURCES = (PROMETHEUS, LOKI, ALERTMANAGER, JAEGER)
 
 
 def datasources_config() -> dict[str, Any]:

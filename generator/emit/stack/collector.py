@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obsgen.emit.render import Services
-from obsgen.emit.stack.ports import COLLECTOR, LOKI
+from obsgen.emit.stack.ports import COLLECTOR, JAEGER, LOKI
 from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR_TELEMETRY_JOB, image_tag, render
 from obsgen.model.eventschema import SHA256_HEX_PATTERN
 
@@ -42,6 +42,8 @@ COLLECTOR_ENV = (
     EnvVar("telemetry_port", "OTELCOL_TELEMETRY_PORT", str(COLLECTOR.port("telemetry")),
            "collector's own metrics: port"),
     EnvVar("loki", "OTELCOL_LOKI_ENDPOINT", f"{LOKI.url()}/otlp", "Loki's OTLP endpoint (/v1/logs is appended)"),
+    EnvVar("jaeger", "OTELCOL_JAEGER_ENDPOINT", f"{JAEGER.name}:{JAEGER.port('otlp_grpc')}",
+           "Jaeger's OTLP/gRPC endpoint (traces)"),
 )
 """The collector's env variables: compose uses the defaults, the tests point them at 127.0.0.1."""
 

@@ -1,6 +1,6 @@
 """The compose stack (``docker-compose.yml`` at the output root) and its ``.env.example``.
 
-Services: Grafana, Prometheus, Loki, the OpenTelemetry Collector and Alertmanager, each pinned to the
+Services: Grafana, Prometheus, Loki, Jaeger, the OpenTelemetry Collector and Alertmanager, each pinned to the
 image of ``generator/data/versions.yaml``, health-checked, reading its config read-only from the
 generated tree (at ``CONFIG_ROOT/<path>``) and its data from a named volume. One stack for every
 service of the tree: the compose project name does not depend on which services there are, so adding
@@ -17,7 +17,8 @@ from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
 from obsgen.emit.stack.collector import COLLECTOR_FILE
-from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, GRAFANA, LOKI, PROMETHEUS
+from obsgen.emit.stack.jaeger import JAEGER_FILE
+from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, GRAFANA, JAEGER, LOKI, PROMETHEUS
 from obsgen.emit.stack.servers import (
     LOKI_FILE,
     PROMETHEUS_FILE,
@@ -111,11 +112,18 @@ def services(specs: Services) -> list[ComposeService]:
             comment=("v0.25.0: the version whose amtool checks alerting/alertmanager.yml in the tests "
                      "(Debian bookworm).", "--cluster.listen-address= turns gossip off: a single instance.")),
         ComposeService(
+            JAEGER.name, image("jaeger"), (_ro(dirname(JAEGER_FILE)), probe_mount),
+            command=(f"--config=file:{container_path(JAEGER_FILE)}",),
+            ports=_published(JAEGER.ports),
+            healthcheck=_probe(f"http://127.0.0.1:{JAEGER.port('health')}/status"),
+            depends_on=needs_probe,
+            comment=("The trace store (in memory, bounded): see jaeger/config.yaml.",)),
+        ComposeService(
             COLLECTOR.name, image("otel-collector"), (_ro(dirname(COLLECTOR_FILE)), probe_mount),
             command=(f"--config={container_path(COLLECTOR_FILE)}",),
             ports=_published(COLLECTOR.ports),
             healthcheck=_probe(f"http://127.0.0.1:{COLLECTOR.port('health')}/"),
-            depends_on=(*needs_probe, (LOKI.name, HEALTHY)),
+            depends_on=(*needs_probe, (LOKI.name, HEALTHY), (JAEGER.name, HEALTHY)),
             comment=("Uses the defaults of otel/collector.yaml's ${env:...} addresses (the compose ones).",)),
         ComposeService(
             PROMETHEUS.name, image("prometheus"),
@@ -146,7 +154,8 @@ def services(specs: Services) -> list[ComposeService]:
             ),
             ports=_published(GRAFANA.ports),
             healthcheck=_probe(f"http://127.0.0.1:{GRAFANA.port('http')}/api/health"),
-            depends_on=(*needs_probe, (PROMETHEUS.name, HEALTHY), (LOKI.name, HEALTHY), (ALERTMANAGER.name, HEALTHY)),
+            depends_on=(*needs_probe, (PROMETHEUS.name, HEALTHY), (LOKI.name, HEALTHY), (ALERTMANAGER.name, HEALTHY),
+                        (JAEGER.name, HEALTHY)),
             comment=("No default password: the admin password comes from .env (see .env.example).",)),
     ]
 

@@ -34,4 +34,7 @@ LOKI = StackService("loki", (Port("http", 3100, True), Port("grpc", 9095)))
 COLLECTOR = StackService("otel-collector", (
     Port("otlp_grpc", 4317, True), Port("otlp_http", 4318, True), Port("prometheus", 8889), Port("telemetry", 8888),
     Port("health", 13133)))
-SERVICES = (GRAFANA, PROMETHEUS, ALERTMANAGER, LOKI, COLLECTOR)
+JAEGER = StackService("jaeger", (
+    Port("http", 16686, True), Port("otlp_grpc", 4317), Port("query_grpc", 16685), Port("health", 13133),
+    Port("telemetry", 8888)))
+SERVICES = (GRAFANA, PROMETHEUS, ALERTMANAGER, LOKI, COLLECTOR, JAEGER)
