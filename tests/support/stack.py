@@ -127,6 +127,15 @@ def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = N
         return exc.code, exc.read().decode()
 
 
+def write_secret(path: Path, text: str) -> Path:
+    """A secret file as obsgen and the servers accept it: owner-only (0600), never world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
 def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.25) -> T:
     """Poll ``check()`` until it returns something truthy; AssertionError naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
