@@ -276,5 +276,44 @@ def killswitch_serve(spec: Path | None, token_file: Path, state_file: Path, host
         sys.exit(EXIT_BAD_INPUT)
 
 
+@main.group("secrets")
+def secrets_group() -> None:
+    """The stack's passwords, tokens and web configs (secrets/ beside docker-compose.yml).
+
+    \b
+    Example:
+      obsgen secrets init --out .
+    """
+
+
+@secrets_group.command("init")
+@SPECS_ARG
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The generated tree (docker-compose.yml's directory); secrets go to OUT/secrets.")
+def secrets_init(specs: tuple[Path, ...], out: Path) -> None:
+    """Write the missing secrets of the stack of SPEC (default: the built-in spec) into OUT/secrets.
+
+    Random passwords (Prometheus, Alertmanager, Grafana's admin) and webhook tokens, the bcrypt web
+    configs of Prometheus and Alertmanager and amtool's http config; every file mode 0440, the
+    directory 0750. An existing password or token is kept: delete its file to rotate it.
+
+    \b
+    Example:
+      obsgen secrets init --out deploy/
+      amtool --http.config.file=deploy/secrets/amtool-http.yml --alertmanager.url=http://127.0.0.1:9093 alert
+    """
+    from obsgen.emit.render import Services
+    from obsgen.secretfiles import init_secrets
+
+    try:
+        written = init_secrets(Services(_load_all(specs)), out)
+    except (OSError, ValueError) as exc:
+        click.echo(f"obsgen secrets init: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"obsgen: {written.directory}: {len(written.created)} written"
+               + (f" ({', '.join(written.created)})" if written.created else "")
+               + f", {len(written.kept)} kept. Set OBSGEN_SECRETS_GID={written.gid} in .env.")
+
+
 if __name__ == "__main__":
     main()

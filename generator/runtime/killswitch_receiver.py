@@ -21,7 +21,6 @@ import hmac
 import json
 import logging
 import os
-import stat
 import tempfile
 import threading
 import time
@@ -34,6 +33,7 @@ from typing import Any
 from obsgen.model import Model
 from obsgen.runtime.guarded_http import GuardedHttpServer, HttpError, Limits, Request
 from obsgen.runtime.killswitch import KillSwitchState
+from obsgen.runtime.secretfile import read_secret
 
 _log = logging.getLogger("obsgen.killswitch")
 WEBHOOK_PATH = "/v1/alertmanager"
@@ -42,21 +42,6 @@ STATE_PATH = "/v1/state"
 CHANGES_PATH = "/v1/changes"
 MAX_ALERTS = 1000
 """Alerts in one notification; Alertmanager groups kill-switch alerts by alertname and switch, so a few."""
-
-
-def read_secret(path: str | os.PathLike[str], what: str) -> str:
-    """The secret in ``path``, stripped; refuses an unreadable, empty or world-readable file."""
-    try:
-        mode = os.stat(path).st_mode
-        text = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the {what} ({exc.strerror}) — create the file") from None
-    if mode & stat.S_IROTH:
-        raise ValueError(f"{path}: the {what} file is readable by every user (mode {stat.S_IMODE(mode):04o}) — "
-                         f"run `chmod o-rwx {path}` (0600, or 0640 with a group the reader is in)")
-    if not text:
-        raise ValueError(f"{path}: the {what} file is empty — write a random secret into it")
-    return text
 
 
 def read_token(path: str | os.PathLike[str]) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obsgen.emit.render import Services
+from obsgen.emit.stack import credentials
 from obsgen.emit.stack.ports import COLLECTOR, LOKI
 from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR_TELEMETRY_JOB, image_tag, render
 from obsgen.model.eventschema import SHA256_HEX_PATTERN
@@ -72,6 +73,8 @@ def collector_context(services: Services) -> dict[str, Any]:
         "pii_pattern": SHA256_HEX_PATTERN,
         "pii_statement": pii_statement,
         "scrape_job": APP_SCRAPE_JOB,
+        "loki_tenant": credentials.LOKI_TENANT,
+        "loki_tenant_header": credentials.LOKI_TENANT_HEADER,
         "telemetry_job": COLLECTOR_TELEMETRY_JOB,
     }
 
