@@ -77,22 +77,25 @@ def _write(path: Path, text: str) -> None:
 
 def init_secrets(specs: Services, out: Path) -> Written:
     """Create what is missing under ``out/secrets`` (see the module docstring); what was created and kept."""
-    directory = out / credentials.SECRETS_DIR
+    names = [s.name for s in credentials.stack_secrets(specs) if s.name not in credentials.WEB_CONFIGS]
+    return write_secrets(out / credentials.SECRETS_DIR, names)
+
+
+def write_secrets(directory: Path, names: list[str]) -> Written:
+    """The random secrets ``names`` (kept where they exist) and the web and amtool configs, in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, DIR_MODE)
     written = Written(directory)
     values: dict[str, str] = {}
-    for secret in credentials.stack_secrets(specs):
-        if secret.name in credentials.WEB_CONFIGS:
-            continue
-        path = directory / secret.name
+    for name in names:
+        path = directory / name
         if path.exists():
-            values[secret.name] = read_secret(path, secret.name)
-            written.kept.append(secret.name)
+            values[name] = read_secret(path, name)
+            written.kept.append(name)
         else:
-            values[secret.name] = secrets.token_hex(32)
-            _write(path, values[secret.name] + "\n")
-            written.created.append(secret.name)
+            values[name] = secrets.token_hex(32)
+            _write(path, values[name] + "\n")
+            written.created.append(name)
     for name, password in credentials.WEB_CONFIGS.items():
         path = directory / name
         if path.exists() and matches(path, values[password]):
