@@ -81,7 +81,9 @@ class Hostile:
                  "body": {"stringValue": f'login {self.name}={RAW} "{self.other}": "{RAW_TEXT}"'}},
                 {"timeUnixNano": str(now), "body": {"kvlistValue": {"values": [
                     s(self.other, RAW), kv("ctx", s(dotted, RAW)), s("msg", f"{dotted}: {RAW}")]}},
-                 "attributes": [s("marker", MARKER)]}]
+                 "attributes": [s("marker", MARKER)]},
+                {"timeUnixNano": str(now), "body": {"stringValue": "request"},
+                 "attributes": [s(self.name, HASHED), s("clean", "yes"), s("marker", MARKER)]}]
         point = {"timeUnixNano": str(now), "startTimeUnixNano": str(now - 10**9), "asInt": "1",
                  "attributes": [s(self.other, RAW), s(dotted, RAW), s("marker", MARKER)]}
         return {
@@ -167,3 +169,12 @@ def attributes(node: Any) -> Iterator[dict[str, Any]]:
         for item in node:
             yield from attributes(item)
 
+
+
+def test_a_clean_record_is_left_alone_and_not_counted(exported: dict[str, str], hostile: Hostile) -> None:
+    records = [r for line in exported["logs"].splitlines() for rl in json.loads(line)["resourceLogs"]
+               for sl in rl["scopeLogs"] for r in sl["logRecords"]]
+    clean = next(r for r in records if any(a["key"] == "clean" for a in r["attributes"]))
+    assert clean["body"] == {"stringValue": "request"}
+    assert {a["key"]: a["value"] for a in clean["attributes"]} == {
+        hostile.name: {"stringValue": HASHED}, "clean": {"stringValue": "yes"}, "marker": {"stringValue": MARKER}}

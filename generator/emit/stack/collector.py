@@ -115,32 +115,31 @@ def pii_statement(context: str, attribute: str, target: str = "attributes") -> s
 
 
 def map_guard(context: str, target: str, attributes: list[str], patterns: GuardPatterns,
-              count_in: str | None = None, keep_pseudonyms: bool = True, where: str = "") -> list[str]:
+              keep_pseudonyms: bool = True, where: str = "") -> list[str]:
     """OTTL guarding one map (``context.target``): nested maps holding a personal-data key are flattened (so
     the key is seen), the spec's own attributes are kept only as pseudonyms, every other spelling or alias of
-    them is dropped, free-text values are redacted, and the item is counted (``GUARD_COUNT_ATTRIBUTE`` in
-    ``count_in``, default the same map)."""
-    m = f"{context}.{target}"
-    cond = f" and {where}" if where else ""
+    them is dropped, free-text values are redacted; what it removed is added to ``cache["redacted"]``."""
+    m, cache = f"{context}.{target}", f"{context}.cache"
+    size = f'{cache}["{target}.size"]'
+    given = f"{where} and " if where else ""
     when = f" where {where}" if where else ""
-    counter = f'{count_in or m}["{GUARD_COUNT_ATTRIBUTE}"]'
-    out = [f"flatten({m}) where{' ' + where + ' and' if where else ''} "
-           f"IsMatch(ToKeyValueString({m}), {ottl(patterns.nested)})",
-           f'set(cache["n"], Len({m})){when}']
-    if keep_pseudonyms:
-        for name in attributes:
-            out.append(pii_statement(context, name, target))
-            out.append(f'set(cache["keep.{name}"], {m}["{name}"]) where {m}["{name}"] != nil{cond}')
+    out = [f"flatten({m}) where {given}IsMatch(ToKeyValueString({m}), {ottl(patterns.nested)})",
+           f"set({size}, Len({m})){when}"]
+    keep = attributes if keep_pseudonyms else []
+    for name in keep:
+        out.append(pii_statement(context, name, target))
+        out.append(f'set({cache}["keep.{name}"], {m}["{name}"]) where {given}{m}["{name}"] != nil')
     out.append(f"delete_matching_keys({m}, {ottl(patterns.key)}){when}")
-    if keep_pseudonyms:
-        out += [f'set({m}["{name}"], cache["keep.{name}"]) where cache["keep.{name}"] != nil'
-                for name in attributes]
-    out += [f'set(cache["redacted"], cache["n"] - Len({m})){when}',
-            f'set(cache["redacted"], cache["redacted"] + 1) where{" " + where + " and" if where else ""} '
-            f"IsMatch(ToKeyValueString({m}), {ottl(patterns.text)})",
-            f'replace_all_patterns({m}, "value", {ottl(patterns.text)}, "{KEPT}{REDACTED}"){when}',
-            f'set({counter}, cache["redacted"]) where cache["redacted"] != nil and cache["redacted"] > 0']
-    return out
+    out += [f'set({m}["{name}"], {cache}["keep.{name}"]) where {cache}["keep.{name}"] != nil' for name in keep]
+    # Free text: the rendered map is matched once; a match may be a kept key itself (user_id=<pseudonym>),
+    # so only a map that the replacement changed counts.
+    text, kv = ottl(patterns.text), f'{cache}["{target}.text"]'
+    return [*out,
+            f'set({cache}["redacted"], {cache}["redacted"] + {size} - Len({m})){when}',
+            f"set({kv}, ToKeyValueString({m})){when}",
+            f'replace_all_patterns({m}, "value", {text}, "{KEPT}{REDACTED}") where {given}IsMatch({kv}, {text})',
+            f'set({cache}["redacted"], {cache}["redacted"] + 1) where {given}IsMatch({kv}, {text}) and '
+            f"ToKeyValueString({m}) != {kv}"]
 
 
 def body_guard(patterns: GuardPatterns) -> list[str]:
@@ -148,24 +147,31 @@ def body_guard(patterns: GuardPatterns) -> list[str]:
     attributes (no key of it is kept, pseudonym or not: the runtime never sends a map body)."""
     text = ottl(patterns.text)
     return [
-        f'set(cache["body"], 1) where IsString(log.body) and IsMatch(log.body, {text})',
-        f'replace_pattern(log.body, {text}, "{KEPT}{REDACTED}") where cache["body"] != nil',
-        f'set(log.attributes["{GUARD_COUNT_ATTRIBUTE}"], 1) where cache["body"] != nil',
-        *map_guard("log", "body", [], patterns, count_in="log.attributes", keep_pseudonyms=False,
-                   where="IsMap(log.body)"),
+        f'set(log.cache["redacted"], log.cache["redacted"] + 1) where IsString(log.body) and '
+        f"IsMatch(log.body, {text})",
+        f'replace_pattern(log.body, {text}, "{KEPT}{REDACTED}") where IsString(log.body)',
+        *map_guard("log", "body", [], patterns, keep_pseudonyms=False, where="IsMap(log.body)"),
     ]
+
+
+def counted(context: str, statements: list[str]) -> list[str]:
+    """``statements`` between zeroing the removal count and writing it to the item (when above zero)."""
+    cache = f'{context}.cache["redacted"]'
+    counter = f'{context}.attributes["{GUARD_COUNT_ATTRIBUTE}"]'
+    return [f"set({cache}, 0)", *statements, f"set({counter}, {cache}) where {cache} > 0"]
 
 
 def guard_statements(attributes: list[str]) -> dict[str, list[tuple[str, list[str]]]]:
     """The PII guard's OTTL per signal: (context, statements) groups, resource first."""
     patterns = guard_patterns(attributes)
-    resource = ("resource", map_guard("resource", "attributes", attributes, patterns))
+
+    def group(context: str, *extra: str) -> tuple[str, list[str]]:
+        return context, counted(context, [*map_guard(context, "attributes", attributes, patterns), *extra])
+
     return {
-        "trace_statements": [resource, ("span", map_guard("span", "attributes", attributes, patterns)),
-                             ("spanevent", map_guard("spanevent", "attributes", attributes, patterns))],
-        "log_statements": [resource, ("log", map_guard("log", "attributes", attributes, patterns)
-                                      + body_guard(patterns))],
-        "metric_statements": [resource, ("datapoint", map_guard("datapoint", "attributes", attributes, patterns))],
+        "trace_statements": [group("resource"), group("span"), group("spanevent")],
+        "log_statements": [group("resource"), group("log", *body_guard(patterns))],
+        "metric_statements": [group("resource"), group("datapoint")],
     }
 
 
