@@ -256,11 +256,12 @@ def killswitch_serve(spec: Path | None, token_file: Path, state_file: Path, host
     """Run Alertmanager's kill-switch webhook receiver until SIGTERM or Ctrl-C.
 
     POST /v1/alertmanager (Alertmanager webhook, bearer token) turns on the switch named by a firing
-    alert's kill_switch label; POST /v1/reset turns switches off; GET /v1/state shows them.
+    alert's kill_switch label, if SPEC maps that alert to that switch (403 otherwise); POST /v1/reset
+    turns switches off; GET /v1/state shows them, GET /v1/changes who switched them and when.
 
     \b
     Example:
-      openssl rand -hex 32 > secrets/killswitch-token
+      obsgen secrets init --out .     # secrets/killswitch-token, mode 0440 (world-readable is refused)
       obsgen killswitch serve --token-file secrets/killswitch-token --state-file /var/run/killswitch.json
       obsgen simulate --dev --killswitch-file /var/run/killswitch.json
     """
