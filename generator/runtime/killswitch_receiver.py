@@ -146,7 +146,9 @@ class KillSwitchReceiver:
         if request.path == STATE_PATH:
             return HTTPStatus.OK, self.state.snapshot()
         if request.path == CHANGES_PATH:
-            return HTTPStatus.OK, {name: asdict(change) for name, change in sorted(self.changes.items())}
+            with self._lock:
+                changes = sorted(self.changes.items())
+            return HTTPStatus.OK, {name: asdict(change) for name, change in changes}
         payload = _json(request.body)
         if request.path == RESET_PATH:
             changed = self.reset(self._reset_names(payload), request.peer)

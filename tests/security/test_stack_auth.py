@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
+from obsgen.cli import main
 from obsgen.emit.stack import credentials
 from obsgen.model import Model
 
@@ -96,3 +98,12 @@ def test_prometheus_alerts_and_scrapes_the_authenticated_alertmanager(servers: t
          "alert", "query", f"alertname={ALERT}"], capture_output=True, text=True, check=False, timeout=60)
     assert amtool.returncode == 0 and ALERT in amtool.stdout, amtool.stdout + amtool.stderr
 
+
+
+def test_secrets_init_on_the_command_line_says_which_group_reads_them(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["secrets", "init", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"OBSGEN_SECRETS_GID={tmp_path.joinpath('secrets').stat().st_gid}" in result.output
+    assert sorted(p.name for p in (tmp_path / "secrets").iterdir()) == sorted(
+        [*credentials.PASSWORDS, *credentials.WEB_CONFIGS, credentials.AMTOOL_HTTP_CONFIG,
+         "killswitch-token", "oncall-page-token", "team-ticket-token"])
