@@ -158,7 +158,7 @@ class GuardedHttpServer:
         try:
             try:
                 async with asyncio.timeout(self.limits.read_timeout_s):
-                    request = await self._read(reader, peer)
+                    request = await self._read(reader, writer, peer)
             except HttpError as exc:
                 self.stats.bad_requests += 1
                 _log.info("%s: %s: %d %s", self._name, peer, exc.status, exc.reason)
@@ -206,7 +206,7 @@ class GuardedHttpServer:
             _log.exception("%s: %s %s failed", self._name, request.method, request.path)
             return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
 
-    async def _read(self, reader: asyncio.StreamReader, peer: str) -> Request:
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> Request:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError:
@@ -232,6 +232,9 @@ class GuardedHttpServer:
                 raise HttpError(HTTPStatus.BAD_REQUEST, f"repeated {name} header")
             headers[key] = value.strip()
         length = self._content_length(method, headers)
+        if length and headers.get("expect", "").lower() == "100-continue":  # curl, for bodies over 1 KiB
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
         body = await reader.readexactly(length) if length else b""
         return Request(method, path.split("?", 1)[0], headers, body, peer)
 

@@ -207,3 +207,18 @@ def test_100_parallel_valid_requests_all_succeed(receiver: KillSwitchReceiver, m
         statuses = list(pool.map(one, range(100)))
     assert statuses == [200] * 100
     assert receiver.state.is_active(switch)
+
+
+def test_a_client_expecting_100_continue_gets_it_before_sending_the_body(receiver: KillSwitchReceiver,
+                                                                         model: Model) -> None:
+    body = json.dumps(notification(*mapped(model))).encode()
+    head = (f"POST /v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n")
+    with socket.create_connection(receiver.address, timeout=5) as sock:
+        sock.sendall(head.encode())
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK")
