@@ -406,11 +406,12 @@ def killswitch_serve(spec: Path | None, token_file: Path, state_file: Path, host
     """Run Alertmanager's kill-switch webhook receiver until SIGTERM or Ctrl-C.
 
     POST /v1/alertmanager (Alertmanager webhook, bearer token) turns on the switch named by a firing
-    alert's kill_switch label; POST /v1/reset turns switches off; GET /v1/state shows them.
+    alert's kill_switch label, if SPEC maps that alert to that switch (403 otherwise); POST /v1/reset
+    turns switches off; GET /v1/state shows them, GET /v1/changes who switched them and when.
 
     \b
     Example:
-      openssl rand -hex 32 > secrets/killswitch-token
+      obsgen secrets init --out .     # secrets/killswitch-token, mode 0440 (world-readable is refused)
       obsgen killswitch serve --token-file secrets/killswitch-token --state-file /var/run/killswitch.json
       obsgen simulate --dev --killswitch-file /var/run/killswitch.json
     """
@@ -426,6 +427,45 @@ def killswitch_serve(spec: Path | None, token_file: Path, state_file: Path, host
     except (ValueError, OSError) as exc:
         click.echo(f"obsgen killswitch serve: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+
+
+@main.group("secrets")
+def secrets_group() -> None:
+    """The stack's passwords, tokens and web configs (secrets/ beside docker-compose.yml).
+
+    \b
+    Example:
+      obsgen secrets init --out .
+    """
+
+
+@secrets_group.command("init")
+@SPECS_ARG
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The generated tree (docker-compose.yml's directory); secrets go to OUT/secrets.")
+def secrets_init(specs: tuple[Path, ...], out: Path) -> None:
+    """Write the missing secrets of the stack of SPEC (default: the built-in spec) into OUT/secrets.
+
+    Random passwords (Prometheus, Alertmanager, Grafana's admin) and webhook tokens, the bcrypt web
+    configs of Prometheus and Alertmanager and amtool's http config; every file mode 0440, the
+    directory 0750. An existing password or token is kept: delete its file to rotate it.
+
+    \b
+    Example:
+      obsgen secrets init --out deploy/
+      amtool --http.config.file=deploy/secrets/amtool-http.yml --alertmanager.url=http://127.0.0.1:9093 alert
+    """
+    from obsgen.emit.render import Services
+    from obsgen.secretfiles import init_secrets
+
+    try:
+        written = init_secrets(Services(_load_all(specs)), out)
+    except (OSError, ValueError) as exc:
+        click.echo(f"obsgen secrets init: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"obsgen: {written.directory}: {len(written.created)} written"
+               + (f" ({', '.join(written.created)})" if written.created else "")
+               + f", {len(written.kept)} kept. Set OBSGEN_SECRETS_GID={written.gid} in .env.")
 
 
 if __name__ == "__main__":

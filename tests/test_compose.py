@@ -29,6 +29,7 @@ from obsgen.emit.stack import collector, compose
 from obsgen.emit.stack import servers as stack
 from obsgen.emit.stack.jaeger import JAEGER_FILE
 from obsgen.model import Model
+from obsgen.secretfiles import init_secrets
 
 from tests.conftest import ROOT, find_tool
 from tests.support.specs import SpecCase
@@ -48,10 +49,31 @@ def model(spec_case: SpecCase) -> Model:
     return spec_case.model
 
 
+DOT_ENV = {"OBSGEN_SECRETS_GID": "1000"}
+"""What an operator's .env sets (see .env.example)."""
+INTERPOLATION = re.compile(r"\$\$|\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` replaced as docker compose does before it validates
+    the file; ``$$`` (a literal ``$``) is left for the container's shell."""
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$$"
+        name, kind, rest = match.groups()
+        if env.get(name):
+            return env[name]
+        assert kind == "-", f"${{{name}}} is required and .env does not set it: {rest}"
+        return rest
+
+    return INTERPOLATION.sub(one, text)
+
+
 @pytest.fixture(scope="module")
 def spec(tree: Path) -> dict[str, Any]:
-    """The compose file as the compose-spec package reads it (validation errors raise here)."""
-    parsed = compose_spec.PyCompose.from_yaml((tree / compose.COMPOSE_FILE).read_text())
+    """The compose file as the compose-spec package reads it after compose's interpolation with the example
+    .env (validation errors raise here)."""
+    parsed = compose_spec.PyCompose.from_yaml(interpolate((tree / compose.COMPOSE_FILE).read_text(), DOT_ENV))
     parsed.validate()
     return parsed.to_dict()
 
@@ -132,7 +154,9 @@ def test_healthchecks_probe_the_port_the_service_listens_on(tree: Path,
                                                             services: dict[str, dict[str, Any]]) -> None:
     listening = listening_ports(tree, services)
     for name, svc in long_running(services).items():
-        url = urllib.parse.urlsplit(svc["healthcheck"]["test"][-1])
+        probed = re.search(r"https?://[^\s\"]+", svc["healthcheck"]["test"][-1])
+        assert probed, (name, svc["healthcheck"])
+        url = urllib.parse.urlsplit(probed.group(0))
         assert url.hostname == "127.0.0.1" and url.port in listening[name], (name, url)
 
 
@@ -210,24 +234,85 @@ def test_grafana_mounts_provisioning_and_dashboards_where_they_point(tree: Path,
 
 def test_no_default_password_and_no_anonymous_access(tree: Path, services: dict[str, dict[str, Any]]) -> None:
     env = services["grafana"]["environment"]
-    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "${GF_SECURITY_ADMIN_PASSWORD:?set it in .env}"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert secret_source(services["grafana"], env["GF_SECURITY_ADMIN_PASSWORD__FILE"]) == "grafana-admin-password"
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     example = (tree / compose.ENV_EXAMPLE_FILE).read_text()
-    assert re.search(r"^GF_SECURITY_ADMIN_PASSWORD=$", example, re.M), "the example must not ship a password"
+    assert not re.search(r"PASSWORD\s*=", example), "the example must not ship or ask for a password variable"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
+    assert "secrets/" in (ROOT / ".gitignore").read_text().split()
 
 
-def test_secrets_are_mounted_not_generated(tree: Path, services: dict[str, dict[str, Any]], model: Model) -> None:
-    assert not (tree / compose.SECRETS_DIR).exists()
-    alertmanager = services["alertmanager"]
-    config = yaml.safe_load((tree / ALERTMANAGER_FILE).read_text())
-    files = [w["http_config"]["authorization"]["credentials_file"]
-             for r in config["receivers"] for w in r.get("webhook_configs", []) if "http_config" in w]
-    assert files, "receivers read their tokens from files"
+def secret_source(service: dict[str, Any], target: str) -> str | None:
+    """The compose secret a service sees at ``target``, if any."""
+    for entry in service.get("secrets", []):
+        entry = {"source": entry, "target": f"/run/secrets/{entry}"} if isinstance(entry, str) else entry
+        if entry.get("target", f"/run/secrets/{entry['source']}") == target:
+            return str(entry["source"])
+    return None
+
+
+def secret_references(tree: Path, services: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Every secret file a service's config or command line names, by service."""
+    am = yaml.safe_load((tree / ALERTMANAGER_FILE).read_text())
+    prom_text = (tree / stack.PROMETHEUS_FILE).read_text()
+    datasources = (tree / provisioning.DATASOURCES_FILE).read_text()
+    flags = {name: [a.split("=", 1)[1] for a in svc.get("command", []) if a.startswith("--web.config.file=")]
+             for name, svc in services.items()}
+    return {
+        "alertmanager": [w["http_config"]["authorization"]["credentials_file"] for r in am["receivers"]
+                         for w in r.get("webhook_configs", []) if "http_config" in w] + flags["alertmanager"]
+                        + re.findall(r"< (\S+) &&", services["alertmanager"]["healthcheck"]["test"][-1]),
+        "prometheus": re.findall(r"password_file: '([^']+)'", prom_text) + flags["prometheus"]
+                      + re.findall(r"< (\S+) &&", services["prometheus"]["healthcheck"]["test"][-1]),
+        "grafana": re.findall(r"\$__file\{([^}]+)\}", datasources)
+                   + [services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"]],
+    }
+
+
+def test_every_secret_a_config_names_is_a_compose_secret_that_secrets_init_writes(
+        tree: Path, services: dict[str, dict[str, Any]], spec: dict[str, Any], model: Model,
+        tmp_path: Path) -> None:
+    assert not (tree / compose.SECRETS_DIR).exists(), "secrets are never generated"
+    written = init_secrets(Services((model,)), tmp_path)
+    declared = spec["secrets"]
+    references = secret_references(tree, services)
+    assert all(len(paths) >= 2 for paths in references.values()), references
+    for name, paths in references.items():
+        for path in paths:
+            source = secret_source(services[name], path)
+            assert source in declared, f"{name} reads {path}, which is no compose secret of it"
+            assert declared[source]["file"] == f"./{compose.SECRETS_DIR}/{source}"
+            assert (written.directory / source).is_file(), f"obsgen secrets init does not write {source}"
     example = (tree / compose.ENV_EXAMPLE_FILE).read_text()
-    for path in files:
-        assert host_path_any(alertmanager, path) == f"{compose.SECRETS_DIR}/{posixpath.basename(path)}"
-        assert f"secrets/{posixpath.basename(path)}" in example, f"{path}: .env.example does not say how to create it"
+    for source in declared:
+        assert f"secrets/{source}" in example, f"{source}: .env.example does not list it"
+        mode = (written.directory / source).stat().st_mode & 0o777
+        assert mode == 0o440, (source, oct(mode))
+    assert (written.directory.stat().st_mode & 0o777) == 0o750
+    for name in references:
+        groups = [str(g) for g in services[name]["group_add"]]
+        assert groups == [DOT_ENV["OBSGEN_SECRETS_GID"]], "secrets are read through the group"
+
+
+def test_every_service_is_unprivileged_read_only_and_without_capabilities(
+        services: dict[str, dict[str, Any]]) -> None:
+    for name, svc in services.items():
+        assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in svc["security_opt"], name
+        if name != compose.PROBE:
+            uid = svc["user"].split(":")[0]
+            assert uid.isdigit() and int(uid) != 0, f"{name} runs as {svc['user']}"
+
+
+def test_secrets_init_keeps_existing_secrets_and_refuses_world_readable_ones(model: Model, tmp_path: Path) -> None:
+    first = init_secrets(Services((model,)), tmp_path)
+    password = (first.directory / "prometheus-password").read_text()
+    second = init_secrets(Services((model,)), tmp_path)
+    assert second.created == [] and (first.directory / "prometheus-password").read_text() == password
+    (first.directory / "prometheus-password").chmod(0o444)
+    with pytest.raises(ValueError, match="readable by every user"):
+        init_secrets(Services((model,)), tmp_path)
 
 
 def host_path_any(service: dict[str, Any], container: str) -> str | None:

@@ -17,9 +17,10 @@ from obsgen.emit import alertmanager
 from obsgen.emit.render import Services
 from obsgen.model import Model
 from obsgen.runtime.killswitch import KillSwitchState
-from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, read_token
+from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, alert_switches, read_token
 
 from tests.conftest import find_tool
+from tests.support.stack import write_secret
 
 TOKEN = "s3cret-token"
 
@@ -31,7 +32,8 @@ def payload(status: str, switch: str = "disable_experiment") -> dict:
 
 @pytest.fixture
 def receiver(model: Model, tmp_path: Path) -> Iterator[KillSwitchReceiver]:
-    server = KillSwitchReceiver(KillSwitchState(model.kill_switches), TOKEN, state_file=tmp_path / "state.json")
+    server = KillSwitchReceiver(KillSwitchState(model.kill_switches), TOKEN, alert_switches(model),
+                                state_file=tmp_path / "state.json")
     server.start()
     yield server
     server.stop()
@@ -70,17 +72,27 @@ def test_a_firing_alert_turns_its_switch_on_and_latches(receiver: KillSwitchRece
 
 
 def test_unknown_switches_and_bad_bodies(receiver: KillSwitchReceiver) -> None:
-    assert post(receiver, "/v1/alertmanager", payload("firing", "reboot_cluster"))[1]["changed"] == {}
+    assert post(receiver, "/v1/alertmanager", payload("firing", "reboot_cluster"))[0] == 403
     assert post(receiver, "/v1/alertmanager", ["not", "an", "object"])[0] == 400
     assert post(receiver, "/v1/reset", {"kill_switches": ["nope"]})[0] == 400
+    assert not any(receiver.state.snapshot().values())
 
 
 def test_token_file_must_exist_and_be_non_empty(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot read"):
         read_token(tmp_path / "absent")
-    (tmp_path / "empty").write_text("\n")
+    write_secret(tmp_path / "empty", "")
     with pytest.raises(ValueError, match="empty"):
         read_token(tmp_path / "empty")
+
+
+def test_a_world_readable_token_file_is_refused(tmp_path: Path) -> None:
+    token = write_secret(tmp_path / "token", TOKEN)
+    token.chmod(0o644)
+    with pytest.raises(ValueError, match=r"readable by every user \(mode 0644\) — run `chmod o-rwx"):
+        read_token(token)
+    token.chmod(0o640)
+    assert read_token(token) == TOKEN
 
 
 def free_port() -> int:
@@ -92,8 +104,7 @@ def free_port() -> int:
 def test_real_alertmanager_delivers_to_the_receiver(model: Model, receiver: KillSwitchReceiver,
                                                     tmp_path: Path) -> None:
     """The generated alertmanager.yml, pointed at this receiver, routes a kill-switch alert to it."""
-    token_file = tmp_path / "killswitch-token"
-    token_file.write_text(TOKEN)
+    token_file = write_secret(tmp_path / "killswitch-token", TOKEN)
     config = yaml.safe_load(alertmanager.emit(Services((model,)))[alertmanager.ALERTMANAGER_FILE])
     host, port = receiver.address
     for entry in config["receivers"]:

@@ -29,7 +29,7 @@ from obsgen.simulate import SimulatedApp, SimulationConfig
 from obsgen.spec import default_spec_text, load_spec
 
 from tests.support.simulation import Run
-from tests.support.stack import free_ports, http, obsgen, wait_for
+from tests.support.stack import free_ports, http, obsgen, wait_for, write_secret
 
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 NO_EXPORT = {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
@@ -286,14 +286,15 @@ def test_the_app_follows_a_watched_kill_switch_file(model: Model, tmp_path: Path
 def test_the_embedded_receiver_needs_its_token_and_flips_the_apps_switch(model: Model, tmp_path: Path,
                                                                            no_export: None) -> None:
     token = tmp_path / "token"
-    token.write_text("s3cret\n")
+    write_secret(token, "s3cret")
     config = SimulationConfig(minutes=10, speedup=6000, rate=2000, pace=False, seed=1)
     with pytest.raises(ValueError, match="needs --token-file"):
         SimulatedApp(model, config, dev=True, killswitch_port=0)
     with SimulatedApp(model, config, dev=True, killswitch_port=0, token_file=token) as app:
         url = app.receiver_url
         assert url is not None
-        body = json.dumps({"alerts": [{"status": "firing", "labels": {"kill_switch": "disable_experiment"}}]}).encode()
+        body = json.dumps({"alerts": [{"status": "firing", "labels": {
+            "alertname": "RecsysErrorRateHigh", "kill_switch": "disable_experiment"}}]}).encode()
         assert http(url, body)[0] == 401
         assert http(url, body, {"Authorization": "Bearer wrong"})[0] == 401
         assert not app.rt.is_active("disable_experiment")
@@ -343,7 +344,7 @@ def test_simulate_prints_what_it_sent(no_export: None) -> None:
 
 def test_killswitch_serve_applies_alertmanager_notifications_and_keeps_them_across_restarts(tmp_path: Path) -> None:
     token = tmp_path / "token"
-    token.write_text("t0ken\n")
+    write_secret(token, "t0ken")
     state = tmp_path / "state.json"
     port = free_ports(1)[0]
     args = obsgen("killswitch", "serve", "--token-file", str(token), "--state-file", str(state), "--port", str(port))

@@ -43,7 +43,7 @@ from obsgen.model.naming import prometheus_label_name
 
 from tests.conftest import TOOLS_BIN, find_tool
 from tests.support.specs import SpecCase
-from tests.support.stack import Jaeger, started
+from tests.support.stack import LOKI_TENANT, Jaeger, started
 
 HASHED = "9b74c9897bac770ffc029102a200c5de1b2f6a2d8e4b0a5b7f0a1c2d3e4f5a6b"
 RAW_USER = "alice@example.com"
@@ -260,8 +260,8 @@ def assert_pii_guarded(model: Model, raw: dict[str, str], hashed: dict[str, str]
         assert hashed[name] == HASHED, f"the PII guard dropped a pseudonymised {name}"
 
 
-def post_json(url: str, payload: dict[str, Any]) -> None:
-    status, body = http(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+def post_json(url: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    status, body = http(url, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
     assert status in (200, 204), f"{url}: {status} {body}"
 
 
@@ -474,7 +474,7 @@ def query_loki(port: int, model: Model, test_id: str) -> list[dict[str, Any]]:
     query = f'{{service_name="{model.service.name}"}} | {TEST_ID}="{test_id}"'
     params = urllib.parse.urlencode({"query": query, "start": now - 600_000_000_000, "end": now + 60_000_000_000,
                                      "limit": 10})
-    status, body = http(f"http://127.0.0.1:{port}/loki/api/v1/query_range?{params}")
+    status, body = http(f"http://127.0.0.1:{port}/loki/api/v1/query_range?{params}", headers=LOKI_TENANT)
     assert status == 200, body
     return [s for s in json.loads(body)["data"]["result"] if s["values"]]
 
@@ -485,13 +485,14 @@ def test_loki_takes_an_otlp_log_and_returns_it_by_a_structured_field(loki: int, 
     test_id = str(uuid.uuid4())
     post_json(f"http://127.0.0.1:{loki}/otlp/v1/logs",
               log_payload(model, log_record(event, test_id, [attr("severity", "critical"),
-                                                            attr(pseudonymised, HASHED)])))
+                                                            attr(pseudonymised, HASHED)])), LOKI_TENANT)
     streams = eventually(lambda: query_loki(loki, model, test_id))
     labels = streams[0]["stream"]
     assert labels["service_name"] == model.service.name
     assert labels[TEST_ID] == test_id and labels[prometheus_label_name(pseudonymised)] == HASHED
     # event_name and severity are stream labels, so the per-stream retention selectors can match them.
-    status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/labels")
+    assert http(f"http://127.0.0.1:{loki}/loki/api/v1/labels")[0] == 401, "Loki is multi-tenant: no tenant, no data"
+    status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/labels", headers=LOKI_TENANT)
     assert status == 200
     indexed = set(json.loads(body)["data"])
     assert {"service_name", "event_name", "severity"} <= indexed
@@ -504,7 +505,8 @@ def test_loki_takes_an_otlp_log_and_returns_it_by_a_structured_field(loki: int, 
     assert [s["period"] for s in running["limits_config"]["retention_stream"]] == [
         model.retention["errors"].text, model.retention["critical_errors"].text]
     critical = running["limits_config"]["retention_stream"][1]["selector"]
-    status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/series?" + urllib.parse.urlencode({"match[]": critical}))
+    status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/series?" + urllib.parse.urlencode({"match[]": critical}),
+                        headers=LOKI_TENANT)
     assert status == 200 and json.loads(body)["data"], body
 
 

@@ -2,11 +2,17 @@
 
 Alertmanager posts alerts labelled ``kill_switch=<name>`` here (see ``alerting/alertmanager.yml``).
 Requests must carry ``Authorization: Bearer <token>`` with the token read from a file; anything else
-gets 401 and changes nothing. A firing alert turns its switch on. Switches latch by default: a
-resolved alert does not turn the switch off (a human decides when the experiment comes back,
-via ``POST /v1/reset``), unless ``reset_on_resolve`` is set. The state can be mirrored to a JSON
-file that applications watch with ``KillSwitchState.watch_file``. Standard library only, so an
-application can embed it next to the runtime.
+gets 401 and changes nothing. Only the spec's own alert → switch pairs count (``alert_switches``): an
+alert whose ``alertname`` the spec does not map to the ``kill_switch`` it names is refused with 403
+and changes nothing, so whoever can post alerts to Alertmanager still cannot pick a switch. A firing
+alert turns its switch on. Switches latch by default: a resolved alert does not turn the switch off
+(a human decides when the experiment comes back, via ``POST /v1/reset``), unless ``reset_on_resolve``
+is set. Every change is recorded (which alert — name and fingerprint — or which reset, from which
+peer, when): ``GET /v1/changes``, and beside the state file.
+
+The state can be mirrored to a JSON file that applications watch with ``KillSwitchState.watch_file``.
+Standard library only, so an application can embed it next to the runtime; the HTTP side is
+``guarded_http`` (timeouts, a connection cap, strict ``Content-Length``, 400 with a reason for bad shapes).
 """
 
 from __future__ import annotations
@@ -17,160 +23,233 @@ import logging
 import os
 import tempfile
 import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from obsgen.model import Model
+from obsgen.runtime.guarded_http import GuardedHttpServer, HttpError, Limits, Request
 from obsgen.runtime.killswitch import KillSwitchState
+from obsgen.runtime.secretfile import read_secret
 
 _log = logging.getLogger("obsgen.killswitch")
 WEBHOOK_PATH = "/v1/alertmanager"
 RESET_PATH = "/v1/reset"
 STATE_PATH = "/v1/state"
-MAX_BODY = 1 << 20
+CHANGES_PATH = "/v1/changes"
+MAX_ALERTS = 1000
+"""Alerts in one notification; Alertmanager groups kill-switch alerts by alertname and switch, so a few."""
 
 
 def read_token(path: str | os.PathLike[str]) -> str:
-    """The bearer token from ``path``; refuses an empty or unreadable file rather than allowing anyone."""
+    """The bearer token from ``path``; refuses an empty, unreadable or world-readable file (never allows anyone)."""
+    return read_secret(path, "kill-switch token")
+
+
+def alert_switches(model: Model) -> dict[str, str]:
+    """The spec's alert → kill-switch mapping: the only pairs the receiver accepts."""
+    return {alert.name: alert.kill_switch for alert in model.alerts if alert.kill_switch}
+
+
+@dataclass(frozen=True)
+class Change:
+    """Who or what last switched a kill-switch."""
+
+    switch: str
+    active: bool
+    at: str
+    """UTC, RFC 3339."""
+    by: str
+    """``alertmanager`` or ``reset``."""
+    peer: str
+    alertname: str | None = None
+    fingerprint: str | None = None
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{where} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{where} must be an object, not {type(value).__name__}")
+    return value
+
+
+def _json(body: bytes) -> Mapping[str, Any]:
     try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the kill-switch token ({exc.strerror}) — create the file") from None
-    if not token:
-        raise ValueError(f"{path}: the kill-switch token file is empty — write a random token into it")
-    return token
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}") from None
+    return _mapping(payload, "the body")
 
 
 class KillSwitchReceiver:
-    """An HTTP server applying Alertmanager webhook notifications to a ``KillSwitchState``."""
+    """An HTTP server applying Alertmanager webhook notifications to a ``KillSwitchState``.
 
-    def __init__(self, state: KillSwitchState, token: str, host: str = "127.0.0.1", port: int = 0,
-                 state_file: str | os.PathLike[str] | None = None, reset_on_resolve: bool = False) -> None:
+    ``alert_switches`` maps each alert name to the switch it may turn (``alert_switches(model)``).
+    """
+
+    def __init__(self, state: KillSwitchState, token: str, alert_switches: Mapping[str, str],
+                 host: str = "127.0.0.1", port: int = 0, state_file: str | os.PathLike[str] | None = None,
+                 reset_on_resolve: bool = False, limits: Limits | None = None) -> None:
+        unknown = sorted(set(alert_switches.values()) - set(state.names))
+        if unknown:
+            raise ValueError(f"alerts name kill-switches the state does not have: {', '.join(unknown)}")
         self.state = state
         self._token = token.encode()
+        self._alert_switches = dict(alert_switches)
         self._state_file = Path(state_file) if state_file else None
         self._reset_on_resolve = reset_on_resolve
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._thread: threading.Thread | None = None
+        self.changes: dict[str, Change] = {}
+        self.refused = 0
+        """Alerts refused because the spec does not map their alertname to their kill_switch."""
+        self._server = GuardedHttpServer(self.handle, host, port, limits, name="obsgen-killswitch")
         self._write_state()
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self._server.address
+
+    @property
+    def server(self) -> GuardedHttpServer:
+        return self._server
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="obsgen-killswitch", daemon=True)
-        self._thread.start()
+        self._server.start()
 
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._server.stop()
 
     def authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Bearer "):
             return False
         return hmac.compare_digest(header[len("Bearer "):].strip().encode(), self._token)
 
-    def apply_notification(self, payload: dict[str, Any]) -> dict[str, bool]:
-        """Apply an Alertmanager webhook payload (version 4); return the switches it changed."""
+    def handle(self, request: Request) -> tuple[HTTPStatus, Any]:
+        routes = {STATE_PATH: "GET", CHANGES_PATH: "GET", WEBHOOK_PATH: "POST", RESET_PATH: "POST"}
+        if request.path not in routes:
+            raise HttpError(HTTPStatus.NOT_FOUND, "not found")
+        if request.method != routes[request.path]:
+            raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.path} takes {routes[request.path]}")
+        if not self.authorized(request.headers.get("authorization")):
+            raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
+        if request.path == STATE_PATH:
+            return HTTPStatus.OK, self.state.snapshot()
+        if request.path == CHANGES_PATH:
+            with self._lock:
+                changes = sorted(self.changes.items())
+            return HTTPStatus.OK, {name: asdict(change) for name, change in changes}
+        payload = _json(request.body)
+        if request.path == RESET_PATH:
+            changed = self.reset(self._reset_names(payload), request.peer)
+        else:
+            changed = self.apply_notification(payload, request.peer)
+        return HTTPStatus.OK, {"changed": changed, "state": self.state.snapshot()}
+
+    def _reset_names(self, payload: Mapping[str, Any]) -> list[str]:
+        names = payload.get("kill_switches", list(self.state.names))
+        if not isinstance(names, list):
+            raise HttpError(HTTPStatus.BAD_REQUEST,
+                            f"kill_switches must be a list of names, not {type(names).__name__}")
+        for i, name in enumerate(names):
+            _text(name, f"kill_switches[{i}]")
+        unknown = [n for n in names if n not in self.state.names]
+        if unknown:
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown kill-switches: {', '.join(unknown)}; the spec "
+                            f"declares: {', '.join(self.state.names) or '(none)'}")
+        return names
+
+    def apply_notification(self, payload: Mapping[str, Any], peer: str = "") -> dict[str, bool]:
+        """Apply an Alertmanager webhook payload (version 4); return the switches it changed.
+
+        Raises ``HttpError`` (400) for a payload of the wrong shape and (403) when an alert names a
+        switch the spec does not give its alertname; then nothing is applied.
+        """
         alerts = payload.get("alerts")
         if not isinstance(alerts, list):
-            raise ValueError("payload has no `alerts` list")
-        wanted: dict[str, bool] = {}
-        for alert in alerts:
-            labels = alert.get("labels", {}) if isinstance(alert, dict) else {}
-            name = labels.get("kill_switch")
-            if name is None:
+            raise HttpError(HTTPStatus.BAD_REQUEST, "the payload has no `alerts` list")
+        if len(alerts) > MAX_ALERTS:
+            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"more than {MAX_ALERTS} alerts")
+        wanted: dict[str, tuple[bool, str, str | None]] = {}
+        refused: list[str] = []
+        for i, raw in enumerate(alerts):
+            alert = _mapping(raw, f"alerts[{i}]")
+            labels = _mapping(alert.get("labels", {}), f"alerts[{i}].labels")
+            status = _text(alert.get("status"), f"alerts[{i}].status")
+            if status not in ("firing", "resolved"):
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"alerts[{i}].status must be firing or resolved")
+            if "kill_switch" not in labels:
                 continue
-            if name not in self.state.names:
-                _log.warning("obsgen: alert names unknown kill-switch %r; ignored", name)
+            switch = _text(labels["kill_switch"], f"alerts[{i}].labels.kill_switch")
+            alertname = _text(labels.get("alertname"), f"alerts[{i}].labels.alertname")
+            fingerprint = alert.get("fingerprint")
+            if fingerprint is not None:
+                _text(fingerprint, f"alerts[{i}].fingerprint")
+            if self._alert_switches.get(alertname) != switch:
+                refused.append(f"{alertname} → {switch}")
                 continue
-            if alert.get("status") == "firing":
-                wanted[name] = True
-            elif self._reset_on_resolve and not wanted.get(name):
-                wanted[name] = False
+            if status == "firing":
+                wanted[switch] = (True, alertname, fingerprint)
+            elif self._reset_on_resolve and not wanted.get(switch, (False,))[0]:
+                wanted[switch] = (False, alertname, fingerprint)
+        if refused:
+            self.refused += len(refused)
+            _log.warning("obsgen: kill-switch notification from %s refused: the spec maps no %s", peer,
+                         ", ".join(refused))
+            raise HttpError(HTTPStatus.FORBIDDEN, "the spec does not let these alerts turn these kill-switches: "
+                            + ", ".join(refused))
         with self._lock:
-            changed = {n: v for n, v in wanted.items() if self.state.is_active(n) != v}
+            changed = {n: v[0] for n, v in wanted.items() if self.state.is_active(n) != v[0]}
             if changed:
                 self.state.update(changed)
-                self._write_state()
+                self._record({n: Change(n, active, _now(), "alertmanager", peer, wanted[n][1], wanted[n][2])
+                              for n, active in changed.items()})
         for name, active in changed.items():
-            _log.warning("obsgen: kill-switch %s turned %s by Alertmanager", name, "on" if active else "off")
+            _log.warning("obsgen: kill-switch %s turned %s by alert %s (fingerprint %s) from %s", name,
+                         "on" if active else "off", wanted[name][1], wanted[name][2], peer)
         return changed
 
-    def reset(self, names: list[str]) -> dict[str, bool]:
+    def reset(self, names: list[str], peer: str = "") -> dict[str, bool]:
         with self._lock:
             self.state.update(dict.fromkeys(names, False))
-            self._write_state()
+            self._record({n: Change(n, False, _now(), "reset", peer) for n in names})
         return dict.fromkeys(names, False)
 
+    @property
+    def changes_file(self) -> Path | None:
+        """Where the change records are mirrored: beside the state file (``<state>.changes.json``)."""
+        return self._state_file.with_suffix(".changes.json") if self._state_file else None
+
+    def _record(self, changes: dict[str, Change]) -> None:
+        self.changes.update(changes)
+        self._write_state()
+
     def _write_state(self) -> None:
-        """Mirror the state to the JSON file atomically, for applications that watch it."""
+        """Mirror the state (and the change records) to their JSON files atomically, for applications that watch it."""
         if self._state_file is None:
             return
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".killswitch-", dir=self._state_file.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.state.snapshot(), handle, sort_keys=True)
-        os.replace(tmp, self._state_file)
+        _write_json(self._state_file, self.state.snapshot())
+        if self.changes and self.changes_file is not None:
+            _write_json(self.changes_file, {n: asdict(c) for n, c in sorted(self.changes.items())})
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-                _log.debug("killswitch %s", format % args)
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
-            def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-                data = json.dumps(body, sort_keys=True).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
-                if self.path != STATE_PATH:
-                    self._reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
-                elif not receiver.authorized(self.headers.get("Authorization")):
-                    self._reply(HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong bearer token"})
-                else:
-                    self._reply(HTTPStatus.OK, receiver.state.snapshot())
-
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
-                if self.path not in (WEBHOOK_PATH, RESET_PATH):
-                    self._reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
-                    return
-                if not receiver.authorized(self.headers.get("Authorization")):
-                    self._reply(HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong bearer token"})
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
-                    self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
-                    return
-                try:
-                    payload = json.loads(self.rfile.read(length) or b"null")
-                    if not isinstance(payload, dict):
-                        raise ValueError("expected a JSON object")
-                    if self.path == RESET_PATH:
-                        names = payload.get("kill_switches", list(receiver.state.names))
-                        unknown = [n for n in names if n not in receiver.state.names]
-                        if unknown:
-                            raise ValueError(f"unknown kill-switches: {', '.join(unknown)}")
-                        changed = receiver.reset(names)
-                    else:
-                        changed = receiver.apply_notification(payload)
-                except ValueError as exc:
-                    self._reply(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-                    return
-                self._reply(HTTPStatus.OK, {"changed": changed, "state": receiver.state.snapshot()})
-
-        return Handler
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".killswitch-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, sort_keys=True)
+    os.replace(tmp, path)

@@ -47,13 +47,13 @@ def serve_killswitch(model: Model, token_file: str | Path, state_file: str | Pat
     A state file left by an earlier run is loaded first, so switches latched before a restart stay on.
     """
     from obsgen.runtime import KillSwitchState
-    from obsgen.runtime.killswitch_receiver import WEBHOOK_PATH, KillSwitchReceiver, read_token
+    from obsgen.runtime.killswitch_receiver import WEBHOOK_PATH, KillSwitchReceiver, alert_switches, read_token
 
     state = KillSwitchState(model.kill_switches)
     if Path(state_file).exists():
         state.load_file(state_file)
-    receiver = KillSwitchReceiver(state, read_token(token_file), host, port, state_file=state_file,
-                                  reset_on_resolve=reset_on_resolve)
+    receiver = KillSwitchReceiver(state, read_token(token_file), alert_switches(model), host, port,
+                                  state_file=state_file, reset_on_resolve=reset_on_resolve)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     receiver.start()
@@ -86,7 +86,7 @@ class SimulatedApp:
                  killswitch_file: str | Path | None = None, killswitch_port: int | None = None,
                  killswitch_host: str = "127.0.0.1", token_file: str | Path | None = None,
                  **runtime_config: Any) -> None:
-        from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, read_token
+        from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, alert_switches, read_token
 
         config.check(model)
         if killswitch_port is not None and token_file is None:
@@ -99,7 +99,8 @@ class SimulatedApp:
             if killswitch_file is not None:
                 self.rt.kill_switches.watch_file(killswitch_file, interval_s=KILLSWITCH_POLL_S)
             if killswitch_port is not None and token is not None:
-                self.receiver = KillSwitchReceiver(self.rt.kill_switches, token, killswitch_host, killswitch_port)
+                self.receiver = KillSwitchReceiver(self.rt.kill_switches, token, alert_switches(model),
+                                                   killswitch_host, killswitch_port)
                 self.receiver.start()
         except BaseException:
             self.close()

@@ -46,6 +46,7 @@ from tests.support.stack import (
     shortened_rules,
     started,
     wait_for,
+    write_secret,
 )
 
 PII_KEY = secrets.token_hex(32)
@@ -102,9 +103,7 @@ def open_stack(work: Path, root: Path, specs: list[tuple[Path | None, Model]]) -
     tokens = {name: secrets.token_hex(16) for name in receivers}
     token_files = {}
     for name, token in tokens.items():
-        token_files[name] = work / "tokens" / name
-        token_files[name].parent.mkdir(parents=True, exist_ok=True)
-        token_files[name].write_text(token + "\n")
+        token_files[name] = write_secret(work / "tokens" / name, token)
     sink = WebhookSink()
     urls = {name: f"{sink.url}/{name}" for name in receivers}
     apps = {}

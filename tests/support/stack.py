@@ -12,7 +12,10 @@ env variables the configs read or a copy rewritten in exactly those places:
   **test-only**), so alerts fire within a test; everything else is unchanged;
 * Alertmanager 0.25: a copy of alertmanager.yml whose webhook URLs point at loopback and whose
   ``credentials_file`` entries point at temporary token files; plus, **test-only**, every route's
-  ``group_wait`` becomes 1 s (``TEST_GROUP_WAIT``), so a P3 ticket is not five minutes away.
+  ``group_wait`` becomes 1 s (``TEST_GROUP_WAIT``), so a P3 ticket is not five minutes away;
+* authentication as in the compose stack: Prometheus and Alertmanager run with the web configs
+  ``obsgen secrets init`` writes (``stack_secrets``: ``<work>/secrets``), the ``password_file`` entries
+  of prometheus.yml point there, the helpers send basic auth, and Loki queries name the tenant.
 
 Every process is started by a test and stopped by it (``Service.stop``, SIGTERM then SIGKILL; an atexit
 hook kills any left behind), its output in a log file shown when it fails to start.
@@ -21,10 +24,12 @@ hook kills any left behind), its output in a log file shown when it fails to sta
 from __future__ import annotations
 
 import atexit
+import base64
 import calendar
 import contextlib
 import json
 import os
+import posixpath
 import random
 import re
 import shutil
@@ -45,9 +50,11 @@ from typing import Any, TypeVar
 
 import yaml
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
+from obsgen.emit.stack import credentials
 from obsgen.emit.stack.collector import COLLECTOR_FILE
 from obsgen.emit.stack.jaeger import JAEGER_FILE
 from obsgen.emit.stack.servers import LOKI_FILE, PROMETHEUS_FILE
+from obsgen.secretfiles import write_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 """Where the built-in spec's generated tree is committed; every server takes ``root`` to run another tree."""
@@ -126,6 +133,36 @@ def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = N
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """A secret file as obsgen and the servers accept it: owner-only (0600), never world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def stack_secrets(work: Path) -> Path:
+    """The stack's passwords and web configs for a native run, written as ``obsgen secrets init`` does."""
+    return write_secrets(work / credentials.SECRETS_DIR, list(credentials.PASSWORDS)).directory
+
+
+def local_secret(container_path: str, secrets: Path) -> str:
+    """A secret's container path (``/run/secrets/NAME``) → the same file of the native run."""
+    return str(secrets / posixpath.basename(container_path))
+
+
+def basic_auth(secrets: Path, password: str) -> dict[str, str]:
+    """The ``Authorization`` header of ``BASIC_AUTH_USER`` with the password in ``secrets/password``."""
+    value = (secrets / password).read_text(encoding="utf-8").strip()
+    token = base64.b64encode(f"{credentials.BASIC_AUTH_USER}:{value}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+LOKI_TENANT = {credentials.LOKI_TENANT_HEADER: credentials.LOKI_TENANT}
+"""The header every Loki push and query of the stack carries (Loki runs multi-tenant)."""
 
 
 def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.25) -> T:
@@ -281,7 +318,8 @@ class Loki(Service):
         return f"http://127.0.0.1:{self.port}"
 
     def api(self, path: str, **params: Any) -> Any:
-        status, body = http(f"{self.url}/loki/api/v1/{path}?{urllib.parse.urlencode(params)}", timeout=30)
+        status, body = http(f"{self.url}/loki/api/v1/{path}?{urllib.parse.urlencode(params)}", headers=LOKI_TENANT,
+                            timeout=30)
         if status != 200:
             raise AssertionError(f"loki {path} {params}: {status} {body[:500]}")
         return json.loads(body)["data"]
@@ -337,12 +375,13 @@ def shortened_rules(dest: Path, root: Path = ROOT) -> list[Path]:
     return out
 
 
-def prometheus_config(targets: dict[str, str], alertmanager: str | None, rule_files: list[Path],
+def prometheus_config(targets: dict[str, str], alertmanager: str | None, rule_files: list[Path], secrets: Path,
                       root: Path = ROOT, interval: str | None = TEST_INTERVAL) -> dict[str, Any]:
-    """prometheus/prometheus.yml as generated, with targets, Alertmanager and rule paths on loopback.
+    """prometheus/prometheus.yml as generated, with targets, Alertmanager, rule and password paths on loopback.
 
     ``targets`` maps a scrape job name to its new ``host:port``; a job not in it is dropped (nothing to
-    scrape natively). Test-only: scrape and evaluation intervals become ``interval`` (None: as generated).
+    scrape natively). Each ``basic_auth.password_file`` points into ``secrets``. Test-only: scrape and
+    evaluation intervals become ``interval`` (None: as generated).
     """
     config = yaml.safe_load((root / PROMETHEUS_FILE).read_text(encoding="utf-8"))
     if interval is not None:
@@ -359,6 +398,9 @@ def prometheus_config(targets: dict[str, str], alertmanager: str | None, rule_fi
         if job["job_name"] in targets:
             job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
             jobs.append(job)
+    for client in (*config.get("alerting", {}).get("alertmanagers", []), *jobs):
+        if "basic_auth" in client:
+            client["basic_auth"]["password_file"] = local_secret(client["basic_auth"]["password_file"], secrets)
     config["scrape_configs"] = jobs
     return config
 
@@ -377,15 +419,18 @@ class Prometheus(Service):
             targets["alertmanager"] = f"127.0.0.1:{alertmanager_port}"
         if loki_port is not None:
             targets["loki"] = f"127.0.0.1:{loki_port}"
+        secrets = stack_secrets(work)
         config = prometheus_config(targets, f"127.0.0.1:{alertmanager_port}" if alertmanager_port else None,
-                                   rule_files, root=root, interval=interval)
+                                   rule_files, secrets, root=root, interval=interval)
         self.config_file = work / "prometheus.yml"
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        self.auth = basic_auth(secrets, credentials.PROMETHEUS_PASSWORD)
         super().__init__(binary, [locate(binary), f"--config.file={self.config_file}",
                                   f"--storage.tsdb.path={work / 'prometheus-data'}",
                                   "--storage.tsdb.retention.time=30d",
-                                  f"--web.listen-address=127.0.0.1:{self.port}", "--enable-feature=exemplar-storage"],
-                         work / "prometheus.log", f"http://127.0.0.1:{self.port}/-/ready")
+                                  f"--web.listen-address=127.0.0.1:{self.port}", "--enable-feature=exemplar-storage",
+                                  f"--web.config.file={secrets / credentials.PROMETHEUS_WEB_CONFIG}"],
+                         work / "prometheus.log", f"http://127.0.0.1:{self.port}/-/ready", ready_headers=self.auth)
 
     @property
     def url(self) -> str:
@@ -393,7 +438,8 @@ class Prometheus(Service):
 
     def api(self, path: str, **params: Any) -> Any:
         query = urllib.parse.urlencode(params, doseq=True)
-        status, body = http(f"{self.url}/api/v1/{path}" + (f"?{query}" if query else ""), timeout=30)
+        status, body = http(f"{self.url}/api/v1/{path}" + (f"?{query}" if query else ""), headers=self.auth,
+                            timeout=30)
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -496,11 +542,18 @@ class Alertmanager(Service):
         self.config_file = work / "alertmanager.yml"
         self.config_file.write_text(yaml.safe_dump(alertmanager_config(urls, token_files, root), sort_keys=False),
                                     encoding="utf-8")
+        secrets = stack_secrets(work)
+        self.auth = basic_auth(secrets, credentials.ALERTMANAGER_PASSWORD)
         # As in docker-compose.yml: --cluster.listen-address= turns gossip off (a single instance).
         super().__init__("alertmanager", [locate("alertmanager"), f"--config.file={self.config_file}",
                                           f"--storage.path={work / 'alertmanager-data'}",
-                                          f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
-                         work / "alertmanager.log", f"http://127.0.0.1:{self.port}/-/ready")
+                                          f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
+                                          f"--web.config.file={secrets / credentials.ALERTMANAGER_WEB_CONFIG}"],
+                         work / "alertmanager.log", f"http://127.0.0.1:{self.port}/-/ready", ready_headers=self.auth)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 def obsgen(*args: str) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obsgen.emit.render import Services, yaml_text
+from obsgen.emit.stack import credentials
 from obsgen.emit.stack import ports as stack
 
 DATASOURCES_FILE = "grafana/provisioning/datasources/datasources.yml"
@@ -27,6 +28,10 @@ class Datasource:
     url: str
     default: bool = False
     json_data: dict[str, Any] = field(default_factory=dict)
+    secure_json_data: dict[str, str] = field(default_factory=dict)
+    """Grafana encrypts these; ``$__file{path}`` reads a compose secret when the data source is provisioned."""
+    basic_auth_password: str | None = None
+    """The secret holding this data source's basic-auth password (user ``credentials.BASIC_AUTH_USER``)."""
 
     @property
     def ref(self) -> dict[str, str]:
@@ -41,26 +46,34 @@ TRACE_ID = "trace_id"
 JAEGER = Datasource("Jaeger", "jaeger", "jaeger", stack.JAEGER.url())
 PROMETHEUS = Datasource("Prometheus", "prometheus", "prometheus", stack.PROMETHEUS.url(), default=True,
                         json_data={"httpMethod": "POST", "prometheusType": "Prometheus",
-                                   "exemplarTraceIdDestinations": [{"name": TRACE_ID, "datasourceUid": JAEGER.uid}]})
+                                   "exemplarTraceIdDestinations": [{"name": TRACE_ID, "datasourceUid": JAEGER.uid}]},
+                        basic_auth_password=credentials.PROMETHEUS_PASSWORD)
 LOKI = Datasource("Loki", "loki", "loki", stack.LOKI.url(), json_data={
-    "maxLines": 1000,
+    "maxLines": 1000, "httpHeaderName1": credentials.LOKI_TENANT_HEADER,
     # ``$$`` keeps Grafana's provisioning from expanding ${__value.raw} as an environment variable.
     "derivedFields": [{"name": TRACE_ID, "matcherType": "label", "matcherRegex": TRACE_ID,
-                       "datasourceUid": JAEGER.uid, "url": "$${__value.raw}", "urlDisplayLabel": "Trace"}]})
+                       "datasourceUid": JAEGER.uid, "url": "$${__value.raw}", "urlDisplayLabel": "Trace"}]},
+                  secure_json_data={"httpHeaderValue1": credentials.LOKI_TENANT})
 ALERTMANAGER = Datasource("Alertmanager", "alertmanager", "alertmanager", stack.ALERTMANAGER.url(),
-                          json_data={"implementation": "prometheus", "handleGrafanaManagedAlerts": False})
+                          json_data={"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
+                          basic_auth_password=credentials.ALERTMANAGER_PASSWORD)
 DATASOURCES = (PROMETHEUS, LOKI, ALERTMANAGER, JAEGER)
 
 
+def _datasource(ds: Datasource) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": ds.name, "type": ds.type, "uid": ds.uid, "access": "proxy", "url": ds.url,
+                             "isDefault": ds.default, "editable": False, "jsonData": ds.json_data}
+    secure = dict(ds.secure_json_data)
+    if ds.basic_auth_password:
+        entry |= {"basicAuth": True, "basicAuthUser": credentials.BASIC_AUTH_USER}
+        secure["basicAuthPassword"] = f"$__file{{{credentials.mounted(ds.basic_auth_password)}}}"
+    if secure:
+        entry["secureJsonData"] = secure
+    return entry
+
+
 def datasources_config() -> dict[str, Any]:
-    return {
-        "apiVersion": 1,
-        "datasources": [
-            {"name": ds.name, "type": ds.type, "uid": ds.uid, "access": "proxy", "url": ds.url,
-             "isDefault": ds.default, "editable": False, "jsonData": ds.json_data}
-            for ds in DATASOURCES
-        ],
-    }
+    return {"apiVersion": 1, "datasources": [_datasource(ds) for ds in DATASOURCES]}
 
 
 def dashboards_config() -> dict[str, Any]:

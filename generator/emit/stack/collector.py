@@ -7,10 +7,12 @@ everywhere; ``COLLECTOR_ENV`` lists them for the tests and the README.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from obsgen.emit.render import Services
+from obsgen.emit.stack import credentials
 from obsgen.emit.stack.ports import COLLECTOR, JAEGER, LOKI
 from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR_TELEMETRY_JOB, image_tag, render
 from obsgen.model.eventschema import SHA256_HEX_PATTERN
@@ -57,11 +59,122 @@ def pii_attributes(services: Services) -> list[str]:
                    if attr.pii == "high"})
 
 
-def pii_statement(context: str, attribute: str) -> str:
+SEMCONV_ALIASES: dict[str, tuple[str, ...]] = {
+    "user_id": ("enduser.id", "enduser.pseudo.id", "user.id"),
+    "user_email": ("user.email", "email"),
+    "email": ("user.email",),
+    "user_name": ("user.name", "user.full_name", "enduser.name"),
+    "session_id": ("session.id",),
+}
+"""Semantic-convention names of the same personal data, by the normalised name of a spec attribute."""
+GUARD_COUNT_ATTRIBUTE = "obsgen.pii_guard.redacted"
+"""Set on an item whose attributes, body or resource the guard changed: how many keys it dropped (plus one per
+map or body whose free text it redacted)."""
+REDACTED = "[redacted]"
+KEPT = "$${1}"
+"""The kept first group of a replacement; ``$$`` because the collector expands ``${...}`` in its config."""
+
+
+def _tokens(name: str) -> list[str]:
+    """``User_Id``, ``userId``, ``user.id``, ``user-id`` → ``["user", "id"]``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [t.lower() for t in re.split(r"[._\-\s]+", spaced) if t]
+
+
+def key_alternatives(attributes: list[str]) -> str:
+    """RE2 alternatives matching each attribute's name and aliases in any case, with any or no separator."""
+    names = sorted({alias for name in attributes
+                    for alias in (name, *SEMCONV_ALIASES.get("_".join(_tokens(name)), ()))})
+    return "|".join(sorted({"[._-]?".join(re.escape(t) for t in _tokens(n)) for n in names}))
+
+
+@dataclass(frozen=True)
+class GuardPatterns:
+    key: str
+    """A key (or a flattened key path) that names personal data."""
+    nested: str
+    """Such a key inside a map value, as ``ToKeyValueString`` renders nested maps (JSON)."""
+    text: str
+    """``key=value`` / ``"key": "value"`` in free text; group 1 is what stays."""
+
+
+def guard_patterns(attributes: list[str]) -> GuardPatterns:
+    alt = key_alternatives(attributes)
+    return GuardPatterns(key=f"(?i)(?:^|[.])(?:{alt})$", nested=f'(?i)"(?:{alt})\\\\?":',
+                         text=f"(?i)((?:{alt})[\"']?\\s*[:=]\\s*[\"']?)[^\\s\"',;&}}\\]]+")
+
+
+def ottl(text: str) -> str:
+    """An OTTL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def pii_statement(context: str, attribute: str, target: str = "attributes") -> str:
     """OTTL: delete ``attribute`` unless it is a string of 64 lowercase hex characters (a pseudonym)."""
-    value = f'{context}.attributes["{attribute}"]'
-    return (f'delete_key({context}.attributes, "{attribute}") where {value} != nil and '
+    value = f'{context}.{target}["{attribute}"]'
+    return (f'delete_key({context}.{target}, "{attribute}") where {value} != nil and '
             f'not (IsString({value}) and IsMatch({value}, "{SHA256_HEX_PATTERN}"))')
+
+
+def map_guard(context: str, target: str, attributes: list[str], patterns: GuardPatterns,
+              keep_pseudonyms: bool = True, where: str = "") -> list[str]:
+    """OTTL guarding one map (``context.target``): nested maps holding a personal-data key are flattened (so
+    the key is seen), the spec's own attributes are kept only as pseudonyms, every other spelling or alias of
+    them is dropped, free-text values are redacted; what it removed is added to ``cache["redacted"]``."""
+    m, cache = f"{context}.{target}", f"{context}.cache"
+    size = f'{cache}["{target}.size"]'
+    given = f"{where} and " if where else ""
+    when = f" where {where}" if where else ""
+    out = [f"flatten({m}) where {given}IsMatch(ToKeyValueString({m}), {ottl(patterns.nested)})",
+           f"set({size}, Len({m})){when}"]
+    keep = attributes if keep_pseudonyms else []
+    for name in keep:
+        out.append(pii_statement(context, name, target))
+        out.append(f'set({cache}["keep.{name}"], {m}["{name}"]) where {given}{m}["{name}"] != nil')
+    out.append(f"delete_matching_keys({m}, {ottl(patterns.key)}){when}")
+    out += [f'set({m}["{name}"], {cache}["keep.{name}"]) where {cache}["keep.{name}"] != nil' for name in keep]
+    # Free text: the rendered map is matched once; a match may be a kept key itself (user_id=<pseudonym>),
+    # so only a map that the replacement changed counts.
+    text, kv = ottl(patterns.text), f'{cache}["{target}.text"]'
+    return [*out,
+            f'set({cache}["redacted"], {cache}["redacted"] + {size} - Len({m})){when}',
+            f"set({kv}, ToKeyValueString({m})){when}",
+            f'replace_all_patterns({m}, "value", {text}, "{KEPT}{REDACTED}") where {given}IsMatch({kv}, {text})',
+            f'set({cache}["redacted"], {cache}["redacted"] + 1) where {given}IsMatch({kv}, {text}) and '
+            f"ToKeyValueString({m}) != {kv}"]
+
+
+def body_guard(patterns: GuardPatterns) -> list[str]:
+    """OTTL for a log body: a string body has its ``key=value`` text redacted, a map body is guarded like
+    attributes (no key of it is kept, pseudonym or not: the runtime never sends a map body)."""
+    text = ottl(patterns.text)
+    return [
+        f'set(log.cache["redacted"], log.cache["redacted"] + 1) where IsString(log.body) and '
+        f"IsMatch(log.body, {text})",
+        f'replace_pattern(log.body, {text}, "{KEPT}{REDACTED}") where IsString(log.body)',
+        *map_guard("log", "body", [], patterns, keep_pseudonyms=False, where="IsMap(log.body)"),
+    ]
+
+
+def counted(context: str, statements: list[str]) -> list[str]:
+    """``statements`` between zeroing the removal count and writing it to the item (when above zero)."""
+    cache = f'{context}.cache["redacted"]'
+    counter = f'{context}.attributes["{GUARD_COUNT_ATTRIBUTE}"]'
+    return [f"set({cache}, 0)", *statements, f"set({counter}, {cache}) where {cache} > 0"]
+
+
+def guard_statements(attributes: list[str]) -> dict[str, list[tuple[str, list[str]]]]:
+    """The PII guard's OTTL per signal: (context, statements) groups, resource first."""
+    patterns = guard_patterns(attributes)
+
+    def group(context: str, *extra: str) -> tuple[str, list[str]]:
+        return context, counted(context, [*map_guard(context, "attributes", attributes, patterns), *extra])
+
+    return {
+        "trace_statements": [group("resource"), group("span"), group("spanevent")],
+        "log_statements": [group("resource"), group("log", *body_guard(patterns))],
+        "metric_statements": [group("resource"), group("datapoint")],
+    }
 
 
 def collector_context(services: Services) -> dict[str, Any]:
@@ -72,8 +185,11 @@ def collector_context(services: Services) -> dict[str, Any]:
         "env": {v.key: v.reference for v in COLLECTOR_ENV},
         "pii_attributes": pii_attributes(services),
         "pii_pattern": SHA256_HEX_PATTERN,
-        "pii_statement": pii_statement,
+        "guard": guard_statements(pii_attributes(services)),
+        "guard_count": GUARD_COUNT_ATTRIBUTE,
         "scrape_job": APP_SCRAPE_JOB,
+        "loki_tenant": credentials.LOKI_TENANT,
+        "loki_tenant_header": credentials.LOKI_TENANT_HEADER,
         "telemetry_job": COLLECTOR_TELEMETRY_JOB,
     }
 

@@ -16,6 +16,7 @@ from typing import Any
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
+from obsgen.emit.stack import credentials
 from obsgen.emit.stack.collector import COLLECTOR_FILE
 from obsgen.emit.stack.jaeger import JAEGER_FILE
 from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, GRAFANA, JAEGER, LOKI, PROMETHEUS
@@ -31,8 +32,7 @@ from obsgen.model import Receiver
 
 COMPOSE_FILE = "docker-compose.yml"
 ENV_EXAMPLE_FILE = ".env.example"
-SECRETS_DIR = "secrets"
-"""Where the operator puts Alertmanager's webhook tokens (never generated, never committed)."""
+SECRETS_DIR = credentials.SECRETS_DIR
 PROBE = "healthcheck-probe"
 PROBE_VOLUME = "probe"
 PROBE_BINARY = "/probe/busybox"
@@ -40,6 +40,9 @@ GRAFANA_ADMIN = "admin"
 PROJECT = "obsgen"
 HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
+SECRETS_GID = "${OBSGEN_SECRETS_GID:?set it in .env: the group of secrets/ (obsgen secrets init prints it)}"
+"""The group owning ``secrets/`` (mode 0440): services that read secrets run with it as a supplementary group."""
+NOBODY = "65534:65534"
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,22 @@ class ComposeService:
     name: str
     image: str
     volumes: tuple[str, ...]
+    user: str
+    """Never root for a long-running service: the image's own unprivileged user, named explicitly."""
     command: tuple[str, ...] = ()
     environment: tuple[tuple[str, str], ...] = ()
     ports: tuple[str, ...] = ()
     healthcheck: tuple[str, ...] = ()
     depends_on: tuple[tuple[str, str], ...] = ()
+    tmpfs: tuple[str, ...] = ()
+    """The only writable paths besides the data volume (the root file system is read-only)."""
+    secrets: tuple[credentials.Secret, ...] = ()
     restart: str = "unless-stopped"
     comment: tuple[str, ...] = field(default=())
+
+    @property
+    def group_add(self) -> tuple[str, ...]:
+        return (SECRETS_GID,) if self.secrets else ()
 
 
 def _published(service_ports: Any) -> tuple[str, ...]:
@@ -62,6 +74,15 @@ def _published(service_ports: Any) -> tuple[str, ...]:
 
 def _probe(url: str) -> tuple[str, ...]:
     return ("CMD", PROBE_BINARY, "wget", "-q", "-T", "4", "-O", "/dev/null", url)
+
+
+def _probe_with_password(url: str, password: str) -> tuple[str, ...]:
+    """The probe for a server requiring basic auth: busybox's shell reads the password secret, wget sends it
+    (``user:password@`` in the URL). ``$$`` is compose's escape for the shell's ``$``."""
+    scheme, rest = url.split("://", 1)
+    script = (f"read -r p < {credentials.mounted(password)} && exec {PROBE_BINARY} wget -q -T 4 -O /dev/null "
+              f'"{scheme}://{credentials.BASIC_AUTH_USER}:$$p@{rest}"')
+    return ("CMD", PROBE_BINARY, "sh", "-c", script)
 
 
 def _ro(path: str) -> str:
@@ -73,15 +94,6 @@ def _receivers(specs: Services) -> list[Receiver]:
     return [r for model in specs.models for r in (*model.routing.receivers, model.routing.kill_switch_webhook)]
 
 
-def secret_mounts(specs: Services) -> list[str]:
-    """Container directories holding the receivers' bearer-token files (the spec's ``bearer_token_file``)."""
-    return sorted({posixpath.dirname(r.bearer_token_file) for r in _receivers(specs) if r.bearer_token_file})
-
-
-def secret_files(specs: Services) -> list[str]:
-    return sorted({posixpath.basename(r.bearer_token_file) for r in _receivers(specs) if r.bearer_token_file})
-
-
 def external_urls(specs: Services) -> list[str]:
     """Alertmanager webhook URLs: the applications' endpoints, not services of this stack."""
     return sorted({r.url for r in _receivers(specs)})
@@ -91,72 +103,89 @@ def services(specs: Services) -> list[ComposeService]:
     probe_mount = f"{PROBE_VOLUME}:/probe:ro"
     needs_probe = ((PROBE, COMPLETED),)
     dirname = posixpath.dirname
+
+    def secrets(service: str) -> tuple[credentials.Secret, ...]:
+        return tuple(credentials.secrets_of(specs, service))
+
     return [
         ComposeService(
-            PROBE, image(PROBE), (f"{PROBE_VOLUME}:/probe",), command=("cp", "/bin/busybox", PROBE_BINARY),
+            PROBE, image(PROBE), (f"{PROBE_VOLUME}:/probe",), "0:0", command=("cp", "/bin/busybox", PROBE_BINARY),
             restart="no",
-            comment=("One-shot: puts a static busybox into the `probe` volume for the healthchecks, then exits.",)),
+            comment=("One-shot: puts a static busybox into the `probe` volume for the healthchecks, then exits.",
+                     "Root (without any capability) only to write into the fresh, root-owned volume.")),
         ComposeService(
-            LOKI.name, image("loki"), (_ro(dirname(LOKI_FILE)), "loki-data:/loki", probe_mount),
+            LOKI.name, image("loki"), (_ro(dirname(LOKI_FILE)), "loki-data:/loki", probe_mount), "10001:10001",
             command=(f"-config.file={container_path(LOKI_FILE)}", "-config.expand-env=true"),
             ports=_published(LOKI.ports), healthcheck=_probe(f"http://127.0.0.1:{LOKI.port('http')}/ready"),
-            depends_on=needs_probe),
+            depends_on=needs_probe, tmpfs=("/tmp",),
+            comment=(f"Multi-tenant (auth_enabled): clients name tenant {credentials.LOKI_TENANT} in "
+                     f"{credentials.LOKI_TENANT_HEADER}.",)),
         ComposeService(
             ALERTMANAGER.name, image("alertmanager"),
-            (_ro(dirname(ALERTMANAGER_FILE)), *(f"./{SECRETS_DIR}:{d}:ro" for d in secret_mounts(specs)),
-             "alertmanager-data:/alertmanager", probe_mount),
+            (_ro(dirname(ALERTMANAGER_FILE)), "alertmanager-data:/alertmanager", probe_mount), NOBODY,
             command=(f"--config.file={container_path(ALERTMANAGER_FILE)}", "--storage.path=/alertmanager",
-                     f"--web.listen-address=:{ALERTMANAGER.port('http')}", "--cluster.listen-address="),
+                     f"--web.listen-address=:{ALERTMANAGER.port('http')}", "--cluster.listen-address=",
+                     f"--web.config.file={credentials.mounted(credentials.ALERTMANAGER_WEB_CONFIG)}"),
             ports=_published(ALERTMANAGER.ports),
-            healthcheck=_probe(f"http://127.0.0.1:{ALERTMANAGER.port('http')}/-/ready"), depends_on=needs_probe,
+            healthcheck=_probe_with_password(f"http://127.0.0.1:{ALERTMANAGER.port('http')}/-/ready",
+                                             credentials.ALERTMANAGER_PASSWORD),
+            depends_on=needs_probe, secrets=secrets(ALERTMANAGER.name),
             comment=("v0.25.0: the version whose amtool checks alerting/alertmanager.yml in the tests "
-                     "(Debian bookworm).", "--cluster.listen-address= turns gossip off: a single instance.")),
+                     "(Debian bookworm).", "--cluster.listen-address= turns gossip off: a single instance.",
+                     "Basic auth on every endpoint (--web.config.file); webhook tokens are compose secrets.")),
         ComposeService(
-            JAEGER.name, image("jaeger"), (_ro(dirname(JAEGER_FILE)), probe_mount),
+            JAEGER.name, image("jaeger"), (_ro(dirname(JAEGER_FILE)), probe_mount), "10001:10001",
             command=(f"--config=file:{container_path(JAEGER_FILE)}",),
             ports=_published(JAEGER.ports),
             healthcheck=_probe(f"http://127.0.0.1:{JAEGER.port('health')}/status"),
-            depends_on=needs_probe,
+            depends_on=needs_probe, tmpfs=("/tmp",),
             comment=("The trace store (in memory, bounded): see jaeger/config.yaml.",)),
         ComposeService(
-            COLLECTOR.name, image("otel-collector"), (_ro(dirname(COLLECTOR_FILE)), probe_mount),
+            COLLECTOR.name, image("otel-collector"), (_ro(dirname(COLLECTOR_FILE)), probe_mount), "10001:10001",
             command=(f"--config={container_path(COLLECTOR_FILE)}",),
             ports=_published(COLLECTOR.ports),
             healthcheck=_probe(f"http://127.0.0.1:{COLLECTOR.port('health')}/"),
-            depends_on=(*needs_probe, (LOKI.name, HEALTHY), (JAEGER.name, HEALTHY)),
+            depends_on=(*needs_probe, (LOKI.name, HEALTHY), (JAEGER.name, HEALTHY)), tmpfs=("/tmp",),
             comment=("Uses the defaults of otel/collector.yaml's ${env:...} addresses (the compose ones).",)),
         ComposeService(
             PROMETHEUS.name, image("prometheus"),
             (_ro(dirname(PROMETHEUS_FILE)), _ro(dirname(ALERTMANAGER_FILE)), "prometheus-data:/prometheus",
-             probe_mount),
+             probe_mount), NOBODY,
             command=(f"--config.file={container_path(PROMETHEUS_FILE)}", "--storage.tsdb.path=/prometheus",
                      f"--storage.tsdb.retention.time={prometheus_retention(specs)}",
-                     f"--web.listen-address=:{PROMETHEUS.port('http')}", "--enable-feature=exemplar-storage"),
+                     f"--web.listen-address=:{PROMETHEUS.port('http')}", "--enable-feature=exemplar-storage",
+                     f"--web.config.file={credentials.mounted(credentials.PROMETHEUS_WEB_CONFIG)}"),
             ports=_published(PROMETHEUS.ports),
-            healthcheck=_probe(f"http://127.0.0.1:{PROMETHEUS.port('http')}/-/ready"),
+            healthcheck=_probe_with_password(f"http://127.0.0.1:{PROMETHEUS.port('http')}/-/ready",
+                                             credentials.PROMETHEUS_PASSWORD),
             depends_on=(*needs_probe, (ALERTMANAGER.name, HEALTHY), (COLLECTOR.name, HEALTHY)),
+            secrets=secrets(PROMETHEUS.name),
             comment=("Retention: the spec's retention.metrics. Exemplars: the collector exports them "
-                     "(OpenMetrics).",)),
+                     "(OpenMetrics).", "Basic auth on every endpoint (--web.config.file).")),
         ComposeService(
             GRAFANA.name, image("grafana"),
             (f"./{dirname(provisioning.DATASOURCES_FILE)}:/etc/grafana/provisioning/datasources:ro",
              f"./{dirname(provisioning.DASHBOARDS_FILE)}:/etc/grafana/provisioning/dashboards:ro",
              f"./dashboards:{provisioning.DASHBOARDS_MOUNT}:ro", "grafana-data:/var/lib/grafana", probe_mount),
+            "472:0",
             environment=(
                 ("GF_SECURITY_ADMIN_USER", GRAFANA_ADMIN),
-                ("GF_SECURITY_ADMIN_PASSWORD", "${GF_SECURITY_ADMIN_PASSWORD:?set it in .env}"),
+                ("GF_SECURITY_ADMIN_PASSWORD__FILE", credentials.mounted(credentials.GRAFANA_ADMIN_PASSWORD)),
                 ("GF_AUTH_ANONYMOUS_ENABLED", "false"),
                 ("GF_USERS_ALLOW_SIGN_UP", "false"),
                 # One Grafana: obsgen.generate.load_all rejects specs that disagree on service.grafana_url.
                 ("GF_SERVER_ROOT_URL", specs.models[0].service.grafana_url),
                 ("GF_ANALYTICS_REPORTING_ENABLED", "false"),
                 ("GF_ANALYTICS_CHECK_FOR_UPDATES", "false"),
+                ("GF_LOG_MODE", "console"),  # no log files: the root file system is read-only
             ),
             ports=_published(GRAFANA.ports),
             healthcheck=_probe(f"http://127.0.0.1:{GRAFANA.port('http')}/api/health"),
             depends_on=(*needs_probe, (PROMETHEUS.name, HEALTHY), (LOKI.name, HEALTHY), (ALERTMANAGER.name, HEALTHY),
                         (JAEGER.name, HEALTHY)),
-            comment=("No default password: the admin password comes from .env (see .env.example).",)),
+            tmpfs=("/tmp",), secrets=secrets(GRAFANA.name),
+            comment=("No default password: the admin password is the secret grafana-admin-password "
+                     "(obsgen secrets init).",)),
     ]
 
 
@@ -172,9 +201,12 @@ def compose_context(specs: Services) -> dict[str, Any]:
         "project": PROJECT,
         "otlp_grpc": COLLECTOR.port("otlp_grpc"),
         "otlp_http": COLLECTOR.port("otlp_http"),
-        "secret_files": secret_files(specs),
+        "secrets": credentials.stack_secrets(specs),
+        "secrets_dir": SECRETS_DIR,
         "external_urls": external_urls(specs),
         "probe": PROBE,
+        "basic_auth_user": credentials.BASIC_AUTH_USER,
+        "loki_tenant": credentials.LOKI_TENANT,
         "services": stack,
         "volumes": volumes(stack),
     }
@@ -185,8 +217,8 @@ def env_context(specs: Services) -> dict[str, Any]:
                          if (token := model.routing.kill_switch_webhook.bearer_token_file)})
     return {
         "grafana_admin": GRAFANA_ADMIN,
-        "secrets_mounts": secret_mounts(specs),
-        "secret_files": secret_files(specs),
+        "secrets": credentials.stack_secrets(specs),
+        "secrets_dir": SECRETS_DIR,
         "killswitch_file": ", ".join(killswitch) or "none",
     }
 

@@ -23,6 +23,7 @@ import yaml
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import RULE_FILES, RULES_DIR, rule_path
 from obsgen.emit.render import Services, Sourced, header_text
+from obsgen.emit.stack import credentials
 from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, LOKI, PROMETHEUS
 from obsgen.model import Duration, Model, Share
 
@@ -108,10 +109,15 @@ def prometheus_context(services: Services) -> dict[str, Any]:
         "app_target": f"{COLLECTOR.name}:{COLLECTOR.port('prometheus')}",
         "telemetry_job": COLLECTOR_TELEMETRY_JOB,
         "telemetry_target": f"{COLLECTOR.name}:{COLLECTOR.port('telemetry')}",
+        "basic_auth_user": credentials.BASIC_AUTH_USER,
+        "alertmanager_password_file": credentials.mounted(credentials.ALERTMANAGER_PASSWORD),
+        # (job, target, password file of its basic auth or None)
         "self_targets": [
-            ("prometheus", f"localhost:{PROMETHEUS.port('http')}"),
-            ("alertmanager", f"{ALERTMANAGER.name}:{ALERTMANAGER.port('http')}"),
-            ("loki", f"{LOKI.name}:{LOKI.port('http')}"),
+            ("prometheus", f"localhost:{PROMETHEUS.port('http')}",
+             credentials.mounted(credentials.PROMETHEUS_PASSWORD)),
+            ("alertmanager", f"{ALERTMANAGER.name}:{ALERTMANAGER.port('http')}",
+             credentials.mounted(credentials.ALERTMANAGER_PASSWORD)),
+            ("loki", f"{LOKI.name}:{LOKI.port('http')}", None),
         ],
         "retention": prometheus_retention(services),
         "aggregates": aggregates.text if aggregates else None,
@@ -185,6 +191,8 @@ def loki_context(services: Services) -> dict[str, Any]:
         "service": services.names,
         "http_port": LOKI.port("http"),
         "grpc_port": LOKI.port("grpc"),
+        "tenant": credentials.LOKI_TENANT,
+        "tenant_header": credentials.LOKI_TENANT_HEADER,
         "retention_period": default,
         "retention_streams": streams,
         "index_resource_attributes": LOKI_INDEX_RESOURCE_ATTRIBUTES,
