@@ -66,6 +66,8 @@ class RuntimeConfig:
     once_per_cache_size: int = 50_000
     """Other ``once_per`` keys (a session, say) remembered for once-per metrics."""
     once_per_ttl_s: float = 1800.0
+    pseudonym_cache_size: int = 16_384
+    """Raw ids whose pseudonyms are kept (a bounded LRU; 0 turns it off): repeated ids skip the HMAC."""
     check_unknown_contexts: bool = True
     """Count a ``require_known`` event whose context this process never saw (or forgot) as a violation.
     Turn off when events of one context can reach another instance."""

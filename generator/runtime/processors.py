@@ -9,7 +9,9 @@ on the left, a background thread exporting batches from the right) and differ wh
   exporter's retry back-off instead of waiting 30 s per signal, as the SDK's processors do;
 * only public SDK interfaces are used, so an SDK upgrade cannot silently break the drop accounting.
 
-The application thread only ever appends to a deque and, once per batch, sets an event.
+The application thread only ever appends to a deque and, once per batch, sets an event. The runtime's
+own log records go in unbuilt (``BoundedBatchLogRecordProcessor.emit_later``): the SDK's record, with its
+attribute copying and type checks, is made on the export thread just before encoding.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs import LogRecordLimits, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 T = TypeVar("T")
 _log = logging.getLogger("obsgen.runtime")
@@ -35,11 +41,13 @@ class BoundedExportQueue(Generic[T]):
     """A drop-oldest queue drained by one daemon thread into ``exporter.export(batch)``."""
 
     def __init__(self, exporter: Any, signal: str, max_queue_size: int = 2048, max_export_batch_size: int = 512,
-                 schedule_delay_s: float = 1.0) -> None:
+                 schedule_delay_s: float = 1.0, prepare: Callable[[list[T]], list[Any]] | None = None) -> None:
         if max_queue_size < 1 or max_export_batch_size < 1:
             raise ValueError("queue and batch sizes must be at least 1")
         self.exporter = exporter
         self.signal = signal
+        self._prepare = prepare
+        """Turns a batch into what the exporter takes, on the export thread (a failure drops the batch, counted)."""
         self.max_queue_size = max_queue_size
         self._batch_size = min(max_export_batch_size, max_queue_size)
         self._delay = schedule_delay_s
@@ -125,7 +133,7 @@ class BoundedExportQueue(Generic[T]):
 
     def _export(self, batch: list[T]) -> None:
         try:
-            result = self.exporter.export(batch)
+            result = self.exporter.export(self._prepare(batch) if self._prepare is not None else batch)
         except Exception:  # an exporter must not kill the worker
             _log.exception("obsgen: exporting %d %s failed", len(batch), self.signal)
             self.count_dropped(len(batch))
@@ -181,10 +189,19 @@ class BoundedBatchSpanProcessor(SpanProcessor):
 
 
 class BoundedBatchLogRecordProcessor(LogRecordProcessor):
-    """``BatchLogRecordProcessor`` with drop-oldest accounting and a bounded shutdown."""
+    """``BatchLogRecordProcessor`` with drop-oldest accounting and a bounded shutdown.
 
-    def __init__(self, exporter: Any, **queue_options: Any) -> None:
-        self.queue: BoundedExportQueue[ReadableLogRecord] = BoundedExportQueue(exporter, "logs", **queue_options)
+    ``emit_later`` queues the fields of a record from the runtime's hot path; the SDK record (attribute
+    limits and cleaning, trace ids from the context) is built when its batch is exported. Records emitted
+    through an SDK ``Logger`` (``on_emit``) are queued built, as by the SDK's processor.
+    """
+
+    def __init__(self, exporter: Any, resource: Resource, scope: InstrumentationScope, **queue_options: Any) -> None:
+        self.queue: BoundedExportQueue[Any] = BoundedExportQueue(exporter, "logs", prepare=self._build,
+                                                                 **queue_options)
+        self._resource = resource
+        self._scope = scope
+        self._limits = LogRecordLimits()
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
@@ -196,9 +213,29 @@ class BoundedBatchLogRecordProcessor(LogRecordProcessor):
                                          instrumentation_scope=log_record.instrumentation_scope,
                                          limits=log_record.limits))
 
+    def emit_later(self, timestamp: int | None, observed_timestamp: int, context: Context,
+                   severity: SeverityNumber, severity_text: str, body: str, attributes: dict[str, Any]) -> None:
+        """Queue a record whose ``attributes`` nobody changes any more; ``body`` is also its event name."""
+        self.queue.put((timestamp, observed_timestamp, context, severity, severity_text, body, attributes))
+
+    def _build(self, batch: list[Any]) -> list[ReadableLogRecord]:
+        out = []
+        resource, scope, limits = self._resource, self._scope, self._limits
+        for item in batch:
+            if type(item) is tuple:
+                timestamp, observed, context, severity, text, body, attributes = item
+                record = ReadWriteLogRecord(LogRecord(
+                    timestamp=timestamp, observed_timestamp=observed, context=context, severity_text=text,
+                    severity_number=severity, body=body, attributes=attributes, event_name=body),
+                    resource=resource, instrumentation_scope=scope, limits=limits).log_record
+                record.context = Context()
+                item = ReadableLogRecord(log_record=record, resource=resource, instrumentation_scope=scope,
+                                         limits=limits)
+            out.append(item)
+        return out
+
     def shutdown(self, timeout_s: float = 5.0) -> None:
         self.queue.shutdown(timeout_s)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.queue.force_flush(timeout_millis / 1000)
-
