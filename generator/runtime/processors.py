@@ -17,6 +17,7 @@ attribute copying and type checks, is made on the export thread just before enco
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -105,28 +106,32 @@ class BoundedExportQueue(Generic[T]):
             if self._shutdown:
                 break
             # Woken by a full batch: send full batches only, so a busy service makes few large requests.
-            # The schedule delay passed: send everything, so nothing waits longer than one delay.
-            self._export_batches(deadline=None, full_only=woken)
+            # The schedule delay passed: send what is queued now, so nothing waits much longer than one
+            # delay; what arrives meanwhile waits for the next full batch or delay (sending "until empty"
+            # while the application keeps adding would make many tiny requests).
+            self._export_batches(deadline=None, full_only=woken, limit=None if woken else len(self._queue))
         self._export_batches(deadline=None)
 
-    def _export_batches(self, deadline: float | None, full_only: bool = False) -> bool:
-        """Export until the queue is empty (or the deadline passes); False if time ran out."""
+    def _export_batches(self, deadline: float | None, full_only: bool = False, limit: int | None = None) -> bool:
+        """Export until the queue is empty (or ``limit`` items went, or the deadline passed); False if time ran out."""
         with self._export_lock:
             queue = self._queue
-            while queue and not (full_only and len(queue) < self._batch_size):
+            left = math.inf if limit is None else limit
+            while queue and left > 0 and not (full_only and len(queue) < self._batch_size):
                 if self._exporter_closed:  # shutdown ran out of time: what is left is lost, not retried
-                    left = len(queue)
+                    lost = len(queue)
                     queue.clear()
-                    self.count_dropped(left)
+                    self.count_dropped(lost)
                     return False
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
                 batch = []
-                for _ in range(min(self._batch_size, len(queue))):
+                for _ in range(int(min(self._batch_size, len(queue), left))):
                     try:
                         batch.append(queue.pop())
                     except IndexError:
                         break
+                left -= len(batch)
                 if batch:
                     self._export(batch)
         return True
