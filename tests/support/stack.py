@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 import yaml
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.stack.collector import COLLECTOR_FILE
-from obsgen.emit.stack.servers import LOKI_FILE, PROMETHEUS_FILE
+from obsgen.emit.stack.servers import LOKI_FILE, PROMETHEUS_FEATURES, PROMETHEUS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 """Where the built-in spec's generated tree is committed; every server takes ``root`` to run another tree."""
@@ -223,7 +223,8 @@ class Collector(Service):
                "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{prom}",
                "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
                "OTELCOL_TELEMETRY_HOST": "127.0.0.1", "OTELCOL_TELEMETRY_PORT": str(telemetry),
-               "OTELCOL_LOKI_ENDPOINT": f"http://127.0.0.1:{loki_port}/otlp"}
+               "OTELCOL_LOKI_ENDPOINT": f"http://127.0.0.1:{loki_port}/otlp",
+               "OTELCOL_STORAGE_DIR": str(work / "otelcol-queue")}
         super().__init__("otelcol-obsgen", [locate("otelcol-obsgen"), f"--config={root / COLLECTOR_FILE}"],
                          work / "otelcol.log", f"http://127.0.0.1:{health}/", env)
 
@@ -354,7 +355,8 @@ class Prometheus(Service):
         super().__init__(binary, [locate(binary), f"--config.file={self.config_file}",
                                   f"--storage.tsdb.path={work / 'prometheus-data'}",
                                   "--storage.tsdb.retention.time=30d",
-                                  f"--web.listen-address=127.0.0.1:{self.port}", "--enable-feature=exemplar-storage"],
+                                  f"--web.listen-address=127.0.0.1:{self.port}",
+                                  f"--enable-feature={','.join(PROMETHEUS_FEATURES)}"],
                          work / "prometheus.log", f"http://127.0.0.1:{self.port}/-/ready")
 
     @property

@@ -16,10 +16,11 @@ from typing import Any
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
-from obsgen.emit.stack.collector import COLLECTOR_FILE
+from obsgen.emit.stack.collector import COLLECTOR_FILE, collector_env
 from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, GRAFANA, LOKI, PROMETHEUS
 from obsgen.emit.stack.servers import (
     LOKI_FILE,
+    PROMETHEUS_FEATURES,
     PROMETHEUS_FILE,
     container_path,
     image,
@@ -35,6 +36,9 @@ SECRETS_DIR = "secrets"
 PROBE = "healthcheck-probe"
 PROBE_VOLUME = "probe"
 PROBE_BINARY = "/probe/busybox"
+COLLECTOR_QUEUE_VOLUME = "collector-queue"
+COLLECTOR_UID = 10001
+"""The user the collector image runs as: its persistent queue volume must be writable by it."""
 GRAFANA_ADMIN = "admin"
 PROJECT = "obsgen"
 HEALTHY = "service_healthy"
@@ -92,9 +96,11 @@ def services(specs: Services) -> list[ComposeService]:
     dirname = posixpath.dirname
     return [
         ComposeService(
-            PROBE, image(PROBE), (f"{PROBE_VOLUME}:/probe",), command=("cp", "/bin/busybox", PROBE_BINARY),
+            PROBE, image(PROBE), (f"{PROBE_VOLUME}:/probe", f"{COLLECTOR_QUEUE_VOLUME}:/collector-queue"),
+            command=("sh", "-c", f"cp /bin/busybox {PROBE_BINARY} && chown {COLLECTOR_UID} /collector-queue"),
             restart="no",
-            comment=("One-shot: puts a static busybox into the `probe` volume for the healthchecks, then exits.",)),
+            comment=("One-shot: puts a static busybox into the `probe` volume for the healthchecks and hands the "
+                     "collector's queue volume to the collector's user, then exits.",)),
         ComposeService(
             LOKI.name, image("loki"), (_ro(dirname(LOKI_FILE)), "loki-data:/loki", probe_mount),
             command=(f"-config.file={container_path(LOKI_FILE)}", "-config.expand-env=true"),
@@ -111,7 +117,8 @@ def services(specs: Services) -> list[ComposeService]:
             comment=("v0.25.0: the version whose amtool checks alerting/alertmanager.yml in the tests "
                      "(Debian bookworm).", "--cluster.listen-address= turns gossip off: a single instance.")),
         ComposeService(
-            COLLECTOR.name, image("otel-collector"), (_ro(dirname(COLLECTOR_FILE)), probe_mount),
+            COLLECTOR.name, image("otel-collector"),
+            (_ro(dirname(COLLECTOR_FILE)), f"{COLLECTOR_QUEUE_VOLUME}:{collector_env('storage').default}", probe_mount),
             command=(f"--config={container_path(COLLECTOR_FILE)}",),
             ports=_published(COLLECTOR.ports),
             healthcheck=_probe(f"http://127.0.0.1:{COLLECTOR.port('health')}/"),
@@ -123,12 +130,14 @@ def services(specs: Services) -> list[ComposeService]:
              probe_mount),
             command=(f"--config.file={container_path(PROMETHEUS_FILE)}", "--storage.tsdb.path=/prometheus",
                      f"--storage.tsdb.retention.time={prometheus_retention(specs)}",
-                     f"--web.listen-address=:{PROMETHEUS.port('http')}", "--enable-feature=exemplar-storage"),
+                     f"--web.listen-address=:{PROMETHEUS.port('http')}",
+                     f"--enable-feature={','.join(PROMETHEUS_FEATURES)}"),
             ports=_published(PROMETHEUS.ports),
             healthcheck=_probe(f"http://127.0.0.1:{PROMETHEUS.port('http')}/-/ready"),
             depends_on=(*needs_probe, (ALERTMANAGER.name, HEALTHY), (COLLECTOR.name, HEALTHY)),
             comment=("Retention: the spec's retention.metrics. Exemplars: the collector exports them "
-                     "(OpenMetrics).",)),
+                     "(OpenMetrics).", "Created timestamps: a new series' first value counts in rate()/increase()."
+                     )),
         ComposeService(
             GRAFANA.name, image("grafana"),
             (f"./{dirname(provisioning.DATASOURCES_FILE)}:/etc/grafana/provisioning/datasources:ro",

@@ -34,6 +34,13 @@ CONFIG_ROOT = "/etc/obsgen"
 references between configs (Prometheus' ``rule_files``) resolve the same in a container and natively."""
 
 
+PROMETHEUS_FEATURES = ("created-timestamp-zero-ingestion", "exemplar-storage")
+"""Prometheus 3 feature flags of the stack (compose and tests). ``created-timestamp-zero-ingestion``: a
+counter or histogram series' created timestamp (the OpenTelemetry start time, which the collector's
+exporter publishes) becomes a 0 sample before its first value, so ``rate()``/``increase()`` count that
+first value: without it a new series (every process restart makes new ones) loses everything it counted
+before its second scrape. Prometheus 2.x has no such feature: there, sparse series under-count."""
+
 APP_SCRAPE_JOB = "otel-collector-exporter"
 """The job scraping the collector's ``prometheus`` exporter: the application's metrics."""
 COLLECTOR_TELEMETRY_JOB = "otel-collector"
