@@ -12,6 +12,7 @@ from typing import Any
 
 from obsgen.emit.render import Services, yaml_text
 from obsgen.emit.stack import ports as stack
+from obsgen.emit.stack.servers import SCRAPE_INTERVAL
 
 DATASOURCES_FILE = "grafana/provisioning/datasources/datasources.yml"
 DASHBOARDS_FILE = "grafana/provisioning/dashboards/dashboards.yml"
@@ -35,7 +36,11 @@ class Datasource:
 
 
 PROMETHEUS = Datasource("Prometheus", "prometheus", "prometheus", stack.PROMETHEUS.url(), default=True,
-                        json_data={"httpMethod": "POST", "prometheusType": "Prometheus"})
+                        json_data={"httpMethod": "POST", "prometheusType": "Prometheus",
+                                   "timeInterval": SCRAPE_INTERVAL})
+"""``timeInterval`` is Prometheus' scrape interval: Grafana's smallest ``$__rate_interval`` is four of them
+(60 s), which holds four scrapes of four fresh runtime exports (the runtime exports every 15 s by default),
+so a rate panel at the shortest range neither drops to 0 nor doubles between exports."""
 LOKI = Datasource("Loki", "loki", "loki", stack.LOKI.url(), json_data={"maxLines": 1000})
 ALERTMANAGER = Datasource("Alertmanager", "alertmanager", "alertmanager", stack.ALERTMANAGER.url(),
                           json_data={"implementation": "prometheus", "handleGrafanaManagedAlerts": False})
