@@ -527,10 +527,15 @@ class Telemetry:
         severity, text = self._severity[plan.name]
         p["event_name"] = plan.name
         ts = p.get(plan.timestamp_field) if plan.timestamp_field else None
+        now = _time_ns()
+        # The record's time is the event's millisecond plus the clock's nanoseconds within a millisecond: Loki
+        # merges entries of one stream with the same timestamp and line (the body: the event name) when they
+        # sit in different chunks, so `count_over_time` undercounted millisecond-stamped records (0.04 % at
+        # 5,000 events/s); nanoseconds make such twins practically impossible. ``timestamp_ms`` is unchanged.
         # The record is built on the export thread: from here on nothing changes ``p`` (arrays and objects
         # in it are the runtime's own copies, see _process).
-        logs.emit_later(ts * 1_000_000 if ts is not None else None, _time_ns(), ctx or _current_context(),
-                        severity, text, plan.name, p)
+        logs.emit_later(int(ts) * 1_000_000 + now % 1_000_000 if ts is not None else None, now,
+                        ctx or _current_context(), severity, text, plan.name, p)
 
     # -- join rules and violations -------------------------------------------------------------------
 
