@@ -14,7 +14,9 @@ payload (``None``) is left out of the attributes, as before.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +51,7 @@ class AttributeSets:
 class Totals:
     """A counter (or up-down counter) summed in process per label combination, observed at collection."""
 
-    __slots__ = ("_attributes", "_lock", "_monotonic", "_totals")
+    __slots__ = ("__weakref__", "_attributes", "_lock", "_monotonic", "_totals")
 
     def __init__(self, meter: Meter, name: str, unit: str, description: str, attributes: AttributeSets,
                  monotonic: bool) -> None:
@@ -57,6 +59,15 @@ class Totals:
         self._monotonic = monotonic
         self._totals: dict[tuple[Any, ...], float] = {}
         self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):  # a fork while another thread held the lock must not deadlock the child
+            ref = weakref.ref(self)
+
+            def _new_lock_in_child() -> None:
+                totals = ref()
+                if totals is not None:
+                    totals._lock = threading.Lock()
+
+            os.register_at_fork(after_in_child=_new_lock_in_child)
         create = meter.create_observable_counter if monotonic else meter.create_observable_up_down_counter
         create(name, callbacks=[self.observe], unit=unit, description=description)
 
