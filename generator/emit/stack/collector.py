@@ -51,8 +51,8 @@ def collector_env(key: str) -> EnvVar:
     return next(v for v in COLLECTOR_ENV if v.key == key)
 
 
-LOKI_BATCH = {"min": 1000, "max": 4000, "mb": 3}
-"""Records a push to Loki: a log record of these events is 550-700 bytes in OTLP, so 4,000 make about 3 MB,
+LOKI_BATCH = {"min": 1000, "max": 4000, "mb": 2.3}
+"""Records a push to Loki: a log record of the runtime is about 565 bytes in OTLP, so 4,000 make about 2.3 MB,
 under Loki's 4 MB distributor-to-ingester gRPC default even where loki.yaml's larger limit is not applied."""
 LOKI_QUEUE_RECORDS = 2_000_000
 """The persistent queue's bound: about 3 minutes of 10,000 log records a second (~1.3 GB of disk at most)."""
