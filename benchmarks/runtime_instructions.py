@@ -11,8 +11,9 @@ journeys removes start-up and import costs.
     git worktree add /tmp/obsgen-before <rev>
     .venv/bin/python benchmarks/runtime_instructions.py --before /tmp/obsgen-before [--journeys 520]
 
-The earlier checkout's runtime is imported from its source folder as ``generator``, so it must predate the
-import name ``obsgen`` (this checkout's is the installed ``obsgen``).
+The earlier checkout's runtime is imported from its source folder: as ``generator`` when it predates the
+import name ``obsgen``, else (``--before-package obsgen``) through a temporary ``obsgen`` link to its
+``generator/`` folder placed ahead of the installed package (this checkout's).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ WARM = 20
 def workload(root: str, package: str, journeys: int) -> None:
     """Child process: ``journeys`` benchmark journeys through the runtime of ``root``'s ``package``."""
     sys.path.insert(0, root)
+    if package == "obsgen" and Path(root).resolve() != HERE:
+        link = Path(tempfile.mkdtemp()) / "obsgen"
+        link.symlink_to(Path(root) / "generator")
+        sys.path.insert(0, str(link.parent))
     spec = importlib.util.spec_from_file_location("runtime_bench", Path(root) / "benchmarks" / "runtime_bench.py")
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
@@ -73,9 +78,11 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, required=True, help="checkout of the earlier commit (package generator)")
+    parser.add_argument("--before-package", choices=("generator", "obsgen"), default="generator",
+                        help="the earlier checkout's import name (obsgen since the rename)")
     parser.add_argument("--journeys", type=int, default=520)
     args = parser.parse_args()
-    before = per_journey(args.before, "generator", args.journeys)
+    before = per_journey(args.before, args.before_package, args.journeys)
     after = per_journey(HERE, "obsgen", args.journeys)
     print(f"instructions per journey: before {before:,.0f}, this checkout {after:,.0f}, ratio {after / before:.4f}")
     return 0

@@ -100,6 +100,38 @@ def test_a_full_queue_drops_its_oldest_items_and_counts_them() -> None:
     queue.shutdown(1)
 
 
+def test_a_steady_trickle_leaves_once_per_schedule_delay_not_item_by_item() -> None:
+    """On the schedule delay the queue sends what it holds then, not "until empty" while the application
+    keeps adding: that made the many tiny span requests of issue 13. Counted, not timed: whatever the
+    machine's speed, the exporter cannot be called more than once per delay (plus the final flush)."""
+
+    class Counting:
+        batches: list[int] = []
+
+        def export(self, batch: Sequence[Any]) -> SpanExportResult:
+            Counting.batches.append(len(batch))
+            time.sleep(0.01)  # a request takes a while; items keep arriving meanwhile
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            pass
+
+    delay = 0.25
+    queue: BoundedExportQueue[int] = BoundedExportQueue(Counting(), "traces", max_queue_size=100_000,
+                                                        max_export_batch_size=100_000, schedule_delay_s=delay)
+    start = time.monotonic()
+    sent = 0
+    while time.monotonic() - start < 1.5:
+        queue.put(sent)
+        sent += 1
+        time.sleep(0.001)
+    elapsed = time.monotonic() - start
+    assert queue.force_flush(5)
+    queue.shutdown(1)
+    assert sum(Counting.batches) == sent
+    assert len(Counting.batches) <= elapsed / delay + 2, Counting.batches
+
+
 def test_failed_or_raising_exports_count_as_dropped() -> None:
     class Failing:
         calls = 0

@@ -169,15 +169,20 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
     config = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())
     pipelines = config["service"]["pipelines"]
     assert set(pipelines) == {"traces", "metrics", "logs"}
-    for pipeline in pipelines.values():
+    for name, pipeline in pipelines.items():
         assert pipeline["receivers"] == ["otlp"]
-        assert pipeline["processors"] == ["memory_limiter", "transform/pii_guard", "batch"]
+        # Logs: no batch processor holding accepted records in memory; the persistent queue batches.
+        batch = [] if name == "logs" else ["batch"]
+        assert pipeline["processors"] == ["memory_limiter", "transform/pii_guard", *batch]
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
     assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
     assert pipelines["traces"]["exporters"] == ["otlp/jaeger"]
     assert not any(name.startswith(("otlphttp", "prometheusremotewrite")) for name in config["exporters"])
     assert config["exporters"]["prometheus"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
-    assert config["service"]["extensions"] == ["health_check"]
+    assert config["service"]["extensions"] == ["health_check", "file_storage/queue"]
+    queue = config["exporters"]["otlp_http/loki"]["sending_queue"]
+    assert queue["storage"] == "file_storage/queue" and queue["sizer"] == "items"
+    assert config["exporters"]["otlp_http/loki"]["retry_on_failure"]["max_elapsed_time"] == "0s"
     text = (tree / collector.COLLECTOR_FILE).read_text()
     for var in collector.COLLECTOR_ENV:
         assert var.reference in text
@@ -197,7 +202,8 @@ def test_pii_guard_covers_every_high_pii_attribute_on_every_signal(spec_tree: Pa
             assert f'delete_key({context}.attributes, "{name}")' in statements
 
 
-def collector_env(ports: list[int], loki_port: int | None = None, jaeger_port: int | None = None) -> dict[str, str]:
+def collector_env(ports: list[int], storage: Path, loki_port: int | None = None,
+                  jaeger_port: int | None = None) -> dict[str, str]:
     grpc, http_port, prom, health, telemetry = ports
     env = {"OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}", "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
            "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{prom}", "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
@@ -206,6 +212,7 @@ def collector_env(ports: list[int], loki_port: int | None = None, jaeger_port: i
     env["OTELCOL_LOKI_ENDPOINT"] = f"http://127.0.0.1:{loki_port or free_ports(1)[0]}/otlp"
     # Nor Jaeger (its OTLP/gRPC port): spans wait in their exporter's queue.
     env["OTELCOL_JAEGER_ENDPOINT"] = f"127.0.0.1:{jaeger_port or free_ports(1)[0]}"
+    env["OTELCOL_STORAGE_DIR"] = str(storage)
     assert set(env) == {v.name for v in collector.COLLECTOR_ENV}
     return env
 
@@ -214,7 +221,7 @@ def collector_env(ports: list[int], loki_port: int | None = None, jaeger_port: i
 def running_collector(tree: Path, work: Path, loki_port: int | None = None, extra_args: tuple[str, ...] = (),
                       jaeger_port: int | None = None) -> Iterator[dict[str, int]]:
     ports = free_ports(5)
-    env = collector_env(ports, loki_port, jaeger_port)
+    env = collector_env(ports, work / "otelcol-queue", loki_port, jaeger_port)
     args = [tool("otelcol-obsgen"), f"--config={tree / collector.COLLECTOR_FILE}", *extra_args]
     with process(args, work / "otelcol.log", f"http://127.0.0.1:{ports[3]}/", env=env):
         yield dict(zip(("grpc", "http", "prometheus", "health", "telemetry"), ports, strict=True))

@@ -24,6 +24,10 @@ from obsgen.runtime.pii import ENV_DEV_MODE, env_flag
 Validation = Literal["production", "strict"]
 Protocol = Literal["http/protobuf", "grpc"]
 VALIDATIONS = ("production", "strict")
+DEFAULT_METRIC_EXPORT_INTERVAL_S = 15
+"""Not the SDK's 60 s: the generated Prometheus scrapes every 15 s and Grafana's shortest rate window is 60 s
+(four scrapes); exports every 60 s would leave most windows with one fresh value or none, so short-range rate
+panels would read 0 at some points and double at others. 15 s = one fresh value per scrape."""
 PROTOCOLS = ("http/protobuf", "grpc")
 
 
@@ -55,7 +59,7 @@ class RuntimeConfig:
     max_export_batch_size: int | None = None
     schedule_delay_s: float | None = None
     metric_export_interval_s: float | None = None
-    """``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds there); default 60 s."""
+    """``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds there); default 15 s (``DEFAULT_METRIC_EXPORT_INTERVAL_S``)."""
     shutdown_timeout_s: float = 5.0
     """Upper bound of the flush at interpreter exit."""
 
@@ -66,6 +70,8 @@ class RuntimeConfig:
     once_per_cache_size: int = 50_000
     """Other ``once_per`` keys (a session, say) remembered for once-per metrics."""
     once_per_ttl_s: float = 1800.0
+    pseudonym_cache_size: int = 16_384
+    """Raw ids whose pseudonyms are kept (a bounded LRU; 0 turns it off): repeated ids skip the HMAC."""
     check_unknown_contexts: bool = True
     """Count a ``require_known`` event whose context this process never saw (or forgot) as a violation.
     Turn off when events of one context can reach another instance."""
@@ -94,7 +100,7 @@ class RuntimeConfig:
             timeout = _env_number("OTEL_EXPORTER_OTLP_TIMEOUT") / 1000
         interval = self.metric_export_interval_s
         if interval is None:
-            interval = _env_number("OTEL_METRIC_EXPORT_INTERVAL", 60_000) / 1000
+            interval = _env_number("OTEL_METRIC_EXPORT_INTERVAL", DEFAULT_METRIC_EXPORT_INTERVAL_S * 1000) / 1000
         return replace(
             self,
             validation=validation,  # type: ignore[arg-type]

@@ -16,6 +16,8 @@ consistent fields and references; emit span, metrics and log record.
 from __future__ import annotations
 
 import atexit
+import copy
+import functools
 import json
 import logging
 import os
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from obsgen import __version__
-from obsgen.model import Model
+from obsgen.model import Metric, Model
 from obsgen.model.joins import CONSISTENCY
 from obsgen.model.quality import COMPLETENESS, VALIDITY
 from obsgen.model.reserved import RESERVED_EVENT_NAMES
@@ -35,8 +37,9 @@ from obsgen.runtime import pipeline
 from obsgen.runtime.config import RuntimeConfig
 from obsgen.runtime.killswitch import KillSwitchState
 from obsgen.runtime.pii import Pseudonymizer, load_key, sanitize_text
-from obsgen.runtime.plan import EventPlan, build_plans, signature
+from obsgen.runtime.plan import EventPlan, MetricPlan, build_plans, signature
 from obsgen.runtime.quality import Reporter
+from obsgen.runtime.recorders import AttributeSets, Synchronous, Totals
 from obsgen.runtime.state import ExpiringLRU
 from obsgen.runtime.validation import ContractViolation, EventValidationError
 from opentelemetry import context as otel_context
@@ -47,10 +50,12 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
 
 _log = logging.getLogger("obsgen.runtime")
+Recorder = Totals | Synchronous
 _current_request: ContextVar[RequestScope | None] = ContextVar("obsgen_current_request", default=None)
 _time_ns = time.time_ns
 _uuid4 = uuid.uuid4
 _set_span_in_context = trace.set_span_in_context
+_current_context = otel_context.get_current
 
 VIOLATIONS_METRIC = "obsgen.data_quality.violations"
 DROPPED_METRIC = "obsgen.telemetry.dropped"
@@ -143,7 +148,7 @@ class Telemetry:
         self.model = model
         self.config = cfg
         key, self.dev_mode = load_key(cfg.pii_key, cfg.dev_mode)
-        self._pseudonymize = Pseudonymizer(key)
+        self._pseudonymize = _cached_pseudonyms(Pseudonymizer(key), cfg.pseudonym_cache_size)
         self._strict = cfg.validation == "strict"
         self._shadow = bool(cfg.shadow)
         self._plans = build_plans(model, self._pseudonymize("obsgen"))
@@ -158,7 +163,8 @@ class Telemetry:
         self._pipeline = pipeline.build(model, cfg, self.resource)
         self.tracer = self._pipeline.tracer_provider.get_tracer(pipeline.SCOPE, __version__)
         self.meter = self._pipeline.meter_provider.get_meter(pipeline.SCOPE, __version__)
-        self._logger = self._pipeline.logger_provider.get_logger(pipeline.SCOPE, __version__)
+        self._logs = self._pipeline.logs
+        self._metric_recorders: dict[str, Recorder] = {}
         self._recorders = {name: self._make_recorders(plan) for name, plan in self._plans.items()}
         self._severity = {name: (SeverityNumber(plan.log_severity[0]), plan.log_severity[1])
                           for name, plan in self._plans.items() if plan.log_severity}
@@ -273,24 +279,30 @@ class Telemetry:
             plan, self.model, RequestScope if plan.opens_scope else None)
         return event_method
 
-    def _make_recorders(self, plan: EventPlan) -> tuple[tuple[Any, Callable[..., None]], ...]:
-        out = []
-        for mp in plan.metrics:
-            m = mp.metric
-            if m.instrument == "histogram":
-                assert m.buckets is not None
-                inst: Any = self.meter.create_histogram(
-                    m.name, unit=m.unit, description=m.description,
-                    explicit_bucket_boundaries_advisory=[float(b) for b in m.buckets])
-                out.append((mp, inst.record))
-            elif m.instrument == "gauge":
-                out.append((mp, self.meter.create_gauge(m.name, unit=m.unit, description=m.description).set))
-            elif m.instrument == "updowncounter":
-                out.append((mp, self.meter.create_up_down_counter(m.name, unit=m.unit,
-                                                                  description=m.description).add))
-            else:
-                out.append((mp, self.meter.create_counter(m.name, unit=m.unit, description=m.description).add))
-        return tuple(out)
+    def _make_recorders(self, plan: EventPlan) -> tuple[tuple[MetricPlan, Recorder], ...]:
+        return tuple((mp, self._recorder(mp.metric, mp.labels, mp.exemplars)) for mp in plan.metrics)
+
+    def _recorder(self, m: Metric, labels: tuple[str, ...], exemplars: bool) -> Recorder:
+        """One recorder per metric, shared by every event that measures it."""
+        made = self._metric_recorders.get(m.name)
+        if made is not None:
+            return made
+        attributes = AttributeSets(labels, {SHADOW: "true"} if self._shadow else {})
+        recorder: Recorder
+        if m.instrument == "histogram":
+            assert m.buckets is not None
+            inst: Any = self.meter.create_histogram(
+                m.name, unit=m.unit, description=m.description,
+                explicit_bucket_boundaries_advisory=[float(b) for b in m.buckets])
+            recorder = Synchronous(inst.record, attributes, exemplars)
+        elif m.instrument == "gauge":
+            recorder = Synchronous(self.meter.create_gauge(m.name, unit=m.unit, description=m.description).set,
+                                   attributes, exemplars)
+        else:
+            recorder = Totals(self.meter, m.name, m.unit, m.description, attributes,
+                              monotonic=m.instrument != "updowncounter")
+        self._metric_recorders[m.name] = recorder
+        return recorder
 
     def _observe_dropped(self, _options: CallbackOptions) -> list[Observation]:
         extra = {SHADOW: "true"} if self._shadow else {}
@@ -340,9 +352,14 @@ class Telemetry:
             v = p.get(f)
             if type(v) is str:
                 p[f] = sanitize_text(v, limit)
-        for f in plan.array_fields:
-            if type(p.get(f)) is tuple:
-                p[f] = list(p[f])
+        for f in plan.array_fields:  # the runtime's own copy: its log record is built later, off this thread
+            v = p.get(f)
+            if type(v) is tuple or type(v) is list:
+                p[f] = list(v)
+        for f in plan.json_fields:
+            v = p.get(f)
+            if type(v) is dict:
+                p[f] = copy.deepcopy(v)
 
         key = plan.key
         joined: _Joined | None = None
@@ -487,10 +504,10 @@ class Telemetry:
         return scope
 
     def _record_metrics(self, plan: EventPlan, p: dict[str, Any], ctx: Context | None) -> None:
-        shadow = self._shadow
-        for mp, record in self._recorders[plan.name]:
+        get = p.get
+        for mp, recorder in self._recorders[plan.name]:
             if mp.value is not None:
-                v = p.get(mp.value)
+                v = get(mp.value)
                 if v is None:
                     continue
                 if mp.value_is_array:
@@ -498,24 +515,27 @@ class Telemetry:
             else:
                 v = 1
             if mp.once_per is not None:
-                key = p.get(mp.once_per)
+                key = get(mp.once_per)
                 if key is None or not self._once[mp.metric.name].add(key, True):
                     continue
-            attrs = {label: p[label] for label in mp.labels if label in p}
-            if shadow:
-                attrs[SHADOW] = "true"
-            if mp.exemplars:
-                record(v, attrs, ctx)  # the exemplar links this latency to the span's trace
-            else:
-                record(v, attrs)
+            recorder.record(v, tuple(map(get, mp.labels)), ctx)
 
     def _log(self, plan: EventPlan, p: dict[str, Any], ctx: Context | None) -> None:
+        logs = self._logs
+        if logs is None:
+            return
         severity, text = self._severity[plan.name]
         p["event_name"] = plan.name
         ts = p.get(plan.timestamp_field) if plan.timestamp_field else None
-        self._logger.emit(timestamp=ts * 1_000_000 if ts is not None else None, context=ctx,
-                          severity_number=severity, severity_text=text, body=plan.name, attributes=p,
-                          event_name=plan.name)
+        now = _time_ns()
+        # The record's time is the event's millisecond plus the clock's nanoseconds within a millisecond: Loki
+        # merges entries of one stream with the same timestamp and line (the body: the event name) when they
+        # sit in different chunks, so `count_over_time` undercounted millisecond-stamped records (0.04 % at
+        # 5,000 events/s); nanoseconds make such twins practically impossible. ``timestamp_ms`` is unchanged.
+        # The record is built on the export thread: from here on nothing changes ``p`` (arrays and objects
+        # in it are the runtime's own copies, see _process).
+        logs.emit_later(int(ts) * 1_000_000 + now % 1_000_000 if ts is not None else None, now,
+                        ctx or _current_context(), severity, text, plan.name, p)
 
     # -- join rules and violations -------------------------------------------------------------------
 
@@ -616,6 +636,21 @@ def _span_attributes(plan: EventPlan, p: dict[str, Any]) -> dict[str, Any]:
     if not plan.json_fields or not plan.json_fields & p.keys():
         return p
     return {k: (json.dumps(v, sort_keys=True, default=str) if k in plan.json_fields else v) for k, v in p.items()}
+
+
+def _cached_pseudonyms(pseudonymizer: Pseudonymizer, size: int) -> Callable[[object], str]:
+    """``pseudonymizer`` behind a bounded LRU keyed by the raw id (string ids; others are hashed every time).
+
+    A user's or session's events repeat its ids, and an HMAC costs more than the lookup. The cache belongs
+    to this one key: a runtime with another key (a rotation) starts with an empty one.
+    """
+    if size <= 0:
+        return pseudonymizer
+    cached = functools.lru_cache(maxsize=size)(pseudonymizer)
+
+    def pseudonymize(value: object) -> str:
+        return cached(value) if type(value) is str else pseudonymizer(value)
+    return pseudonymize
 
 
 def _duration_scale(plan: EventPlan) -> int:

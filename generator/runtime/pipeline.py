@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from obsgen import __version__
 from obsgen.model import Metric, Model
 from obsgen.runtime.config import RuntimeConfig, exporter_choice
 from obsgen.runtime.processors import BoundedBatchLogRecordProcessor, BoundedBatchSpanProcessor, BoundedExportQueue
@@ -27,6 +28,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.util.types import Attributes
 
 _log = logging.getLogger("obsgen.runtime")
@@ -128,6 +130,8 @@ class Pipeline:
     logger_provider: LoggerProvider
     queues: tuple[BoundedExportQueue[Any], ...]
     metric_exporters: tuple[Any, ...]
+    logs: BoundedBatchLogRecordProcessor | None
+    """The runtime's log records go here directly (``emit_later``); ``None`` when logs are not exported."""
 
     def force_flush(self, timeout_s: float = 30.0, metrics: bool = True) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -190,6 +194,7 @@ def build(model: Model, config: RuntimeConfig, res: Resource) -> Pipeline:
     tracer_provider = TracerProvider(resource=res, shutdown_on_exit=False)
     logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     queues: list[BoundedExportQueue[Any]] = []
+    log_processor = None
     chosen = config.span_exporter or (span_exporter() if exporter_choice("traces") == "otlp" else None)
     if chosen is not None:
         span_processor = BoundedBatchSpanProcessor(chosen, **queue_options)
@@ -197,7 +202,9 @@ def build(model: Model, config: RuntimeConfig, res: Resource) -> Pipeline:
         queues.append(span_processor.queue)
     chosen = config.log_exporter or (log_exporter() if exporter_choice("logs") == "otlp" else None)
     if chosen is not None:
-        log_processor = BoundedBatchLogRecordProcessor(chosen, **queue_options)
+        log_processor = BoundedBatchLogRecordProcessor(chosen, res, InstrumentationScope(SCOPE, __version__),
+                                                       **queue_options)
         logger_provider.add_log_record_processor(log_processor)
         queues.append(log_processor.queue)
-    return Pipeline(tracer_provider, meter_provider, logger_provider, tuple(queues), tuple(metric_exporters))
+    return Pipeline(tracer_provider, meter_provider, logger_provider, tuple(queues), tuple(metric_exporters),
+                    log_processor)

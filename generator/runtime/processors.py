@@ -9,22 +9,29 @@ on the left, a background thread exporting batches from the right) and differ wh
   exporter's retry back-off instead of waiting 30 s per signal, as the SDK's processors do;
 * only public SDK interfaces are used, so an SDK upgrade cannot silently break the drop accounting.
 
-The application thread only ever appends to a deque and, once per batch, sets an event.
+The application thread only ever appends to a deque and, once per batch, sets an event. The runtime's
+own log records go in unbuilt (``BoundedBatchLogRecordProcessor.emit_later``): the SDK's record, with its
+attribute copying and type checks, is made on the export thread just before encoding.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs import LogRecordLimits, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 T = TypeVar("T")
 _log = logging.getLogger("obsgen.runtime")
@@ -35,11 +42,13 @@ class BoundedExportQueue(Generic[T]):
     """A drop-oldest queue drained by one daemon thread into ``exporter.export(batch)``."""
 
     def __init__(self, exporter: Any, signal: str, max_queue_size: int = 2048, max_export_batch_size: int = 512,
-                 schedule_delay_s: float = 1.0) -> None:
+                 schedule_delay_s: float = 1.0, prepare: Callable[[list[T]], list[Any]] | None = None) -> None:
         if max_queue_size < 1 or max_export_batch_size < 1:
             raise ValueError("queue and batch sizes must be at least 1")
         self.exporter = exporter
         self.signal = signal
+        self._prepare = prepare
+        """Turns a batch into what the exporter takes, on the export thread (a failure drops the batch, counted)."""
         self.max_queue_size = max_queue_size
         self._batch_size = min(max_export_batch_size, max_queue_size)
         self._delay = schedule_delay_s
@@ -97,35 +106,39 @@ class BoundedExportQueue(Generic[T]):
             if self._shutdown:
                 break
             # Woken by a full batch: send full batches only, so a busy service makes few large requests.
-            # The schedule delay passed: send everything, so nothing waits longer than one delay.
-            self._export_batches(deadline=None, full_only=woken)
+            # The schedule delay passed: send what is queued now, so nothing waits much longer than one
+            # delay; what arrives meanwhile waits for the next full batch or delay (sending "until empty"
+            # while the application keeps adding would make many tiny requests).
+            self._export_batches(deadline=None, full_only=woken, limit=None if woken else len(self._queue))
         self._export_batches(deadline=None)
 
-    def _export_batches(self, deadline: float | None, full_only: bool = False) -> bool:
-        """Export until the queue is empty (or the deadline passes); False if time ran out."""
+    def _export_batches(self, deadline: float | None, full_only: bool = False, limit: int | None = None) -> bool:
+        """Export until the queue is empty (or ``limit`` items went, or the deadline passed); False if time ran out."""
         with self._export_lock:
             queue = self._queue
-            while queue and not (full_only and len(queue) < self._batch_size):
+            left = math.inf if limit is None else limit
+            while queue and left > 0 and not (full_only and len(queue) < self._batch_size):
                 if self._exporter_closed:  # shutdown ran out of time: what is left is lost, not retried
-                    left = len(queue)
+                    lost = len(queue)
                     queue.clear()
-                    self.count_dropped(left)
+                    self.count_dropped(lost)
                     return False
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
                 batch = []
-                for _ in range(min(self._batch_size, len(queue))):
+                for _ in range(int(min(self._batch_size, len(queue), left))):
                     try:
                         batch.append(queue.pop())
                     except IndexError:
                         break
+                left -= len(batch)
                 if batch:
                     self._export(batch)
         return True
 
     def _export(self, batch: list[T]) -> None:
         try:
-            result = self.exporter.export(batch)
+            result = self.exporter.export(self._prepare(batch) if self._prepare is not None else batch)
         except Exception:  # an exporter must not kill the worker
             _log.exception("obsgen: exporting %d %s failed", len(batch), self.signal)
             self.count_dropped(len(batch))
@@ -181,10 +194,19 @@ class BoundedBatchSpanProcessor(SpanProcessor):
 
 
 class BoundedBatchLogRecordProcessor(LogRecordProcessor):
-    """``BatchLogRecordProcessor`` with drop-oldest accounting and a bounded shutdown."""
+    """``BatchLogRecordProcessor`` with drop-oldest accounting and a bounded shutdown.
 
-    def __init__(self, exporter: Any, **queue_options: Any) -> None:
-        self.queue: BoundedExportQueue[ReadableLogRecord] = BoundedExportQueue(exporter, "logs", **queue_options)
+    ``emit_later`` queues the fields of a record from the runtime's hot path; the SDK record (attribute
+    limits and cleaning, trace ids from the context) is built when its batch is exported. Records emitted
+    through an SDK ``Logger`` (``on_emit``) are queued built, as by the SDK's processor.
+    """
+
+    def __init__(self, exporter: Any, resource: Resource, scope: InstrumentationScope, **queue_options: Any) -> None:
+        self.queue: BoundedExportQueue[Any] = BoundedExportQueue(exporter, "logs", prepare=self._build,
+                                                                 **queue_options)
+        self._resource = resource
+        self._scope = scope
+        self._limits = LogRecordLimits()
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         record = log_record.log_record
@@ -196,9 +218,29 @@ class BoundedBatchLogRecordProcessor(LogRecordProcessor):
                                          instrumentation_scope=log_record.instrumentation_scope,
                                          limits=log_record.limits))
 
+    def emit_later(self, timestamp: int | None, observed_timestamp: int, context: Context,
+                   severity: SeverityNumber, severity_text: str, body: str, attributes: dict[str, Any]) -> None:
+        """Queue a record whose ``attributes`` nobody changes any more; ``body`` is also its event name."""
+        self.queue.put((timestamp, observed_timestamp, context, severity, severity_text, body, attributes))
+
+    def _build(self, batch: list[Any]) -> list[ReadableLogRecord]:
+        out = []
+        resource, scope, limits = self._resource, self._scope, self._limits
+        for item in batch:
+            if type(item) is tuple:
+                timestamp, observed, context, severity, text, body, attributes = item
+                record = ReadWriteLogRecord(LogRecord(
+                    timestamp=timestamp, observed_timestamp=observed, context=context, severity_text=text,
+                    severity_number=severity, body=body, attributes=attributes, event_name=body),
+                    resource=resource, instrumentation_scope=scope, limits=limits).log_record
+                record.context = Context()
+                item = ReadableLogRecord(log_record=record, resource=resource, instrumentation_scope=scope,
+                                         limits=limits)
+            out.append(item)
+        return out
+
     def shutdown(self, timeout_s: float = 5.0) -> None:
         self.queue.shutdown(timeout_s)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.queue.force_flush(timeout_millis / 1000)
-

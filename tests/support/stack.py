@@ -53,7 +53,7 @@ from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.stack import credentials
 from obsgen.emit.stack.collector import COLLECTOR_FILE
 from obsgen.emit.stack.jaeger import JAEGER_FILE
-from obsgen.emit.stack.servers import LOKI_FILE, PROMETHEUS_FILE
+from obsgen.emit.stack.servers import LOKI_FILE, PROMETHEUS_FEATURES, PROMETHEUS_FILE
 from obsgen.secretfiles import write_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,7 +264,8 @@ class Collector(Service):
                "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
                "OTELCOL_TELEMETRY_HOST": "127.0.0.1", "OTELCOL_TELEMETRY_PORT": str(telemetry),
                "OTELCOL_LOKI_ENDPOINT": f"http://127.0.0.1:{loki_port}/otlp",
-               "OTELCOL_JAEGER_ENDPOINT": f"127.0.0.1:{jaeger_port or no_jaeger}"}
+               "OTELCOL_JAEGER_ENDPOINT": f"127.0.0.1:{jaeger_port or no_jaeger}",
+               "OTELCOL_STORAGE_DIR": str(work / "otelcol-queue")}
         super().__init__("otelcol-obsgen", [locate("otelcol-obsgen"), f"--config={root / COLLECTOR_FILE}"],
                          work / "otelcol.log", f"http://127.0.0.1:{health}/", env)
 
@@ -428,7 +429,8 @@ class Prometheus(Service):
         super().__init__(binary, [locate(binary), f"--config.file={self.config_file}",
                                   f"--storage.tsdb.path={work / 'prometheus-data'}",
                                   "--storage.tsdb.retention.time=30d",
-                                  f"--web.listen-address=127.0.0.1:{self.port}", "--enable-feature=exemplar-storage",
+                                  f"--web.listen-address=127.0.0.1:{self.port}",
+                                  f"--enable-feature={','.join(PROMETHEUS_FEATURES)}",
                                   f"--web.config.file={secrets / credentials.PROMETHEUS_WEB_CONFIG}"],
                          work / "prometheus.log", f"http://127.0.0.1:{self.port}/-/ready", ready_headers=self.auth)
 

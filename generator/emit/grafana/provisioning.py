@@ -13,6 +13,7 @@ from typing import Any
 from obsgen.emit.render import Services, yaml_text
 from obsgen.emit.stack import credentials
 from obsgen.emit.stack import ports as stack
+from obsgen.emit.stack.servers import SCRAPE_INTERVAL
 
 DATASOURCES_FILE = "grafana/provisioning/datasources/datasources.yml"
 DASHBOARDS_FILE = "grafana/provisioning/dashboards/dashboards.yml"
@@ -46,7 +47,8 @@ TRACE_ID = "trace_id"
 JAEGER = Datasource("Jaeger", "jaeger", "jaeger", stack.JAEGER.url())
 PROMETHEUS = Datasource("Prometheus", "prometheus", "prometheus", stack.PROMETHEUS.url(), default=True,
                         json_data={"httpMethod": "POST", "prometheusType": "Prometheus",
-                                   "exemplarTraceIdDestinations": [{"name": TRACE_ID, "datasourceUid": JAEGER.uid}]},
+                                   "exemplarTraceIdDestinations": [{"name": TRACE_ID, "datasourceUid": JAEGER.uid}],
+                                   "timeInterval": SCRAPE_INTERVAL},
                         basic_auth_password=credentials.PROMETHEUS_PASSWORD)
 LOKI = Datasource("Loki", "loki", "loki", stack.LOKI.url(), json_data={
     "maxLines": 1000, "httpHeaderName1": credentials.LOKI_TENANT_HEADER,
@@ -54,6 +56,9 @@ LOKI = Datasource("Loki", "loki", "loki", stack.LOKI.url(), json_data={
     "derivedFields": [{"name": TRACE_ID, "matcherType": "label", "matcherRegex": TRACE_ID,
                        "datasourceUid": JAEGER.uid, "url": "$${__value.raw}", "urlDisplayLabel": "Trace"}]},
                   secure_json_data={"httpHeaderValue1": credentials.LOKI_TENANT})
+"""Prometheus' ``timeInterval`` is its scrape interval: Grafana's smallest ``$__rate_interval`` is four of them
+(60 s), which holds four scrapes of four fresh runtime exports (the runtime exports every 15 s by default),
+so a rate panel at the shortest range neither drops to 0 nor doubles between exports."""
 ALERTMANAGER = Datasource("Alertmanager", "alertmanager", "alertmanager", stack.ALERTMANAGER.url(),
                           json_data={"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
                           basic_auth_password=credentials.ALERTMANAGER_PASSWORD)

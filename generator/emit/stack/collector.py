@@ -46,8 +46,20 @@ COLLECTOR_ENV = (
     EnvVar("loki", "OTELCOL_LOKI_ENDPOINT", f"{LOKI.url()}/otlp", "Loki's OTLP endpoint (/v1/logs is appended)"),
     EnvVar("jaeger", "OTELCOL_JAEGER_ENDPOINT", f"{JAEGER.name}:{JAEGER.port('otlp_grpc')}",
            "Jaeger's OTLP/gRPC endpoint (traces)"),
+    EnvVar("storage", "OTELCOL_STORAGE_DIR", "/var/lib/otelcol/queue", "persistent sending queue (a volume)"),
 )
 """The collector's env variables: compose uses the defaults, the tests point them at 127.0.0.1."""
+
+
+def collector_env(key: str) -> EnvVar:
+    return next(v for v in COLLECTOR_ENV if v.key == key)
+
+
+LOKI_BATCH = {"min": 1000, "max": 4000, "mb": 2.3}
+"""Records a push to Loki: a log record of the runtime is about 565 bytes in OTLP, so 4,000 make about 2.3 MB,
+under Loki's 4 MB distributor-to-ingester gRPC default even where loki.yaml's larger limit is not applied."""
+LOKI_QUEUE_RECORDS = 2_000_000
+"""The persistent queue's bound: about 3 minutes of 10,000 log records a second (~1.3 GB of disk at most)."""
 
 
 def pii_attributes(services: Services) -> list[str]:
@@ -184,6 +196,8 @@ def collector_context(services: Services) -> dict[str, Any]:
         "env_vars": [{"name": v.name, "default": v.default, "what": v.what} for v in COLLECTOR_ENV],
         "env": {v.key: v.reference for v in COLLECTOR_ENV},
         "pii_attributes": pii_attributes(services),
+        "loki_batch": LOKI_BATCH,
+        "loki_queue_records": f"{LOKI_QUEUE_RECORDS}",
         "pii_pattern": SHA256_HEX_PATTERN,
         "guard": guard_statements(pii_attributes(services)),
         "guard_count": GUARD_COUNT_ATTRIBUTE,

@@ -17,11 +17,12 @@ from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
 from obsgen.emit.stack import credentials
-from obsgen.emit.stack.collector import COLLECTOR_FILE
+from obsgen.emit.stack.collector import COLLECTOR_FILE, collector_env
 from obsgen.emit.stack.jaeger import JAEGER_FILE
 from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, GRAFANA, JAEGER, LOKI, PROMETHEUS
 from obsgen.emit.stack.servers import (
     LOKI_FILE,
+    PROMETHEUS_FEATURES,
     PROMETHEUS_FILE,
     container_path,
     image,
@@ -36,6 +37,9 @@ SECRETS_DIR = credentials.SECRETS_DIR
 PROBE = "healthcheck-probe"
 PROBE_VOLUME = "probe"
 PROBE_BINARY = "/probe/busybox"
+COLLECTOR_QUEUE_VOLUME = "collector-queue"
+COLLECTOR_UID = 10001
+"""The user the collector image runs as: its persistent queue volume must be writable by it."""
 GRAFANA_ADMIN = "admin"
 PROJECT = "obsgen"
 HEALTHY = "service_healthy"
@@ -60,6 +64,8 @@ class ComposeService:
     tmpfs: tuple[str, ...] = ()
     """The only writable paths besides the data volume (the root file system is read-only)."""
     secrets: tuple[credentials.Secret, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    """The only capabilities it keeps (all others are dropped)."""
     restart: str = "unless-stopped"
     comment: tuple[str, ...] = field(default=())
 
@@ -109,10 +115,12 @@ def services(specs: Services) -> list[ComposeService]:
 
     return [
         ComposeService(
-            PROBE, image(PROBE), (f"{PROBE_VOLUME}:/probe",), "0:0", command=("cp", "/bin/busybox", PROBE_BINARY),
-            restart="no",
-            comment=("One-shot: puts a static busybox into the `probe` volume for the healthchecks, then exits.",
-                     "Root (without any capability) only to write into the fresh, root-owned volume.")),
+            PROBE, image(PROBE), (f"{PROBE_VOLUME}:/probe", f"{COLLECTOR_QUEUE_VOLUME}:/collector-queue"), "0:0",
+            command=("sh", "-c", f"cp /bin/busybox {PROBE_BINARY} && chown {COLLECTOR_UID} /collector-queue"),
+            restart="no", cap_add=("CHOWN",),
+            comment=("One-shot: puts a static busybox into the `probe` volume for the healthchecks and hands the "
+                     "collector's queue volume to the collector's user, then exits.",
+                     "Root with only CHOWN: the fresh volumes are root-owned.")),
         ComposeService(
             LOKI.name, image("loki"), (_ro(dirname(LOKI_FILE)), "loki-data:/loki", probe_mount), "10001:10001",
             command=(f"-config.file={container_path(LOKI_FILE)}", "-config.expand-env=true"),
@@ -141,7 +149,9 @@ def services(specs: Services) -> list[ComposeService]:
             depends_on=needs_probe, tmpfs=("/tmp",),
             comment=("The trace store (in memory, bounded): see jaeger/config.yaml.",)),
         ComposeService(
-            COLLECTOR.name, image("otel-collector"), (_ro(dirname(COLLECTOR_FILE)), probe_mount), "10001:10001",
+            COLLECTOR.name, image("otel-collector"),
+            (_ro(dirname(COLLECTOR_FILE)), f"{COLLECTOR_QUEUE_VOLUME}:{collector_env('storage').default}", probe_mount),
+            f"{COLLECTOR_UID}:{COLLECTOR_UID}",
             command=(f"--config={container_path(COLLECTOR_FILE)}",),
             ports=_published(COLLECTOR.ports),
             healthcheck=_probe(f"http://127.0.0.1:{COLLECTOR.port('health')}/"),
@@ -153,7 +163,8 @@ def services(specs: Services) -> list[ComposeService]:
              probe_mount), NOBODY,
             command=(f"--config.file={container_path(PROMETHEUS_FILE)}", "--storage.tsdb.path=/prometheus",
                      f"--storage.tsdb.retention.time={prometheus_retention(specs)}",
-                     f"--web.listen-address=:{PROMETHEUS.port('http')}", "--enable-feature=exemplar-storage",
+                     f"--web.listen-address=:{PROMETHEUS.port('http')}",
+                     f"--enable-feature={','.join(PROMETHEUS_FEATURES)}",
                      f"--web.config.file={credentials.mounted(credentials.PROMETHEUS_WEB_CONFIG)}"),
             ports=_published(PROMETHEUS.ports),
             healthcheck=_probe_with_password(f"http://127.0.0.1:{PROMETHEUS.port('http')}/-/ready",
@@ -161,7 +172,8 @@ def services(specs: Services) -> list[ComposeService]:
             depends_on=(*needs_probe, (ALERTMANAGER.name, HEALTHY), (COLLECTOR.name, HEALTHY)),
             secrets=secrets(PROMETHEUS.name),
             comment=("Retention: the spec's retention.metrics. Exemplars: the collector exports them "
-                     "(OpenMetrics).", "Basic auth on every endpoint (--web.config.file).")),
+                     "(OpenMetrics).", "Created timestamps: a new series' first value counts in rate()/increase().",
+                     "Basic auth on every endpoint (--web.config.file).")),
         ComposeService(
             GRAFANA.name, image("grafana"),
             (f"./{dirname(provisioning.DATASOURCES_FILE)}:/etc/grafana/provisioning/datasources:ro",

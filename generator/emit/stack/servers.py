@@ -35,6 +35,17 @@ CONFIG_ROOT = "/etc/obsgen"
 references between configs (Prometheus' ``rule_files``) resolve the same in a container and natively."""
 
 
+PROMETHEUS_FEATURES = ("created-timestamp-zero-ingestion", "exemplar-storage")
+"""Prometheus 3 feature flags of the stack (compose and tests). ``created-timestamp-zero-ingestion``: a
+counter or histogram series' created timestamp (the OpenTelemetry start time, which the collector's
+exporter publishes) becomes a 0 sample before its first value, so ``rate()``/``increase()`` count that
+first value: without it a new series (every process restart makes new ones) loses everything it counted
+before its second scrape. Prometheus 2.x has no such feature: there, sparse series under-count."""
+
+SCRAPE_INTERVAL = "15s"
+"""Prometheus' scrape interval, also Grafana's ``timeInterval`` for it and the runtime's default metric
+export interval (``obsgen.runtime.config.DEFAULT_METRIC_EXPORT_INTERVAL_S``): each scrape sees a fresh export."""
+
 APP_SCRAPE_JOB = "otel-collector-exporter"
 """The job scraping the collector's ``prometheus`` exporter: the application's metrics."""
 COLLECTOR_TELEMETRY_JOB = "otel-collector"
@@ -106,6 +117,7 @@ def prometheus_context(services: Services) -> dict[str, Any]:
                        for model in services.models for name in RULE_FILES],
         "alertmanager": f"{ALERTMANAGER.name}:{ALERTMANAGER.port('http')}",
         "app_job": APP_SCRAPE_JOB,
+        "scrape_interval": SCRAPE_INTERVAL,
         "app_target": f"{COLLECTOR.name}:{COLLECTOR.port('prometheus')}",
         "telemetry_job": COLLECTOR_TELEMETRY_JOB,
         "telemetry_target": f"{COLLECTOR.name}:{COLLECTOR.port('telemetry')}",
