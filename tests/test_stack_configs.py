@@ -167,13 +167,14 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
     tree = spec_tree
     config = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())
     pipelines = config["service"]["pipelines"]
-    assert set(pipelines) == {"traces", "metrics", "logs"}
+    assert set(pipelines) == {"traces", "metrics", "logs", "logs/landing", "traces/landing"}
     for pipeline in pipelines.values():
         assert pipeline["receivers"] == ["otlp"]
         assert pipeline["processors"] == ["memory_limiter", "transform/pii_guard", "batch"]
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
     assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
     assert pipelines["traces"]["exporters"] == ["debug"]
+    assert pipelines["logs/landing"]["exporters"] == pipelines["traces/landing"]["exporters"] == ["file/landing"]
     assert not any(name.startswith(("otlphttp", "prometheusremotewrite")) for name in config["exporters"])
     assert config["exporters"]["prometheus"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
     assert config["service"]["extensions"] == ["health_check"]
@@ -196,13 +197,14 @@ def test_pii_guard_covers_every_high_pii_attribute_on_every_signal(spec_tree: Pa
             assert f'delete_key({context}.attributes, "{name}")' in statements
 
 
-def collector_env(ports: list[int], loki_port: int | None = None) -> dict[str, str]:
+def collector_env(ports: list[int], landing: Path, loki_port: int | None = None) -> dict[str, str]:
     grpc, http_port, prom, health, telemetry = ports
     env = {"OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}", "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
            "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{prom}", "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
            "OTELCOL_TELEMETRY_HOST": "127.0.0.1", "OTELCOL_TELEMETRY_PORT": str(telemetry)}
     # Nothing listens there unless a test starts Loki: logs then wait in the exporter's retry queue.
     env["OTELCOL_LOKI_ENDPOINT"] = f"http://127.0.0.1:{loki_port or free_ports(1)[0]}/otlp"
+    env["OTELCOL_LANDING_DIR"] = str(landing)
     assert set(env) == {v.name for v in collector.COLLECTOR_ENV}
     return env
 
@@ -211,7 +213,7 @@ def collector_env(ports: list[int], loki_port: int | None = None) -> dict[str, s
 def running_collector(tree: Path, work: Path, loki_port: int | None = None,
                       extra_args: tuple[str, ...] = ()) -> Iterator[dict[str, int]]:
     ports = free_ports(5)
-    env = collector_env(ports, loki_port)
+    env = collector_env(ports, work / "landing", loki_port)
     args = [tool("otelcol-obsgen"), f"--config={tree / collector.COLLECTOR_FILE}", *extra_args]
     with process(args, work / "otelcol.log", f"http://127.0.0.1:{ports[3]}/", env=env):
         yield dict(zip(("grpc", "http", "prometheus", "health", "telemetry"), ports, strict=True))

@@ -16,6 +16,12 @@ from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR_TELEMETRY_JOB, i
 from obsgen.model.eventschema import SHA256_HEX_PATTERN
 
 COLLECTOR_FILE = "otel/collector.yaml"
+LANDING_MOUNT = "/var/lib/otelcol/landing"
+"""Where the collector container writes the landing zone (compose mounts the host's ``lake/landing`` there)."""
+LANDING_FILE = "events"
+"""Name of each service's current landing file (``<service>/events.jsonl``; rotated ones get a time stamp)."""
+LANDING_ROTATE_MB = 64
+LANDING_GROUP = "service.name"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ COLLECTOR_ENV = (
     EnvVar("telemetry_port", "OTELCOL_TELEMETRY_PORT", str(COLLECTOR.port("telemetry")),
            "collector's own metrics: port"),
     EnvVar("loki", "OTELCOL_LOKI_ENDPOINT", f"{LOKI.url()}/otlp", "Loki's OTLP endpoint (/v1/logs is appended)"),
+    EnvVar("landing", "OTELCOL_LANDING_DIR", LANDING_MOUNT, "the lake's landing zone (one folder per service)"),
 )
 """The collector's env variables: compose uses the defaults, the tests point them at 127.0.0.1."""
 
@@ -73,6 +80,9 @@ def collector_context(services: Services) -> dict[str, Any]:
         "pii_statement": pii_statement,
         "scrape_job": APP_SCRAPE_JOB,
         "telemetry_job": COLLECTOR_TELEMETRY_JOB,
+        "landing_file": LANDING_FILE,
+        "landing_rotate_mb": LANDING_ROTATE_MB,
+        "landing_group": LANDING_GROUP,
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
-from obsgen.emit.stack.collector import COLLECTOR_FILE
+from obsgen.emit.stack.collector import COLLECTOR_FILE, LANDING_MOUNT
 from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, GRAFANA, LOKI, PROMETHEUS
 from obsgen.emit.stack.servers import (
     LOKI_FILE,
@@ -37,6 +37,9 @@ PROBE_VOLUME = "probe"
 PROBE_BINARY = "/probe/busybox"
 GRAFANA_ADMIN = "admin"
 PROJECT = "obsgen"
+LANDING_DIR = "lake/landing"
+"""Host directory (beside the tree) the collector writes the lake's landing zone into (`obsgen lake ingest`
+reads it): data, not config, so it is the one read-write bind mount."""
 HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
 
@@ -111,12 +114,15 @@ def services(specs: Services) -> list[ComposeService]:
             comment=("v0.25.0: the version whose amtool checks alerting/alertmanager.yml in the tests "
                      "(Debian bookworm).", "--cluster.listen-address= turns gossip off: a single instance.")),
         ComposeService(
-            COLLECTOR.name, image("otel-collector"), (_ro(dirname(COLLECTOR_FILE)), probe_mount),
+            COLLECTOR.name, image("otel-collector"),
+            (_ro(dirname(COLLECTOR_FILE)), f"./{LANDING_DIR}:{LANDING_MOUNT}", probe_mount),
             command=(f"--config={container_path(COLLECTOR_FILE)}",),
             ports=_published(COLLECTOR.ports),
             healthcheck=_probe(f"http://127.0.0.1:{COLLECTOR.port('health')}/"),
             depends_on=(*needs_probe, (LOKI.name, HEALTHY)),
-            comment=("Uses the defaults of otel/collector.yaml's ${env:...} addresses (the compose ones).",)),
+            comment=("Uses the defaults of otel/collector.yaml's ${env:...} addresses (the compose ones).",
+                     f"./{LANDING_DIR}: the lake's landing zone (create it writable for the collector's user 10001 "
+                     "first): README \"The event lake\".")),
         ComposeService(
             PROMETHEUS.name, image("prometheus"),
             (_ro(dirname(PROMETHEUS_FILE)), _ro(dirname(ALERTMANAGER_FILE)), "prometheus-data:/prometheus",
