@@ -27,7 +27,7 @@ def masked(model: Model) -> set[str]:
 
 def _source(engine: str, path: str) -> str:
     if engine == "duckdb":
-        return f"read_parquet('{path}/*/*.parquet', hive_partitioning = true, union_by_name = true)"
+        return f"read_parquet('{path}/**/*.parquet', hive_partitioning = true, union_by_name = true)"
     return f"parquet.`{path}`"
 
 
