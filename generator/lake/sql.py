@@ -197,7 +197,7 @@ class Plan:
         f, tf, target = q(ref.field), q(ref.target_field), table_name(ref.target_event)
         where = f"{self._period('m', start_ms, end_ms)} AND m.{k} IS NOT NULL AND m.{f} IS NOT NULL"
         if isinstance(ref, ElementOf):
-            element = f"{self.d.element_at}(t.arr, m.{q(ref.index)})"
+            element = f"{self.d.element_at}(t.arr, CAST(m.{q(ref.index)} AS INT))"
             return (f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.k IS NULL OR {element} IS NULL OR {element} <> m.{f} "
                     f"THEN 1 ELSE 0 END), 0) FROM {table_name(ref.event)} m LEFT JOIN (SELECT {k} AS k, "
                     f"max_by({tf}, {q(tables.EVENT_MS)}) AS arr FROM {target} GROUP BY {k}) t ON m.{k} = t.k "
