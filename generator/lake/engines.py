@@ -62,7 +62,8 @@ def spark_session(master: str = "local[2]") -> Any:
 
     spark = (SparkSession.builder.master(master).appName("obsgen-lake")
              .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "2")
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config("spark.sql.ansi.enabled", "true").getOrCreate())
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.ansi.enabled", "true").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
