@@ -317,6 +317,11 @@ def lake_ingest(spec: Path | None, landing: str, lake_uri: str) -> None:
 
     Idempotent: files already ingested (by content hash) are skipped, events already in the lake are not
     written twice. Prints what was ingested, de-duplicated, quarantined and set aside as late.
+
+    \b
+    Example:
+      obsgen lake ingest --landing lake/landing --lake lake/
+      obsgen lake ingest specs/checkout.yaml --landing s3://telemetry-landing --lake s3://telemetry-lake
     """
     from obsgen.lake import commands
 
@@ -333,7 +338,13 @@ def lake_ingest(spec: Path | None, landing: str, lake_uri: str) -> None:
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
 @click.option("--master", default="local[2]", show_default=True, help="Spark master (--engine spark).")
 def lake_rollup(spec: Path | None, lake_uri: str, grain: str, dates: tuple, engine: str, master: str) -> None:
-    """Compute the spec's indicators per slice for each period into aggregates/ (Gzip Parquet)."""
+    """Compute the spec's indicators per slice for each period into aggregates/ (Gzip Parquet).
+
+    \b
+    Example:
+      obsgen lake rollup --lake lake/ --grain day              # every stale day
+      obsgen lake rollup --lake lake/ --grain week --date 2026-11-20 --engine spark --master local[2]
+    """
     from obsgen.lake import commands
 
     model = _load(spec)
@@ -348,7 +359,12 @@ def lake_rollup(spec: Path | None, lake_uri: str, grain: str, dates: tuple, engi
               help="Files smaller than this are merged.")
 @DRY_RUN_OPT
 def lake_compact(spec: Path | None, lake_uri: str, target_mb: int, dry_run: bool) -> None:
-    """Merge each partition's small files into one."""
+    """Merge each partition's small files into one.
+
+    \b
+    Example:
+      obsgen lake compact --lake lake/ --dry-run
+    """
     from obsgen.lake import commands
 
     _lake_run(lambda: commands.compact(lake_uri, target_mb, dry_run))
@@ -362,7 +378,12 @@ def lake_compact(spec: Path | None, lake_uri: str, target_mb: int, dry_run: bool
 @TODAY_OPT
 @DRY_RUN_OPT
 def lake_tier(spec: Path | None, lake_uri: str, warm_uri: str, cold_uri: str, today: Any, dry_run: bool) -> None:
-    """Move partitions older than retention.hot to the warm root, older than retention.warm to the cold one."""
+    """Move partitions older than retention.hot to the warm root, older than retention.warm to the cold one.
+
+    \b
+    Example:
+      obsgen lake tier --lake lake/ --warm /mnt/warm/lake --cold s3://archive/lake --dry-run
+    """
     from obsgen.lake import commands
 
     model = _load(spec)
@@ -375,7 +396,12 @@ def lake_tier(spec: Path | None, lake_uri: str, warm_uri: str, cold_uri: str, to
 @TODAY_OPT
 @DRY_RUN_OPT
 def lake_retain(spec: Path | None, lake_uri: str, today: Any, dry_run: bool) -> None:
-    """Delete what the spec's retention windows no longer allow (raw events, errors, rollups)."""
+    """Delete what the spec's retention windows no longer allow (raw events, errors, rollups).
+
+    \b
+    Example:
+      obsgen lake retain --lake lake/ --dry-run
+    """
     from obsgen.lake import commands
 
     model = _load(spec)
@@ -387,7 +413,12 @@ def lake_retain(spec: Path | None, lake_uri: str, today: Any, dry_run: bool) -> 
 @LAKE_OPT
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
 def lake_views(spec: Path | None, lake_uri: str, engine: str) -> None:
-    """Print the Engineer / Analyst / Viewer views of the lake as SQL for ENGINE."""
+    """Print the Engineer / Analyst / Viewer views of the lake as SQL for ENGINE.
+
+    \b
+    Example:
+      obsgen lake views --lake lake/ | duckdb lake.duckdb
+    """
     from obsgen.lake import commands
 
     model = _load(spec)

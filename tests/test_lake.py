@@ -259,3 +259,18 @@ def test_analyst_and_viewer_views_expose_no_pseudonymised_id(day_lake: Lake, mod
     viewer = {r[0] for r in con.execute("DESCRIBE viewer_rollups").fetchall()}
     assert not viewer & hidden and {"indicator", "measure", "value"} <= viewer
     assert con.execute("SELECT count(*) FROM analyst_request").fetchone() == (200,)
+
+
+def test_every_lake_command_has_help_with_an_example() -> None:
+    for command in ("ingest", "rollup", "compact", "tier", "retain", "views"):
+        result = CliRunner().invoke(main, ["lake", command, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output, command
+
+
+def test_a_locked_lake_is_a_clean_error(tmp_path: Path) -> None:
+    from obsgen.lake.lock import locked
+
+    lake = Lake.at(str(tmp_path / "lake"))
+    with locked(lake, "test"):
+        result = CliRunner().invoke(main, ["lake", "ingest", "--landing", str(tmp_path), "--lake", lake.uri])
+    assert result.exit_code == 2 and "is locked by" in result.output
