@@ -393,19 +393,21 @@ def lake_tier(spec: Path | None, lake_uri: str, warm_uri: str, cold_uri: str, to
 @lake.command("retain")
 @SPEC_ARG
 @LAKE_OPT
+@click.option("--landing", default=None, metavar="URI", help="Also delete landing files already ingested.")
 @TODAY_OPT
 @DRY_RUN_OPT
-def lake_retain(spec: Path | None, lake_uri: str, today: Any, dry_run: bool) -> None:
-    """Delete what the spec's retention windows no longer allow (raw events, errors, rollups).
+def lake_retain(spec: Path | None, lake_uri: str, landing: str | None, today: Any, dry_run: bool) -> None:
+    """Delete what the spec's retention windows no longer allow (raw events, errors, rollups), and with
+    --landing the landing files already ingested (never the collector's live file).
 
     \b
     Example:
-      obsgen lake retain --lake lake/ --dry-run
+      obsgen lake retain --lake lake/ --landing lake/landing --dry-run
     """
     from obsgen.lake import commands
 
     model = _load(spec)
-    _lake_run(lambda: commands.retain(model, lake_uri, today and today.date(), dry_run))
+    _lake_run(lambda: commands.retain(model, lake_uri, today and today.date(), dry_run, landing))
 
 
 @lake.command("views")

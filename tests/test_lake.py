@@ -274,3 +274,17 @@ def test_a_locked_lake_is_a_clean_error(tmp_path: Path) -> None:
     with locked(lake, "test"):
         result = CliRunner().invoke(main, ["lake", "ingest", "--landing", str(tmp_path), "--lake", lake.uri])
     assert result.exit_code == 2 and "is locked by" in result.output
+
+
+def test_retain_deletes_ingested_landing_files_but_never_the_live_one(tmp_path: Path, model: Model) -> None:
+    landing, lake = tmp_path / "landing", Lake.at(str(tmp_path / "lake"))
+    rotated = write_landing(model, landing, "events-2026-11-20T10-00-00.000.jsonl", [_request(1, DAY)], LANDED)
+    live = write_landing(model, landing, "events.jsonl", [_request(2, DAY)], LANDED)
+    Ingest(model, lake).run(str(landing))
+    late_arrival = write_landing(model, landing, "events-2026-11-21T10-00-00.000.jsonl", [_request(3, DAY)], LANDED)
+    args = ["lake", "retain", "--lake", lake.uri, "--landing", str(landing), "--today", DAY.isoformat()]
+    plan = CliRunner().invoke(main, [*args, "--dry-run"])
+    assert plan.output.splitlines()[0].startswith(f"delete-landing {rotated}: ingested (sha256 ")
+    assert "dry run, 1 change(s) not made" in plan.output and rotated.exists()
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert not rotated.exists() and live.exists() and late_arrival.exists()

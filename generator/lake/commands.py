@@ -62,9 +62,11 @@ def tier(model: Model, lake_uri: str, warm_uri: str, cold_uri: str, today: dt.da
     return _maintain(lake, actions, dry_run, "tier", {t.uri: t for t in (lake, warm, cold)})
 
 
-def retain(model: Model, lake_uri: str, today: dt.date | None, dry_run: bool) -> str:
+def retain(model: Model, lake_uri: str, today: dt.date | None, dry_run: bool, landing: str | None = None) -> str:
     lake = Lake.at(lake_uri)
-    return _maintain(lake, maintain.plan_retain(model, lake, _today(today)), dry_run, "retain")
+    actions = (maintain.plan_landing(lake, landing) if landing else []) + maintain.plan_retain(model, lake,
+                                                                                                _today(today))
+    return _maintain(lake, actions, dry_run, "retain")
 
 
 def views(model: Model, lake_uri: str, engine: str) -> str:

@@ -6,7 +6,8 @@ under the lake's lock. Windows come from the spec's ``retention`` section (``lay
 * ``compact``: a partition's files smaller than the target size are merged into one (Snappy);
 * ``tier``: partitions older than ``retention.hot`` move to the warm root, older than ``retention.warm`` to
   the cold root (any filesystem URIs); the lake keeps the same layout under each root;
-* ``retain``: raw event partitions older than ``retention.raw_events`` are deleted, error events (the
+* ``retain``: landing files already ingested (with ``--landing``); raw event partitions older than
+  ``retention.raw_events`` are deleted, error events (the
   events logged at ``error`` severity) after ``retention.errors`` except their ``severity: critical`` rows,
   kept for ``retention.critical_errors``; rollups after ``retention.aggregates``; quarantine and late
   rows after ``retention.raw_events``.
@@ -23,8 +24,10 @@ from dataclasses import dataclass
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
+from obsgen.emit.stack.collector import LANDING_FILE
 from obsgen.lake import tables
-from obsgen.lake.layout import AGGREGATES, EVENTS, LATE, QUARANTINE, Lake, Windows
+from obsgen.lake.ingest import MANIFEST
+from obsgen.lake.layout import AGGREGATES, EVENTS, LATE, QUARANTINE, Lake, Windows, open_uri
 from obsgen.lake.lock import locked
 from obsgen.model import Model
 from pyarrow import fs as pafs
@@ -45,7 +48,8 @@ class Action:
     to: str = ""
 
     def __str__(self) -> str:
-        return f"{self.verb} {self.path}: {self.detail}" + (f" → {self.to}" if self.to else "")
+        target = f" → {self.to}" if self.to and self.verb != "delete-landing" else ""
+        return f"{self.verb} {self.path}: {self.detail}{target}"
 
 
 def _dirs(lake: Lake, base: str, prefix: str) -> dict[str, str]:
@@ -125,6 +129,22 @@ def error_events(model: Model) -> tuple[set[str], set[str]]:
     return {e.name for e in errors}, critical
 
 
+def plan_landing(lake: Lake, landing_uri: str) -> list[Action]:
+    """Landing files the manifest says were ingested, unchanged since: nothing more can be read from them.
+
+    The live file (the exporter's current ``path``) is never deleted; rotated files are complete."""
+    landing_fs, _ = open_uri(landing_uri)
+    actions = []
+    for digest, entry in sorted(lake.read_json(MANIFEST, {}).items(), key=lambda kv: kv[1]["path"]):
+        info = landing_fs.get_file_info(entry["path"])
+        if info.type != pafs.FileType.File or posixpath.basename(info.path) == f"{LANDING_FILE}.jsonl":
+            continue
+        if info.size == entry["bytes"] and (info.mtime_ns or 0) // 1_000_000 <= entry["landed_ms"]:
+            actions.append(Action("delete-landing", info.path, f"ingested (sha256 {digest[:12]}…)",
+                                  to=landing_uri))
+    return actions
+
+
 def plan_retain(model: Model, lake: Lake, today: dt.date) -> list[Action]:
     w = Windows.of(model)
     errors, critical = error_events(model)
@@ -165,6 +185,8 @@ def apply(lake: Lake, actions: list[Action], tiers: dict[str, Lake] | None = Non
                     lake.fs.delete_file(f)
             elif action.verb == "delete":
                 lake.fs.delete_dir(lake.path(action.path))
+            elif action.verb == "delete-landing":
+                open_uri(action.to)[0].delete_file(action.path)
             elif action.verb == "keep-critical":
                 _keep_critical(lake, list(action.files))
             elif action.verb == "move":
