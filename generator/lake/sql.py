@@ -188,7 +188,7 @@ class Plan:
 
     def _unknown(self, ctx: Context, member: str, start_ms: int, end_ms: int) -> str:
         q, k = self.d.quote, self.d.quote(ctx.key)
-        return (f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN r.k IS NULL THEN 1 ELSE 0 END), 0) "
+        return (f"SELECT COUNT(*) AS judged, COALESCE(SUM(CASE WHEN r.k IS NULL THEN 1 ELSE 0 END), 0) AS broken "
                 f"FROM {table_name(member)} m LEFT JOIN (SELECT DISTINCT {k} AS k FROM {table_name(ctx.root)}) r "
                 f"ON m.{k} = r.k WHERE {self._period('m', start_ms, end_ms)} AND m.{q(ctx.key)} IS NOT NULL")
 
@@ -198,16 +198,17 @@ class Plan:
         where = f"{self._period('m', start_ms, end_ms)} AND m.{k} IS NOT NULL AND m.{f} IS NOT NULL"
         if isinstance(ref, ElementOf):
             element = f"{self.d.element_at}(t.arr, CAST(m.{q(ref.index)} AS INT))"
-            return (f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.k IS NULL OR {element} IS NULL OR {element} <> m.{f} "
-                    f"THEN 1 ELSE 0 END), 0) FROM {table_name(ref.event)} m LEFT JOIN (SELECT {k} AS k, "
+            return (f"SELECT COUNT(*) AS judged, COALESCE(SUM(CASE WHEN t.k IS NULL OR {element} IS NULL "
+                    f"OR {element} <> m.{f} THEN 1 ELSE 0 END), 0) AS broken FROM {table_name(ref.event)} m "
+                    f"LEFT JOIN (SELECT {k} AS k, "
                     f"max_by({tf}, {q(tables.EVENT_MS)}) AS arr FROM {target} GROUP BY {k}) t ON m.{k} = t.k "
                     f"WHERE {where}")
         if ref.same is None:
-            return (f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.k IS NULL THEN 1 ELSE 0 END), 0) "
+            return (f"SELECT COUNT(*) AS judged, COALESCE(SUM(CASE WHEN t.k IS NULL THEN 1 ELSE 0 END), 0) AS broken "
                     f"FROM {table_name(ref.event)} m LEFT JOIN (SELECT DISTINCT {k} AS k, {tf} AS v FROM {target}) t "
                     f"ON m.{k} = t.k AND m.{f} = t.v WHERE {where}")
         s = q(ref.same)
-        return (f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.k IS NULL THEN 1 ELSE 0 END), 0) "
+        return (f"SELECT COUNT(*) AS judged, COALESCE(SUM(CASE WHEN t.k IS NULL THEN 1 ELSE 0 END), 0) AS broken "
                 f"FROM {table_name(ref.event)} m "
                 f"JOIN (SELECT DISTINCT {k} AS k, {s} AS s FROM {target}) g ON m.{k} = g.k AND m.{s} = g.s "
                 f"LEFT JOIN (SELECT DISTINCT {k} AS k, {tf} AS v, {s} AS s FROM {target}) t "
