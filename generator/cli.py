@@ -5,8 +5,9 @@ from __future__ import annotations
 import shlex
 import sys
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from obsgen import __version__
@@ -466,6 +467,155 @@ def secrets_init(specs: tuple[Path, ...], out: Path) -> None:
     click.echo(f"obsgen: {written.directory}: {len(written.created)} written"
                + (f" ({', '.join(written.created)})" if written.created else "")
                + f", {len(written.kept)} kept. Set OBSGEN_SECRETS_GID={written.gid} in .env.")
+
+
+# --- obsgen lake (core: generator/lake/) ------------------------------------------------------------
+
+LAKE_OPT = click.option("--lake", "lake_uri", required=True, metavar="URI",
+                        help="The lake's root: a local path or a filesystem URI (file://, s3://, gs://, hdfs://).")
+DRY_RUN_OPT = click.option("--dry-run", is_flag=True, help="Print exactly what would change; change nothing.")
+TODAY_OPT = click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                         help="The date ages are counted from [default: today, UTC].")
+
+
+@main.group()
+def lake() -> None:
+    """The telemetry lake: landing files → partitioned Parquet → rollups of the spec's indicators.
+
+    \b
+    Example (the daily job, README "The event lake"):
+      obsgen lake ingest --landing lake/landing --lake lake/
+      obsgen lake rollup --lake lake/ --grain day
+    """
+
+
+def _lake_run(action: Callable[[], str]) -> None:
+    from obsgen.lake.lock import LakeLocked
+
+    try:
+        click.echo(action())
+    except (LakeLocked, ValueError, OSError) as exc:
+        click.echo(f"obsgen lake: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@lake.command("ingest")
+@SPEC_ARG
+@click.option("--landing", required=True, metavar="URI", help="The landing zone the collector writes.")
+@LAKE_OPT
+def lake_ingest(spec: Path | None, landing: str, lake_uri: str) -> None:
+    """Ingest SPEC's landing files (the --landing zone's folder of its service) into the lake.
+
+    Idempotent: files already ingested (by content hash) are skipped, events already in the lake are not
+    written twice. Prints what was ingested, de-duplicated, quarantined and set aside as late.
+
+    \b
+    Example:
+      obsgen lake ingest --landing lake/landing --lake lake/
+      obsgen lake ingest specs/checkout.yaml --landing s3://telemetry-landing --lake s3://telemetry-lake
+    """
+    from obsgen.lake import commands
+
+    model = _load(spec)
+    _lake_run(lambda: commands.ingest(model, landing, lake_uri))
+
+
+@lake.command("rollup")
+@SPEC_ARG
+@LAKE_OPT
+@click.option("--grain", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
+@click.option("--date", "dates", multiple=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="A date of the period to roll up (repeatable) [default: every stale period].")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
+@click.option("--master", default="local[2]", show_default=True, help="Spark master (--engine spark).")
+def lake_rollup(spec: Path | None, lake_uri: str, grain: str, dates: tuple, engine: str, master: str) -> None:
+    """Compute the spec's indicators per slice for each period into aggregates/ (Gzip Parquet).
+
+    \b
+    Example:
+      obsgen lake rollup --lake lake/ --grain day              # every stale day
+      obsgen lake rollup --lake lake/ --grain week --date 2026-11-20 --engine spark --master local[2]
+    """
+    from obsgen.lake import commands
+
+    model = _load(spec)
+    chosen = [d.date() for d in dates] or None
+    _lake_run(lambda: commands.rollup(model, lake_uri, grain, chosen, engine, master))
+
+
+@lake.command("compact")
+@SPEC_ARG
+@LAKE_OPT
+@click.option("--target-mb", type=click.IntRange(1), default=128, show_default=True,
+              help="Files smaller than this are merged.")
+@DRY_RUN_OPT
+def lake_compact(spec: Path | None, lake_uri: str, target_mb: int, dry_run: bool) -> None:
+    """Merge each partition's small files into one.
+
+    \b
+    Example:
+      obsgen lake compact --lake lake/ --dry-run
+    """
+    from obsgen.lake import commands
+
+    _lake_run(lambda: commands.compact(lake_uri, target_mb, dry_run))
+
+
+@lake.command("tier")
+@SPEC_ARG
+@LAKE_OPT
+@click.option("--warm", "warm_uri", required=True, metavar="URI", help="Root of the warm tier.")
+@click.option("--cold", "cold_uri", required=True, metavar="URI", help="Root of the cold tier.")
+@TODAY_OPT
+@DRY_RUN_OPT
+def lake_tier(spec: Path | None, lake_uri: str, warm_uri: str, cold_uri: str, today: Any, dry_run: bool) -> None:
+    """Move partitions older than retention.hot to the warm root, older than retention.warm to the cold one.
+
+    \b
+    Example:
+      obsgen lake tier --lake lake/ --warm /mnt/warm/lake --cold s3://archive/lake --dry-run
+    """
+    from obsgen.lake import commands
+
+    model = _load(spec)
+    _lake_run(lambda: commands.tier(model, lake_uri, warm_uri, cold_uri, today and today.date(), dry_run))
+
+
+@lake.command("retain")
+@SPEC_ARG
+@LAKE_OPT
+@click.option("--landing", default=None, metavar="URI", help="Also delete landing files already ingested.")
+@TODAY_OPT
+@DRY_RUN_OPT
+def lake_retain(spec: Path | None, lake_uri: str, landing: str | None, today: Any, dry_run: bool) -> None:
+    """Delete what the spec's retention windows no longer allow (raw events, errors, rollups), and with
+    --landing the landing files already ingested (never the collector's live file).
+
+    \b
+    Example:
+      obsgen lake retain --lake lake/ --landing lake/landing --dry-run
+    """
+    from obsgen.lake import commands
+
+    model = _load(spec)
+    _lake_run(lambda: commands.retain(model, lake_uri, today and today.date(), dry_run, landing))
+
+
+@lake.command("views")
+@SPEC_ARG
+@LAKE_OPT
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
+def lake_views(spec: Path | None, lake_uri: str, engine: str) -> None:
+    """Print the Engineer / Analyst / Viewer views of the lake as SQL for ENGINE.
+
+    \b
+    Example:
+      obsgen lake views --lake lake/ | duckdb lake.duckdb
+    """
+    from obsgen.lake import commands
+
+    model = _load(spec)
+    _lake_run(lambda: commands.views(model, lake_uri, engine))
 
 
 if __name__ == "__main__":

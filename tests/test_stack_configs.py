@@ -168,7 +168,7 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
     tree = spec_tree
     config = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())
     pipelines = config["service"]["pipelines"]
-    assert set(pipelines) == {"traces", "metrics", "logs"}
+    assert set(pipelines) == {"traces", "metrics", "logs", "logs/landing", "traces/landing"}
     for name, pipeline in pipelines.items():
         assert pipeline["receivers"] == ["otlp"]
         # Logs: no batch processor holding accepted records in memory; the persistent queue batches.
@@ -177,6 +177,7 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
     assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
     assert pipelines["traces"]["exporters"] == ["otlp/jaeger"]
+    assert pipelines["logs/landing"]["exporters"] == pipelines["traces/landing"]["exporters"] == ["file/landing"]
     assert not any(name.startswith(("otlphttp", "prometheusremotewrite")) for name in config["exporters"])
     assert config["exporters"]["prometheus"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
     assert config["service"]["extensions"] == ["health_check", "file_storage/queue"]
@@ -202,7 +203,7 @@ def test_pii_guard_covers_every_high_pii_attribute_on_every_signal(spec_tree: Pa
             assert f'delete_key({context}.attributes, "{name}")' in statements
 
 
-def collector_env(ports: list[int], storage: Path, loki_port: int | None = None,
+def collector_env(ports: list[int], storage: Path, landing: Path, loki_port: int | None = None,
                   jaeger_port: int | None = None) -> dict[str, str]:
     grpc, http_port, prom, health, telemetry = ports
     env = {"OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}", "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
@@ -213,6 +214,7 @@ def collector_env(ports: list[int], storage: Path, loki_port: int | None = None,
     # Nor Jaeger (its OTLP/gRPC port): spans wait in their exporter's queue.
     env["OTELCOL_JAEGER_ENDPOINT"] = f"127.0.0.1:{jaeger_port or free_ports(1)[0]}"
     env["OTELCOL_STORAGE_DIR"] = str(storage)
+    env["OTELCOL_LANDING_DIR"] = str(landing)
     assert set(env) == {v.name for v in collector.COLLECTOR_ENV}
     return env
 
@@ -221,7 +223,7 @@ def collector_env(ports: list[int], storage: Path, loki_port: int | None = None,
 def running_collector(tree: Path, work: Path, loki_port: int | None = None, extra_args: tuple[str, ...] = (),
                       jaeger_port: int | None = None) -> Iterator[dict[str, int]]:
     ports = free_ports(5)
-    env = collector_env(ports, work / "otelcol-queue", loki_port, jaeger_port)
+    env = collector_env(ports, work / "otelcol-queue", work / "landing", loki_port, jaeger_port)
     args = [tool("otelcol-obsgen"), f"--config={tree / collector.COLLECTOR_FILE}", *extra_args]
     with process(args, work / "otelcol.log", f"http://127.0.0.1:{ports[3]}/", env=env):
         yield dict(zip(("grpc", "http", "prometheus", "health", "telemetry"), ports, strict=True))

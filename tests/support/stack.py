@@ -265,7 +265,11 @@ class Collector(Service):
                "OTELCOL_TELEMETRY_HOST": "127.0.0.1", "OTELCOL_TELEMETRY_PORT": str(telemetry),
                "OTELCOL_LOKI_ENDPOINT": f"http://127.0.0.1:{loki_port}/otlp",
                "OTELCOL_JAEGER_ENDPOINT": f"127.0.0.1:{jaeger_port or no_jaeger}",
-               "OTELCOL_STORAGE_DIR": str(work / "otelcol-queue")}
+               "OTELCOL_STORAGE_DIR": str(work / "otelcol-queue"),
+               "OTELCOL_LANDING_DIR": str(work / "landing")}
+        self.landing = work / "landing"
+        """The lake's landing zone the collector writes (one folder per service)."""
+
         super().__init__("otelcol-obsgen", [locate("otelcol-obsgen"), f"--config={root / COLLECTOR_FILE}"],
                          work / "otelcol.log", f"http://127.0.0.1:{health}/", env)
 

@@ -18,6 +18,12 @@ from obsgen.emit.stack.servers import APP_SCRAPE_JOB, COLLECTOR_TELEMETRY_JOB, i
 from obsgen.model.eventschema import SHA256_HEX_PATTERN
 
 COLLECTOR_FILE = "otel/collector.yaml"
+LANDING_MOUNT = "/var/lib/otelcol/landing"
+"""Where the collector container writes the landing zone (compose mounts the host's ``lake/landing`` there)."""
+LANDING_FILE = "events"
+"""Name of each service's current landing file (``<service>/events.jsonl``; rotated ones get a time stamp)."""
+LANDING_ROTATE_MB = 64
+LANDING_GROUP = "service.name"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ COLLECTOR_ENV = (
     EnvVar("jaeger", "OTELCOL_JAEGER_ENDPOINT", f"{JAEGER.name}:{JAEGER.port('otlp_grpc')}",
            "Jaeger's OTLP/gRPC endpoint (traces)"),
     EnvVar("storage", "OTELCOL_STORAGE_DIR", "/var/lib/otelcol/queue", "persistent sending queue (a volume)"),
+    EnvVar("landing", "OTELCOL_LANDING_DIR", LANDING_MOUNT, "the lake's landing zone (one folder per service)"),
 )
 """The collector's env variables: compose uses the defaults, the tests point them at 127.0.0.1."""
 
@@ -205,6 +212,9 @@ def collector_context(services: Services) -> dict[str, Any]:
         "loki_tenant": credentials.LOKI_TENANT,
         "loki_tenant_header": credentials.LOKI_TENANT_HEADER,
         "telemetry_job": COLLECTOR_TELEMETRY_JOB,
+        "landing_file": LANDING_FILE,
+        "landing_rotate_mb": LANDING_ROTATE_MB,
+        "landing_group": LANDING_GROUP,
     }
 
 

@@ -17,7 +17,7 @@ from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
 from obsgen.emit.stack import credentials
-from obsgen.emit.stack.collector import COLLECTOR_FILE, collector_env
+from obsgen.emit.stack.collector import COLLECTOR_FILE, LANDING_MOUNT, collector_env
 from obsgen.emit.stack.jaeger import JAEGER_FILE
 from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, GRAFANA, JAEGER, LOKI, PROMETHEUS
 from obsgen.emit.stack.servers import (
@@ -42,6 +42,9 @@ COLLECTOR_UID = 10001
 """The user the collector image runs as: its persistent queue volume must be writable by it."""
 GRAFANA_ADMIN = "admin"
 PROJECT = "obsgen"
+LANDING_DIR = "lake/landing"
+"""Host directory (beside the tree) the collector writes the lake's landing zone into (`obsgen lake ingest`
+reads it): data, not config, so it is the one read-write bind mount."""
 HEALTHY = "service_healthy"
 COMPLETED = "service_completed_successfully"
 SECRETS_GID = "${OBSGEN_SECRETS_GID:?set it in .env: the group of secrets/ (obsgen secrets init prints it)}"
@@ -150,13 +153,16 @@ def services(specs: Services) -> list[ComposeService]:
             comment=("The trace store (in memory, bounded): see jaeger/config.yaml.",)),
         ComposeService(
             COLLECTOR.name, image("otel-collector"),
-            (_ro(dirname(COLLECTOR_FILE)), f"{COLLECTOR_QUEUE_VOLUME}:{collector_env('storage').default}", probe_mount),
+            (_ro(dirname(COLLECTOR_FILE)), f"{COLLECTOR_QUEUE_VOLUME}:{collector_env('storage').default}",
+             f"./{LANDING_DIR}:{LANDING_MOUNT}", probe_mount),
             f"{COLLECTOR_UID}:{COLLECTOR_UID}",
             command=(f"--config={container_path(COLLECTOR_FILE)}",),
             ports=_published(COLLECTOR.ports),
             healthcheck=_probe(f"http://127.0.0.1:{COLLECTOR.port('health')}/"),
             depends_on=(*needs_probe, (LOKI.name, HEALTHY), (JAEGER.name, HEALTHY)), tmpfs=("/tmp",),
-            comment=("Uses the defaults of otel/collector.yaml's ${env:...} addresses (the compose ones).",)),
+            comment=("Uses the defaults of otel/collector.yaml's ${env:...} addresses (the compose ones).",
+                     f"./{LANDING_DIR}: the lake's landing zone (create it writable for the collector's user "
+                     f"{COLLECTOR_UID} first): README \"The event lake\".")),
         ComposeService(
             PROMETHEUS.name, image("prometheus"),
             (_ro(dirname(PROMETHEUS_FILE)), _ro(dirname(ALERTMANAGER_FILE)), "prometheus-data:/prometheus",
