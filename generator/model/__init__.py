@@ -147,6 +147,8 @@ class SLO:
     quantile: Decimal | None = None
     match: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
     budget_period: Duration | None = None
+    alert_delay: Duration | None = None
+    """A ``for`` on the SLO's burn-rate alerts: detection comes this much later (none by default)."""
 
     @property
     def counts_good(self) -> bool:

@@ -27,6 +27,7 @@ from obsgen.model import (
     parse_duration,
     units,
 )
+from obsgen.model.durations import duration_of
 
 RULES_DIR = "alerting"
 RECORDING_FILE = "recording_rules.yml"
@@ -45,7 +46,6 @@ class BurnWindow:
     long: Duration
     short: Duration
     budget_fraction: Decimal
-    for_: Duration
     severity: str
 
     def factor(self, period: Duration) -> Decimal:
@@ -64,7 +64,15 @@ def burn_windows() -> tuple[BurnWindow, ...]:
     """The multi-window table, read from package data so it stays data, not code."""
     raw = yaml.safe_load(resources.files("obsgen").joinpath("data/burn_rate_windows.yaml").read_text())
     return tuple(BurnWindow(parse_duration(r["long"]), parse_duration(r["short"]), Decimal(str(r["budget_fraction"])),
-                            parse_duration(r["for"]), r["severity"]) for r in raw)
+                            r["severity"]) for r in raw)
+
+
+def burn_severities() -> dict[str, tuple[BurnWindow, ...]]:
+    """The window pairs of each severity, fastest first: one alert each."""
+    out: dict[str, tuple[BurnWindow, ...]] = {}
+    for bw in burn_windows():
+        out[bw.severity] = out.get(bw.severity, ()) + (bw,)
+    return out
 
 
 def indicator_windows(model: Model, indicator: Indicator) -> list[str]:
@@ -240,34 +248,56 @@ def slo_alert_name(model: Model, slo: SLO) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words)
 
 
-def slo_alert_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
-    """One alert per burn-rate window pair, all sharing a name and told apart by ``burn_window``."""
+def history_guard(model: Model, slo: SLO, bw: BurnWindow) -> str:
+    """True once the long window holds history: the short-window record existed ``long - short`` ago.
+
+    Without it a new Prometheus (or a new service) computes a "6h" ratio over the one hour it has, and a
+    short spike pages. ``present_over_time`` of an offset record works alike on Prometheus 2 and 3 (whose
+    ranges differ on the left edge), needs no knowledge of the scrape interval, and costs one lookup."""
+    short_sel = q.match_selector(q.slo_record(model, bw.short.text), {"slo": slo.name})
+    offset = duration_of(bw.long.seconds - bw.short.seconds)
+    return f"present_over_time({short_sel}[{bw.short.text}] offset {offset.text})"
+
+
+def burn_condition(model: Model, slo: SLO, bw: BurnWindow) -> str:
     assert slo.budget_period is not None
+    threshold = q.number(bw.threshold(slo.budget_period, slo.error_budget))
+    long_sel = q.match_selector(q.slo_record(model, bw.long.text), {"slo": slo.name})
+    short_sel = q.match_selector(q.slo_record(model, bw.short.text), {"slo": slo.name})
+    guard = history_guard(model, slo, bw)
+    return f"(\n  {long_sel} > {threshold}\n  and\n  {short_sel} > {threshold}\n  and\n  {guard}\n)"
+
+
+def slo_alert_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
+    """One alert per severity; its expression ``or``s that severity's window pairs, so one incident is one
+    alert (label set) while the fast pair hands over to the slow one. No ``for`` unless the SLO asks for an
+    ``alert_delay``. ``family`` is the indicator's, as on the spec's own alerts, so Alertmanager can tell
+    they watch the same signal."""
+    assert slo.budget_period is not None
+    period, budget = slo.budget_period, slo.error_budget
     rules = []
-    for bw in burn_windows():
-        factor = bw.factor(slo.budget_period)
-        threshold = q.number(bw.threshold(slo.budget_period, slo.error_budget))
-        long_sel = q.match_selector(q.slo_record(model, bw.long.text), {"slo": slo.name})
-        short_sel = q.match_selector(q.slo_record(model, bw.short.text), {"slo": slo.name})
-        route = model.routing.route(bw.severity)
-        budget = f"{q.number((1 - slo.error_budget) * 100)}%"
-        rules.append({
+    for severity, pairs in burn_severities().items():
+        route = model.routing.route(severity)
+        conditions = "; ".join(
+            f"over {bw.long} and {bw.short} above {q.number(bw.threshold(period, budget))} "
+            f"({q.number(bw.factor(period))}x the budget: {q.number(bw.budget_fraction * 100)}% of it gone in "
+            f"{bw.long})" for bw in pairs)
+        rule: dict[str, Any] = {
             "alert": slo_alert_name(model, slo),
-            "expr": f"{long_sel} > {threshold}\nand\n{short_sel} > {threshold}",
-            "for": bw.for_.text,
-            "labels": {"severity": bw.severity, "severity_class": route.severity_class,
-                       "service": model.service.name, "family": f"slo_{slo.name}", "slo": slo.name,
-                       "burn_window": bw.long.text},
+            "expr": "\nor\n".join(burn_condition(model, slo, bw) for bw in pairs),
+            "labels": {"severity": severity, "severity_class": route.severity_class,
+                       "service": model.service.name, "family": slo.indicator.name, "slo": slo.name},
             "annotations": {
                 "summary": f"SLO {slo.name} is burning its error budget too fast.",
-                "description": (f"{slo.description.rstrip('.')} ({budget} over {slo.budget_period}): the "
-                                f"bad-event ratio over {bw.long} and {bw.short} is above {threshold} "
-                                f"({q.number(factor)}x the budget); at this rate "
-                                f"{q.number(bw.budget_fraction * 100)}% of the budget is gone in {bw.long}. "
-                                "Current {{ $value | humanizePercentage }}."),
+                "description": (f"{slo.description.rstrip('.')} ({q.number((1 - budget) * 100)}% over "
+                                f"{period}): the bad-event ratio is {conditions}."),
                 "runbook_url": f"{model.service.runbook_url}#slo-{slo.name.replace('_', '-')}",
+                "burn_windows": ", ".join(f"{bw.long}/{bw.short}" for bw in pairs),
             },
-        })
+        }
+        if slo.alert_delay is not None:
+            rule["for"] = slo.alert_delay.text
+        rules.append(rule)
     return rules
 
 
