@@ -6,10 +6,12 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import yaml
-from obsgen.emit.prometheus import rules
+from obsgen.emit.prometheus import rules, ruletests
 from obsgen.model import Duration, Model
 from obsgen.spec import load_spec
+from obsgen.spec.source import SpecInvalid
 
 from tests.support.specs import ROOT, SpecCase
 
@@ -146,3 +148,20 @@ def test_burn_factors_and_thresholds_of_a_28_day_period_are_rounded_not_28_digit
     windows = rules.burn_windows()
     assert [str(w.factor(period)) for w in windows] == ["13.44", "5.6", "2.8", "0.9333"]
     assert [str(w.threshold(period, Decimal("0.005"))) for w in windows] == ["0.0672", "0.028", "0.014", "0.004667"]
+
+
+def test_readme_detection_table_is_the_generator_s(model: Model) -> None:
+    table = ruletests.detection_table(model)
+    readme = (ROOT / "README.md").read_text()
+    assert "\n".join("    " + line for line in table.splitlines()) in readme
+    assert "| error_rate | P1 | 6h/30m | 0.006 | 3m | 3h | 15m |" in table
+
+
+def test_an_alert_delay_of_an_hour_or_more_is_rejected(tmp_path: Path) -> None:
+    spec = (ROOT / "generator/demo/movie_recommender/spec.yaml").read_text()
+    (tmp_path / "spec.yaml").write_text(spec.replace(
+        "    window: 5m\n    error_budget: {period: 30d}\n  data_freshness",
+        "    window: 5m\n    error_budget: {period: 30d, alert_delay: 1h}\n  data_freshness"))
+    with pytest.raises(SpecInvalid) as error:
+        load_spec(tmp_path / "spec.yaml")
+    assert "slos.error_rate.error_budget.alert_delay: alert_delay 1h is not shorter" in str(error.value)

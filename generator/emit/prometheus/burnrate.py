@@ -209,3 +209,13 @@ def scenario(name: str, budget: Fraction, pairs: tuple[Pair, ...], shape: tuple[
 
 class NoAgreement(ValueError):
     """Every candidate baseline leaves a detection minute to the range convention."""
+
+
+def pair_timing(pair: Pair, rate: Fraction) -> tuple[int | None, int | None]:
+    """(minutes from the start of a burn at ``rate`` to the pair firing, minutes from the end of a burn
+    that filled the long window to the pair resetting), with full history and a clean baseline."""
+    burn = Timeline(((Fraction(0), pair.long), (rate, 2 * pair.long), (Fraction(0), 2 * pair.long)))
+    holds = pair_states(burn, pair, True)[0]
+    fired = next((t for t in range(pair.long, len(holds)) if holds[t]), None)
+    reset = next((t for t in range(3 * pair.long, len(holds)) if not holds[t]), None)
+    return (None if fired is None else fired - pair.long), (None if reset is None else reset - 3 * pair.long)

@@ -449,6 +449,22 @@ def slo_cases(model: Model, slo: SLO, proofs: bool) -> list[Case]:
     return [c for c in cases if c is not None]
 
 
+def detection_table(model: Model) -> str:
+    """The README's table: per SLO and window pair, the threshold, the detection time at 100 % bad events
+    and at twice the threshold, and the reset time once such a burn stops (Prometheus 3, 1-minute
+    evaluations, from the same arithmetic the tests use)."""
+    rows = ["| SLO | severity | pair | fires above | detected at 100 % bad | at 2x the threshold | reset after |",
+            "|---|---|---|---|---|---|---|"]
+    for slo in budgeted_slos(model):
+        for pair in slo_pairs(slo):
+            times = [burnrate.pair_timing(pair, rate) for rate in (Fraction(1), min(pair.threshold * 2, Fraction(1)))]
+            text = [burnrate.minutes_text(t) if t is not None else "never" for t in
+                    (times[0][0], times[1][0], times[1][1])]
+            rows.append(f"| {slo.name} | {pair.severity} | {pair.label} | {q.number(_decimal(pair.threshold))} | "
+                        + " | ".join(text) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def proof_slo(model: Model) -> SLO | None:
     """The SLO the README's burn scenarios run for: the first budgeted ratio SLO (fewest input series)."""
     slos = budgeted_slos(model)
