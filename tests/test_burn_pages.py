@@ -176,6 +176,5 @@ def test_a_burn_pages_exactly_once_through_alertmanager(model: Model, tmp_path: 
     finally:
         sink.stop()
     pages, statuses = _pages(sink, f"/{page}")
-    print("DELIVERIES", scenario, statuses, [(t, s) for t, s in enumerate(states["static"]) if t and s != states["static"][t-1]], _transitions(states["page"]))
     assert pages == 1, (scenario, statuses)
     assert statuses[-1] == "resolved" and "resolved" not in statuses[:-1], statuses

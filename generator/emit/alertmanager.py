@@ -50,7 +50,36 @@ def _inhibit_rules(services: Services) -> list[dict[str, Any]]:
     return rules
 
 
+def _integration(receiver: Receiver) -> tuple[str, dict[str, Any]]:
+    """The ``*_configs`` entry of a PagerDuty, Slack or e-mail receiver; secrets stay in their files."""
+    options = dict(receiver.options)
+    match receiver.kind:
+        case "pagerduty":
+            config: dict[str, Any] = {"routing_key_file": receiver.secret_file, "send_resolved": True,
+                                      "severity": "{{ .CommonLabels.severity_class }}",
+                                      "description": "{{ .CommonLabels.alertname }}: {{ .CommonAnnotations.summary }}"}
+            if receiver.url:
+                config["url"] = receiver.url
+            return "pagerduty_configs", config
+        case "slack":
+            return "slack_configs", {"api_url_file": receiver.secret_file, "channel": options["channel"],
+                                     "send_resolved": True,
+                                     "title": "{{ .Status | toUpper }}: {{ .CommonLabels.alertname }}",
+                                     "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}"}
+        case _:
+            config = {"to": options["to"], "from": options["from"], "smarthost": options["smarthost"],
+                      "require_tls": options.get("require_tls", "true") == "true", "send_resolved": True}
+            if "auth_username" in options:
+                config["auth_username"] = options["auth_username"]
+            if receiver.secret_file:
+                config["auth_password_file"] = receiver.secret_file
+            return "email_configs", config
+
+
 def _receiver(model: Model, receiver: Receiver) -> dict[str, Any]:
+    if receiver.kind != "webhook":
+        key, config = _integration(receiver)
+        return {"name": receiver_name(model, receiver.name), key: [config]}
     webhook: dict[str, Any] = {"url": receiver.url, "send_resolved": True}
     if receiver.bearer_token_file:
         webhook["http_config"] = {"authorization": {"type": "Bearer",

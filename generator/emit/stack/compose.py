@@ -73,17 +73,17 @@ def _receivers(specs: Services) -> list[Receiver]:
 
 
 def secret_mounts(specs: Services) -> list[str]:
-    """Container directories holding the receivers' bearer-token files (the spec's ``bearer_token_file``)."""
-    return sorted({posixpath.dirname(r.bearer_token_file) for r in _receivers(specs) if r.bearer_token_file})
+    """Container directories holding the receivers' secret files (bearer tokens, routing keys, ...)."""
+    return sorted({posixpath.dirname(f) for r in _receivers(specs) for f in r.secret_files})
 
 
 def secret_files(specs: Services) -> list[str]:
-    return sorted({posixpath.basename(r.bearer_token_file) for r in _receivers(specs) if r.bearer_token_file})
+    return sorted({posixpath.basename(f) for r in _receivers(specs) for f in r.secret_files})
 
 
 def external_urls(specs: Services) -> list[str]:
     """Alertmanager webhook URLs: the applications' endpoints, not services of this stack."""
-    return sorted({r.url for r in _receivers(specs)})
+    return sorted({r.url for r in _receivers(specs) if r.url})
 
 
 def services(specs: Services) -> list[ComposeService]:
