@@ -173,15 +173,36 @@ def _share_rules(model: Model, indicator: Share, window: str, record: str,
     ]
 
 
+def slo_windows() -> list[Duration]:
+    """Every window of the burn-rate table, shortest first."""
+    return sorted({w.text: w for bw in burn_windows() for w in (bw.long, bw.short)}.values(),
+                  key=lambda d: d.seconds)
+
+
 def slo_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
-    """Bad-event ratio of a budgeted SLO over every burn-rate window."""
-    windows = sorted({w.text: w for bw in burn_windows() for w in (bw.long, bw.short)}.values(),
-                     key=lambda d: d.seconds)
+    """Bad-event ratio of a budgeted SLO over every burn-rate window and over its period; the burn rate
+    per window (bad ratio / budget: 1 spends the budget exactly over the period); the objective and
+    the share of the period's error budget left (1 untouched, 0 spent, negative overspent).
+
+    The period's ratio is a rate over the raw counters (traffic-weighted, exact), evaluated like the
+    others: over 30 days that reads every sample of the period each evaluation, which a dashboard's
+    budget panel needs anyway."""
+    assert slo.budget_period is not None
     labels = {"service": model.service.name, "slo": slo.name}
-    rules = []
-    for window in windows:
-        rules.append({"record": q.slo_record(model, window.text), "expr": slo_error_ratio(slo, window.text),
+    budget = q.number(slo.error_budget)
+    period = slo.budget_period.text
+    windows = [w.text for w in slo_windows()]
+    rules = [{"record": q.slo_record(model, w), "expr": slo_error_ratio(slo, w), "labels": labels}
+             for w in (*windows, *([period] if period not in windows else []))]
+    for w in windows:
+        rules.append({"record": q.slo_meta_record(model, "burn_rate", f"ratio_rate{w}"),
+                      "expr": f"{q.match_selector(q.slo_record(model, w), {'slo': slo.name})} / {budget}",
                       "labels": labels})
+    rules.append({"record": q.slo_meta_record(model, "objective", "ratio"),
+                  "expr": f"vector({q.number(1 - slo.error_budget)})", "labels": labels})
+    rules.append({"record": q.slo_meta_record(model, "error_budget_remaining", f"ratio_rate{period}"),
+                  "expr": f"1 - {q.match_selector(q.slo_record(model, period), {'slo': slo.name})} / {budget}",
+                  "labels": labels})
     return rules
 
 

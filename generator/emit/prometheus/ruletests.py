@@ -465,13 +465,50 @@ def detection_table(model: Model) -> str:
     return "\n".join(rows) + "\n"
 
 
+BUDGET_RUNS = ((Fraction(1, 4), 48), (Fraction(17, 8), 12))
+"""Bad events as multiples of the budget for 48 then 12 minutes: the hand-computed case of
+``budget_case``. Bad share (48 x 0.25 + 12 x 2.125) / 60 = 0.625 of the budget, so 0.375 is left."""
+
+
+@dataclass
+class BudgetCase:
+    """A ``promql_expr_test`` of an SLO's records after an hour of traffic: budget left 0.375 (computed
+    by hand in ``BUDGET_RUNS``), burn rate 2.125 over the last 5 minutes, the objective."""
+
+    model: Model
+    slo: SLO
+    step: int = STEP_MINUTES
+
+    def render(self) -> dict[str, Any]:
+        model, slo = self.model, self.slo
+        assert slo.budget_period is not None
+        budget = Fraction(slo.error_budget)
+        runs = [(share * budget, minutes) for share, minutes in BUDGET_RUNS]
+        labels = f'{{service="{model.service.name}", slo="{slo.name}"}}'
+        sel = {"slo": slo.name}
+
+        def check(record: str, value: float) -> dict[str, Any]:
+            return {"expr": q.match_selector(record, sel), "eval_time": "60m",
+                    "exp_samples": [{"labels": record + labels, "value": value}]}
+
+        return {"name": f"{slo.name}: after 48m at 0.25x and 12m at 2.125x the budget, 0.375 of it is left",
+                "interval": f"{self.step}m", "input_series": _slo_series(model, slo, runs),
+                "promql_expr_test": [
+                    check(q.slo_meta_record(model, "error_budget_remaining", f"ratio_rate{slo.budget_period}"),
+                          0.375),
+                    {"expr": f"round({q.match_selector(q.slo_meta_record(model, 'burn_rate', 'ratio_rate5m'), sel)}, "
+                             "0.001)", "eval_time": "60m",  # 2.1249999999999996 in floats
+                     "exp_samples": [{"labels": labels, "value": 2.125}]},
+                    check(q.slo_meta_record(model, "objective", "ratio"), float(1 - slo.error_budget))]}
+
+
 def proof_slo(model: Model) -> SLO | None:
     """The SLO the README's burn scenarios run for: the first budgeted ratio SLO (fewest input series)."""
     slos = budgeted_slos(model)
     return next((s for s in slos if isinstance(s.indicator, Ratio)), slos[0] if slos else None)
 
 
-def _test_file(model: Model, rule_files: list[str], cases: list[Case], step: int) -> str:
+def _test_file(model: Model, rule_files: list[str], cases: Sequence[Case | BudgetCase], step: int) -> str:
     """A promtool test file; ``group_eval_order`` puts recording groups before the alerts reading them,
     as promtool otherwise orders groups by name and an alert would read the previous step's record."""
     groups = rule_groups(model)
@@ -490,7 +527,9 @@ def emit(model: Model) -> dict[str, str]:
     out = {}
     cases = [c for a in model.alerts for c in alert_cases(model, a)]
     slos = budgeted_slos(model)
-    slo_cases_ = [c for s in slos for c in slo_cases(model, s, proofs=s is proof_slo(model))]
+    slo_cases_: list[Case | BudgetCase] = [c for s in slos for c in slo_cases(model, s, proofs=s is proof_slo(model))]
+    if (budgeted := proof_slo(model)) is not None:
+        slo_cases_.append(BudgetCase(model, budgeted))
     for step, name, slo_name in ((STEP_MINUTES, "alerts_test.yml", "slo_alerts_test.yml"),
                                  (SLOW_STEP_MINUTES, "daily_alerts_test.yml", "slo_slow_alerts_test.yml")):
         selected = [c for c in cases if c.step == step]
