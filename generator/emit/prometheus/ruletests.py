@@ -487,19 +487,20 @@ class BudgetCase:
         labels = f'{{service="{model.service.name}", slo="{slo.name}"}}'
         sel = {"slo": slo.name}
 
-        def check(record: str, value: float) -> dict[str, Any]:
-            return {"expr": q.match_selector(record, sel), "eval_time": "60m",
-                    "exp_samples": [{"labels": record + labels, "value": value}]}
+        def check(record: str, value: float, rounded: bool = True) -> dict[str, Any]:
+            """``record``'s value at 60m; rounded to 1e-6 where float division leaves 0.37499999999999911."""
+            expr = q.match_selector(record, sel)
+            return {"expr": f"round({expr}, 0.000001)" if rounded else expr, "eval_time": "60m",
+                    "exp_samples": [{"labels": labels if rounded else record + labels, "value": value}]}
 
         return {"name": f"{slo.name}: after 48m at 0.25x and 12m at 2.125x the budget, 0.375 of it is left",
                 "interval": f"{self.step}m", "input_series": _slo_series(model, slo, runs),
                 "promql_expr_test": [
                     check(q.slo_meta_record(model, "error_budget_remaining", f"ratio_rate{slo.budget_period}"),
                           0.375),
-                    {"expr": f"round({q.match_selector(q.slo_meta_record(model, 'burn_rate', 'ratio_rate5m'), sel)}, "
-                             "0.001)", "eval_time": "60m",  # 2.1249999999999996 in floats
-                     "exp_samples": [{"labels": labels, "value": 2.125}]},
-                    check(q.slo_meta_record(model, "objective", "ratio"), float(1 - slo.error_budget))]}
+                    check(q.slo_meta_record(model, "burn_rate", "ratio_rate5m"), 2.125),
+                    check(q.slo_meta_record(model, "objective", "ratio"), float(1 - slo.error_budget),
+                          rounded=False)]}
 
 
 def proof_slo(model: Model) -> SLO | None:
