@@ -77,7 +77,8 @@ def _write(path: Path, text: str) -> None:
 
 def init_secrets(specs: Services, out: Path) -> Written:
     """Create what is missing under ``out/secrets`` (see the module docstring); what was created and kept."""
-    names = [s.name for s in credentials.stack_secrets(specs) if s.name not in credentials.WEB_CONFIGS]
+    names = [s.name for s in credentials.stack_secrets(specs)
+             if s.name not in credentials.WEB_CONFIGS and s.generated]
     return write_secrets(out / credentials.SECRETS_DIR, names)
 
 

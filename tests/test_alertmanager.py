@@ -57,11 +57,15 @@ def test_p1_inhibits_lower_severities_of_the_same_family(spec_case: SpecCase) ->
             "equal": ["service", "family"]} in rules
 
 
-def test_faster_burn_windows_inhibit_slower_ones(spec_case: SpecCase) -> None:
-    rules = [r for r in config(spec_case.model)["inhibit_rules"] if "burn_window" in r["source_matchers"][0]]
-    assert [r["source_matchers"][0] for r in rules] == ['burn_window="1h"', 'burn_window="6h"', 'burn_window="1d"']
-    assert rules[0]["target_matchers"] == ['burn_window=~"6h|1d|3d"']
-    assert all(r["equal"] == ["service", "slo"] for r in rules)
+def test_a_spec_alert_inhibits_the_slo_alert_on_its_indicator_and_shares_its_group(model: Model) -> None:
+    rules = config(model)["inhibit_rules"]
+    assert {"source_matchers": ['slo=""'], "target_matchers": ['slo=~".+"'],
+            "equal": ["service", "family", "severity"]} in rules
+    (route,) = config(model)["route"]["routes"]
+    shared = [r for r in route["routes"] if r["matchers"] == ['severity="P1"', 'family="errors"']]
+    assert [r["group_by"] for r in shared] == [["service", "family"]]
+    assert route["routes"].index(shared[0]) < [r["matchers"] for r in route["routes"]].index(['severity="P1"'])
+    assert alertmanager.shared_signals(model) == [("errors", "P1")]
 
 
 def test_credentials_are_read_from_files_never_inlined(spec_case: SpecCase) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
 import yaml
-from obsgen.emit.prometheus import rules
+from obsgen.emit.prometheus import rules, ruletests
 from obsgen.model import Duration, Model
+from obsgen.spec import load_spec
+from obsgen.spec.source import SpecInvalid
 
-from tests.support.specs import SpecCase
+from tests.support.specs import ROOT, SpecCase
 
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 LONG_DECIMAL = re.compile(r"\d\.\d{7,}")
@@ -79,14 +83,30 @@ def test_seed_thresholds_and_durations(model: Model) -> None:
     assert "absent(" in alerts["RecsysDataStale"]["expr"]
 
 
-def test_burn_rate_alerts_one_per_window_with_clean_thresholds(model: Model) -> None:
+def test_burn_rate_alerts_one_per_severity_or_ing_its_pairs_without_for(model: Model) -> None:
     alerts = [a for a in all_rules(model, rules.SLO_ALERTS_FILE) if a["labels"]["slo"] == "error_rate"]
-    assert [a["labels"]["burn_window"] for a in alerts] == ["1h", "6h", "1d", "3d"]
+    assert [a["labels"]["severity"] for a in alerts] == ["P1", "P3"]
+    assert [a["annotations"]["burn_windows"] for a in alerts] == ["1h/5m, 6h/30m", "1d/2h, 3d/6h"]
     assert len({a["alert"] for a in alerts}) == 1
+    assert all("for" not in a and "burn_window" not in a["labels"] for a in alerts)
+    assert all(a["labels"]["family"] == "errors" for a in alerts)  # the indicator, as on the spec's alerts
     thresholds = [re.findall(r"> ([0-9.]+)", a["expr"]) for a in alerts]
-    assert thresholds == [["0.0144"] * 2, ["0.006"] * 2, ["0.003"] * 2, ["0.001"] * 2]
-    assert "ratio_rate1h" in alerts[0]["expr"] and "ratio_rate5m" in alerts[0]["expr"]
-    assert "ratio_rate3d" in alerts[3]["expr"] and "ratio_rate6h" in alerts[3]["expr"]
+    assert thresholds == [["0.0144"] * 2 + ["0.006"] * 2, ["0.003"] * 2 + ["0.001"] * 2]
+    page = alerts[0]["expr"].split("\nor\n")
+    assert "ratio_rate1h" in page[0] and "ratio_rate5m" in page[0] and "ratio_rate6h" in page[1]
+    assert 'present_over_time(service_slo:recsys_slo_errors:ratio_rate5m{slo="error_rate"}[5m] offset 55m)' in page[0]
+    assert "[6h] offset 66h)" in alerts[1]["expr"]  # the 3d window must hold 66h of history
+
+
+def test_an_slo_alert_delay_becomes_the_burn_alerts_for(tmp_path: Path) -> None:
+    spec = (ROOT / "generator/demo/movie_recommender/spec.yaml").read_text()
+    edited = spec.replace("    window: 5m\n    error_budget: {period: 30d}\n  data_freshness",
+                          "    window: 5m\n    error_budget: {period: 30d, alert_delay: 5m}\n  data_freshness")
+    assert edited != spec
+    (tmp_path / "spec.yaml").write_text(edited)
+    model = load_spec(tmp_path / "spec.yaml")
+    alerts = [a for a in all_rules(model, rules.SLO_ALERTS_FILE) if a["labels"]["slo"] == "error_rate"]
+    assert [a.get("for") for a in alerts] == ["5m", "5m"]
 
 
 def test_latency_slo_counts_requests_slower_than_the_objective(model: Model) -> None:
@@ -128,3 +148,20 @@ def test_burn_factors_and_thresholds_of_a_28_day_period_are_rounded_not_28_digit
     windows = rules.burn_windows()
     assert [str(w.factor(period)) for w in windows] == ["13.44", "5.6", "2.8", "0.9333"]
     assert [str(w.threshold(period, Decimal("0.005"))) for w in windows] == ["0.0672", "0.028", "0.014", "0.004667"]
+
+
+def test_readme_detection_table_is_the_generator_s(model: Model) -> None:
+    table = ruletests.detection_table(model)
+    readme = (ROOT / "README.md").read_text()
+    assert "\n".join("    " + line for line in table.splitlines()) in readme
+    assert "| error_rate | P1 | 6h/30m | 0.006 | 3m | 3h | 15m |" in table
+
+
+def test_an_alert_delay_of_an_hour_or_more_is_rejected(tmp_path: Path) -> None:
+    spec = (ROOT / "generator/demo/movie_recommender/spec.yaml").read_text()
+    (tmp_path / "spec.yaml").write_text(spec.replace(
+        "    window: 5m\n    error_budget: {period: 30d}\n  data_freshness",
+        "    window: 5m\n    error_budget: {period: 30d, alert_delay: 1h}\n  data_freshness"))
+    with pytest.raises(SpecInvalid) as error:
+        load_spec(tmp_path / "spec.yaml")
+    assert "slos.error_rate.error_budget.alert_delay: alert_delay 1h is not shorter" in str(error.value)

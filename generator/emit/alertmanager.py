@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from obsgen.emit.prometheus.rules import budgeted_slos, burn_windows
+from obsgen.emit.prometheus.rules import budgeted_slos, burn_severities
 from obsgen.emit.render import Services, yaml_text
 from obsgen.model import SEVERITIES, Model, Receiver
 
@@ -26,25 +26,60 @@ def receiver_name(model: Model, name: str) -> str:
     return f"{model.service.name}/{name}"
 
 
+def shared_signals(model: Model) -> list[tuple[str, str]]:
+    """(family, severity) pairs on which a spec alert and an SLO burn-rate alert watch the same indicator."""
+    slo_pairs = {(slo.indicator.name, severity) for slo in budgeted_slos(model) for severity in burn_severities()}
+    return sorted({(a.indicator.name, a.severity) for a in model.alerts} & slo_pairs)
+
+
 def _inhibit_rules(services: Services) -> list[dict[str, Any]]:
-    """P1 silences P2–P4 of the same family; a faster burn window silences the slower ones."""
+    """P1 silences P2–P4 of the same family; a spec alert silences the SLO burn-rate alert of the same
+    family (indicator) and severity, so a sustained burn both see pages once. The spec alert wins because
+    it may carry a kill switch, which inhibition would otherwise mute too."""
     rules: list[dict[str, Any]] = [{
         "source_matchers": ['severity="P1"'],
         "target_matchers": [f'severity=~"{"|".join(SEVERITIES[1:])}"'],
         "equal": ["service", "family"],
     }]
-    if any(budgeted_slos(model) for model in services.models):
-        windows = [bw.long.text for bw in burn_windows()]
-        for i, faster in enumerate(windows[:-1]):
-            rules.append({
-                "source_matchers": [f'burn_window="{faster}"'],
-                "target_matchers": [f'burn_window=~"{"|".join(windows[i + 1:])}"'],
-                "equal": ["service", "slo"],
-            })
+    if any(shared_signals(model) for model in services.models):
+        rules.append({
+            "source_matchers": ['slo=""'],
+            "target_matchers": ['slo=~".+"'],
+            "equal": ["service", "family", "severity"],
+        })
     return rules
 
 
+def _integration(receiver: Receiver) -> tuple[str, dict[str, Any]]:
+    """The ``*_configs`` entry of a PagerDuty, Slack or e-mail receiver; secrets stay in their files."""
+    options = dict(receiver.options)
+    match receiver.kind:
+        case "pagerduty":
+            config: dict[str, Any] = {"routing_key_file": receiver.secret_file, "send_resolved": True,
+                                      "severity": "{{ .CommonLabels.severity_class }}",
+                                      "description": "{{ .CommonLabels.alertname }}: {{ .CommonAnnotations.summary }}"}
+            if receiver.url:
+                config["url"] = receiver.url
+            return "pagerduty_configs", config
+        case "slack":
+            return "slack_configs", {"api_url_file": receiver.secret_file, "channel": options["channel"],
+                                     "send_resolved": True,
+                                     "title": "{{ .Status | toUpper }}: {{ .CommonLabels.alertname }}",
+                                     "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}"}
+        case _:
+            config = {"to": options["to"], "from": options["from"], "smarthost": options["smarthost"],
+                      "require_tls": options.get("require_tls", "true") == "true", "send_resolved": True}
+            if "auth_username" in options:
+                config["auth_username"] = options["auth_username"]
+            if receiver.secret_file:
+                config["auth_password_file"] = receiver.secret_file
+            return "email_configs", config
+
+
 def _receiver(model: Model, receiver: Receiver) -> dict[str, Any]:
+    if receiver.kind != "webhook":
+        key, config = _integration(receiver)
+        return {"name": receiver_name(model, receiver.name), key: [config]}
     webhook: dict[str, Any] = {"url": receiver.url, "send_resolved": True}
     if receiver.bearer_token_file:
         webhook["http_config"] = {"authorization": {"type": "Bearer",
@@ -66,6 +101,18 @@ def service_route(model: Model) -> dict[str, Any]:
         "repeat_interval": "1h",
         "continue": True,
     }]
+    for family, severity in shared_signals(model):
+        # A spec alert and an SLO alert on one signal share a group (one incident, one PagerDuty
+        # dedup key): whichever fires first opens it, the other joins it instead of paging again.
+        route = routing.route(severity)
+        routes.append({
+            "matchers": [f'severity="{severity}"', f'family="{family}"'],
+            "receiver": receiver_name(model, route.receiver),
+            "group_by": ["service", "family"],
+            "group_wait": route.group_wait.text,
+            "group_interval": route.group_interval.text,
+            "repeat_interval": route.repeat_interval.text,
+        })
     for route in routing.severities:
         routes.append({
             "matchers": [f'severity="{route.severity}"'],

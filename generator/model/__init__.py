@@ -147,6 +147,8 @@ class SLO:
     quantile: Decimal | None = None
     match: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
     budget_period: Duration | None = None
+    alert_delay: Duration | None = None
+    """A ``for`` on the SLO's burn-rate alerts: detection comes this much later (none by default)."""
 
     @property
     def counts_good(self) -> bool:
@@ -194,13 +196,28 @@ class SeverityRoute:
     escalation: Duration | None = None
 
 
+RECEIVER_KINDS = ("webhook", "pagerduty", "slack", "email")
+
+
 @dataclass(frozen=True)
 class Receiver:
-    """A webhook; its bearer token is read from a file at runtime, never written into configs."""
+    """A webhook (its bearer token read from a file), or a PagerDuty, Slack or e-mail integration whose
+    secret (routing key, webhook URL, SMTP password) is likewise only ever a file path."""
 
     name: str
-    url: str
+    url: str = ""
+    """The webhook URL; for PagerDuty an optional Events API v2 URL (else PagerDuty's own)."""
     bearer_token_file: str | None = None
+    kind: str = "webhook"
+    options: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
+    """Non-secret settings of the kind: Slack's ``channel``; e-mail's ``to``, ``from``, ``smarthost``,
+    ``auth_username``, ``require_tls``."""
+    secret_file: str | None = None
+    """``routing_key_file`` (PagerDuty), ``api_url_file`` (Slack) or ``auth_password_file`` (e-mail)."""
+
+    @property
+    def secret_files(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.bearer_token_file, self.secret_file) if f)
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,9 @@ def parse_duration(text: object) -> Duration:
     if seconds <= 0:
         raise ValueError("duration must be positive")
     return Duration(str(text), seconds)
+
+
+def duration_of(seconds: int) -> Duration:
+    """The duration of ``seconds`` in the largest single unit that divides it: 19800 → ``330m``."""
+    unit = next(u for u, s in sorted(UNIT_SECONDS.items(), key=lambda item: -item[1]) if seconds % s == 0)
+    return Duration(f"{seconds // UNIT_SECONDS[unit]}{unit}", seconds)

@@ -7,6 +7,8 @@ passes what later sections reference.
 
 from __future__ import annotations
 
+import dataclasses
+
 from obsgen import model as m
 from obsgen.spec.alerts import parse_alerts
 from obsgen.spec.attributes import parse_attributes
@@ -21,6 +23,7 @@ from obsgen.spec.reader import MISSING, Checker
 from obsgen.spec.routing import parse_routing
 from obsgen.spec.service import parse_kill_switches, parse_retention, parse_service
 from obsgen.spec.simulation import parse_simulation
+from obsgen.spec.sloboard import slo_dashboard
 from obsgen.spec.slos import parse_slos
 from obsgen.spec.source import Document, SpecInvalid
 
@@ -56,8 +59,10 @@ def build_model(doc: Document, source: str) -> m.Model:
                                   {a.name: a for a in alerts})
     if c.errors or service is None or routing is None:
         raise SpecInvalid(sorted(c.errors, key=lambda e: e.line))
-    return m.Model(source=source, service=service, attributes=m.frozen_map(attributes),
-                   events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
-                   alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches), routing=routing,
-                   retention=m.frozen_map(retention), dashboards=tuple(dashboards), joins=tuple(joins),
-                   data_quality=data_quality, simulation=simulation, kubernetes=kubernetes)
+    model = m.Model(source=source, service=service, attributes=m.frozen_map(attributes),
+                    events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
+                    alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches), routing=routing,
+                    retention=m.frozen_map(retention), dashboards=tuple(dashboards), joins=tuple(joins),
+                    data_quality=data_quality, simulation=simulation, kubernetes=kubernetes)
+    board = slo_dashboard(model)  # generated beside the spec's dashboards, checked like them
+    return model if board is None else dataclasses.replace(model, dashboards=(*model.dashboards, board))

@@ -21,7 +21,9 @@ def parse_routing(c: Checker, raw: Any) -> m.Routing | None:
         for name, spec in d["receivers"].items():
             rp = p + ("receivers", name)
             if c.string(name, rp, r"[a-z][a-z0-9-]*", "receiver name"):
-                receiver = _receiver(c, name, spec, rp, token_required=False)
+                kind = next((k for k in INTEGRATIONS if isinstance(spec, dict) and k in spec), None)
+                receiver = (_integration(c, name, kind, spec, rp) if kind
+                            else _receiver(c, name, spec, rp, token_required=False))
                 if receiver:
                     receivers.append(receiver)
     routes: list[m.SeverityRoute] = []
@@ -77,3 +79,51 @@ def _receiver(c: Checker, name: str, raw: Any, p: tuple, token_required: bool) -
         if token is None:
             return None
     return m.Receiver(name, url, token) if url else None
+
+
+INTEGRATIONS = {
+    # kind: (required keys, optional keys, the secret's file key)
+    "pagerduty": (("routing_key_file",), ("url",), "routing_key_file"),
+    "slack": (("api_url_file", "channel"), (), "api_url_file"),
+    "email": (("to", "from", "smarthost"), ("auth_username", "auth_password_file", "require_tls"),
+              "auth_password_file"),
+}
+"""Receivers other than webhooks: ``name: {pagerduty: {...}}``. Secrets only from files (``*_file``)."""
+
+
+def _integration(c: Checker, name: str, kind: str, raw: dict, p: tuple) -> m.Receiver | None:
+    if c.mapping(raw, p, required=(kind,)) is None or len(raw) != 1:
+        return None
+    required, optional, secret_key = INTEGRATIONS[kind]
+    kp = p + (kind,)
+    inline = secret_key.removesuffix("_file")
+    if isinstance(raw[kind], dict) and inline in raw[kind]:
+        c.error(kp + (inline,), "secrets are never written into the spec or the generated config",
+                f"put it in a file readable by Alertmanager and name that file with `{secret_key}`")
+        return None
+    d = c.mapping(raw[kind], kp, required=required, optional=optional)
+    if d is None or any(k not in d for k in required):
+        return None
+    options: dict[str, str] = {}
+    for key in (*required, *optional):
+        if key not in d or key == secret_key:
+            continue
+        if key == "require_tls":
+            flag = c.boolean(d[key], kp + (key,))
+            if flag is not None:
+                options[key] = "true" if flag else "false"
+            continue
+        pattern, what = {"url": (r"https?://[^\s@]+", "URL without credentials"),
+                         "smarthost": (r"[^\s:]+:\d+", "host:port"), "to": (r"[^\s@]+@[^\s@]+", "e-mail address"),
+                         "from": (r"[^\s@]+@[^\s@]+", "e-mail address")}.get(key, (None, ""))
+        value = c.string(d[key], kp + (key,), pattern, what)
+        if value is None:
+            return None
+        options[key] = value
+    secret = None
+    if secret_key in d:
+        secret = c.string(d[secret_key], kp + (secret_key,), r"/\S+", "absolute path")
+        if secret is None:
+            return None
+    url = options.pop("url", "")
+    return m.Receiver(name, url, kind=kind, options=m.frozen_map(options), secret_file=secret)

@@ -58,16 +58,18 @@ def parse_slos(c: Checker, raw: Any, indicators: dict[str, m.Indicator],
             continue
         indicator = indicators[ind_name]
         quantile, match = parse_selection(c, d, p, indicator, attributes)
-        period = None
+        period = delay = None
         if "error_budget" in d:
-            bd = c.mapping(d["error_budget"], p + ("error_budget",), required=("period",))
+            bd = c.mapping(d["error_budget"], p + ("error_budget",), required=("period",), optional=("alert_delay",))
             period = c.duration(bd.get("period"), p + ("error_budget", "period")) if bd else None
+            if bd and "alert_delay" in bd:
+                delay = _alert_delay(c, bd["alert_delay"], p + ("error_budget", "alert_delay"))
             _check_budget(c, p, indicator, objective)
         if window is None or objective is None:
             continue
         out.append(m.SLO(name=name, description=str(d.get("description", "")), indicator=indicator,
                          objective=objective, window=window, quantile=quantile, match=m.frozen_map(match),
-                         budget_period=period))
+                         budget_period=period, alert_delay=delay))
     return out
 
 
@@ -90,6 +92,20 @@ def _check_budget(c: Checker, p: tuple, indicator: m.Indicator, objective: m.Obj
         case _:
             c.error(p + ("error_budget",), f"a {indicator.kind} indicator has no good/bad events to budget",
                     "remove `error_budget`, or use a ratio or quantile indicator")
+
+
+MAX_ALERT_DELAY = 3600
+"""An ``alert_delay`` must stay below the fastest pair's long window (1h): beyond it a fast burn could
+spend its 2% of budget and reset before the alert fires."""
+
+
+def _alert_delay(c: Checker, raw: Any, p: tuple) -> m.Duration | None:
+    delay = c.duration(raw, p)
+    if delay is not None and delay.seconds >= MAX_ALERT_DELAY:
+        c.error(p, f"alert_delay {delay} is not shorter than the fastest burn window (1h)",
+                "use a delay of minutes (it postpones every burn-rate alert by that much), or none")
+        return None
+    return delay
 
 
 def _objective(c: Checker, raw: Any, p: tuple) -> m.Objective | None:

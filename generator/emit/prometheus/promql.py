@@ -108,6 +108,12 @@ def slo_record(model: Model, window: str) -> str:
     return f"service_slo:{model.service.namespace}_slo_errors:ratio_rate{window}"
 
 
+def slo_meta_record(model: Model, metric: str, operation: str) -> str:
+    """An SLO's own records, told apart by ``slo``: ``service_slo:<ns>_slo_<metric>:<operation>`` such as
+    ``service_slo:<ns>_slo_burn_rate:ratio_rate1h`` or ``service_slo:<ns>_slo_objective:ratio``."""
+    return f"service_slo:{model.service.namespace}_slo_{metric}:{operation}"
+
+
 def signal_selector(model: Model, target: Alert | SLO, window: str) -> str:
     """The recording-rule series an alert or SLO reads, narrowed by its quantile and match."""
     match = dict(target.match)

@@ -28,6 +28,7 @@ from obsgen.model import (
     parse_duration,
     units,
 )
+from obsgen.model.durations import duration_of
 
 RULES_DIR = "alerting"
 RECORDING_FILE = "recording_rules.yml"
@@ -46,7 +47,6 @@ class BurnWindow:
     long: Duration
     short: Duration
     budget_fraction: Decimal
-    for_: Duration
     severity: str
 
     def factor(self, period: Duration) -> Decimal:
@@ -66,7 +66,15 @@ def burn_windows() -> tuple[BurnWindow, ...]:
     """The multi-window table, read (once) from package data so it stays data, not code."""
     raw = yaml.safe_load(resources.files("obsgen").joinpath("data/burn_rate_windows.yaml").read_text())
     return tuple(BurnWindow(parse_duration(r["long"]), parse_duration(r["short"]), Decimal(str(r["budget_fraction"])),
-                            parse_duration(r["for"]), r["severity"]) for r in raw)
+                            r["severity"]) for r in raw)
+
+
+def burn_severities() -> dict[str, tuple[BurnWindow, ...]]:
+    """The window pairs of each severity, fastest first: one alert each."""
+    out: dict[str, tuple[BurnWindow, ...]] = {}
+    for bw in burn_windows():
+        out[bw.severity] = out.get(bw.severity, ()) + (bw,)
+    return out
 
 
 def indicator_windows(model: Model, indicator: Indicator) -> list[str]:
@@ -167,15 +175,36 @@ def _share_rules(model: Model, indicator: Share, window: str, record: str,
     ]
 
 
+def slo_windows() -> list[Duration]:
+    """Every window of the burn-rate table, shortest first."""
+    return sorted({w.text: w for bw in burn_windows() for w in (bw.long, bw.short)}.values(),
+                  key=lambda d: d.seconds)
+
+
 def slo_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
-    """Bad-event ratio of a budgeted SLO over every burn-rate window."""
-    windows = sorted({w.text: w for bw in burn_windows() for w in (bw.long, bw.short)}.values(),
-                     key=lambda d: d.seconds)
+    """Bad-event ratio of a budgeted SLO over every burn-rate window and over its period; the burn rate
+    per window (bad ratio / budget: 1 spends the budget exactly over the period); the objective and
+    the share of the period's error budget left (1 untouched, 0 spent, negative overspent).
+
+    The period's ratio is a rate over the raw counters (traffic-weighted, exact), evaluated like the
+    others: over 30 days that reads every sample of the period each evaluation, which a dashboard's
+    budget panel needs anyway."""
+    assert slo.budget_period is not None
     labels = {"service": model.service.name, "slo": slo.name}
-    rules = []
-    for window in windows:
-        rules.append({"record": q.slo_record(model, window.text), "expr": slo_error_ratio(slo, window.text),
+    budget = q.number(slo.error_budget)
+    period = slo.budget_period.text
+    windows = [w.text for w in slo_windows()]
+    rules = [{"record": q.slo_record(model, w), "expr": slo_error_ratio(slo, w), "labels": labels}
+             for w in (*windows, *([period] if period not in windows else []))]
+    for w in windows:
+        rules.append({"record": q.slo_meta_record(model, "burn_rate", f"ratio_rate{w}"),
+                      "expr": f"{q.match_selector(q.slo_record(model, w), {'slo': slo.name})} / {budget}",
                       "labels": labels})
+    rules.append({"record": q.slo_meta_record(model, "objective", "ratio"),
+                  "expr": f"vector({q.number(1 - slo.error_budget)})", "labels": labels})
+    rules.append({"record": q.slo_meta_record(model, "error_budget_remaining", f"ratio_rate{period}"),
+                  "expr": f"1 - {q.match_selector(q.slo_record(model, period), {'slo': slo.name})} / {budget}",
+                  "labels": labels})
     return rules
 
 
@@ -242,34 +271,56 @@ def slo_alert_name(model: Model, slo: SLO) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words)
 
 
-def slo_alert_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
-    """One alert per burn-rate window pair, all sharing a name and told apart by ``burn_window``."""
+def history_guard(model: Model, slo: SLO, bw: BurnWindow) -> str:
+    """True once the long window holds history: the short-window record existed ``long - short`` ago.
+
+    Without it a new Prometheus (or a new service) computes a "6h" ratio over the one hour it has, and a
+    short spike pages. ``present_over_time`` of an offset record works alike on Prometheus 2 and 3 (whose
+    ranges differ on the left edge), needs no knowledge of the scrape interval, and costs one lookup."""
+    short_sel = q.match_selector(q.slo_record(model, bw.short.text), {"slo": slo.name})
+    offset = duration_of(bw.long.seconds - bw.short.seconds)
+    return f"present_over_time({short_sel}[{bw.short.text}] offset {offset.text})"
+
+
+def burn_condition(model: Model, slo: SLO, bw: BurnWindow) -> str:
     assert slo.budget_period is not None
+    threshold = q.number(bw.threshold(slo.budget_period, slo.error_budget))
+    long_sel = q.match_selector(q.slo_record(model, bw.long.text), {"slo": slo.name})
+    short_sel = q.match_selector(q.slo_record(model, bw.short.text), {"slo": slo.name})
+    guard = history_guard(model, slo, bw)
+    return f"(\n  {long_sel} > {threshold}\n  and\n  {short_sel} > {threshold}\n  and\n  {guard}\n)"
+
+
+def slo_alert_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
+    """One alert per severity; its expression ``or``s that severity's window pairs, so one incident is one
+    alert (label set) while the fast pair hands over to the slow one. No ``for`` unless the SLO asks for an
+    ``alert_delay``. ``family`` is the indicator's, as on the spec's own alerts, so Alertmanager can tell
+    they watch the same signal."""
+    assert slo.budget_period is not None
+    period, budget = slo.budget_period, slo.error_budget
     rules = []
-    for bw in burn_windows():
-        factor = bw.factor(slo.budget_period)
-        threshold = q.number(bw.threshold(slo.budget_period, slo.error_budget))
-        long_sel = q.match_selector(q.slo_record(model, bw.long.text), {"slo": slo.name})
-        short_sel = q.match_selector(q.slo_record(model, bw.short.text), {"slo": slo.name})
-        route = model.routing.route(bw.severity)
-        budget = f"{q.number((1 - slo.error_budget) * 100)}%"
-        rules.append({
+    for severity, pairs in burn_severities().items():
+        route = model.routing.route(severity)
+        conditions = "; ".join(
+            f"over {bw.long} and {bw.short} above {q.number(bw.threshold(period, budget))} "
+            f"({q.number(bw.factor(period))}x the budget: {q.number(bw.budget_fraction * 100)}% of it gone in "
+            f"{bw.long})" for bw in pairs)
+        rule: dict[str, Any] = {
             "alert": slo_alert_name(model, slo),
-            "expr": f"{long_sel} > {threshold}\nand\n{short_sel} > {threshold}",
-            "for": bw.for_.text,
-            "labels": {"severity": bw.severity, "severity_class": route.severity_class,
-                       "service": model.service.name, "family": f"slo_{slo.name}", "slo": slo.name,
-                       "burn_window": bw.long.text},
+            "expr": "\nor\n".join(burn_condition(model, slo, bw) for bw in pairs),
+            "labels": {"severity": severity, "severity_class": route.severity_class,
+                       "service": model.service.name, "family": slo.indicator.name, "slo": slo.name},
             "annotations": {
                 "summary": f"SLO {slo.name} is burning its error budget too fast.",
-                "description": (f"{slo.description.rstrip('.')} ({budget} over {slo.budget_period}): the "
-                                f"bad-event ratio over {bw.long} and {bw.short} is above {threshold} "
-                                f"({q.number(factor)}x the budget); at this rate "
-                                f"{q.number(bw.budget_fraction * 100)}% of the budget is gone in {bw.long}. "
-                                "Current {{ $value | humanizePercentage }}."),
+                "description": (f"{slo.description.rstrip('.')} ({q.number((1 - budget) * 100)}% over "
+                                f"{period}): the bad-event ratio is {conditions}."),
                 "runbook_url": f"{model.service.runbook_url}#slo-{slo.name.replace('_', '-')}",
+                "burn_windows": ", ".join(f"{bw.long}/{bw.short}" for bw in pairs),
             },
-        })
+        }
+        if slo.alert_delay is not None:
+            rule["for"] = slo.alert_delay.text
+        rules.append(rule)
     return rules
 
 

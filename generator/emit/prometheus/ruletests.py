@@ -9,11 +9,13 @@ rendered here with the same formatting functions Prometheus templates use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
+from obsgen.emit.prometheus import burnrate
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import (
     ALERTS_FILE,
@@ -292,32 +294,222 @@ def _slo_inputs(model: Model, slo: SLO, bad: Decimal, steps: int) -> list[dict[s
     raise ValueError(f"a {slo.indicator.kind} indicator has no error budget")
 
 
-def slo_cases(model: Model, slo: SLO) -> list[Case]:
-    """Per window pair, evaluated once its ``for`` has passed: just past its threshold it fires (with every
-    faster pair whose ``for`` has also passed); just short of it, only slower-threshold pairs fire."""
+SLO_COUNTER_START = Decimal(1_000_000)
+"""SLO test counters start here (an exporter that ran before Prometheus did): ``rate()`` then extrapolates
+numerator and denominator alike, never clamping one at zero, so a window's ratio is exact."""
+PROOF_BURNS = ((Fraction(8), 8 * 60), (Fraction(7, 2), 2 * 1440), (Fraction(6, 5), 4 * 1440))
+"""(burn rate as a multiple of the budget, minutes): the detection scenarios of the README."""
+COLD_SPIKE = (Fraction(1, 10), 5, 10)
+"""A 5-minute 10 % spike starting 10 minutes after Prometheus starts."""
+
+
+def slo_pairs(slo: SLO) -> list[burnrate.Pair]:
     assert slo.budget_period is not None
-    name = slo_alert_name(model, slo)
-    rules = slo_alert_rules(model, slo)
-    windows = burn_windows()
+    return [burnrate.Pair(bw.long.seconds // 60, bw.short.seconds // 60,
+                          Fraction(bw.threshold(slo.budget_period, slo.error_budget)), bw.severity)
+            for bw in burn_windows()]
+
+
+def _decimal(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _increment(series: dict[str, str]) -> Decimal:
+    """The per-step increment of a ``0+Nx…`` counter the single-ratio builders write."""
+    return Decimal(series["values"].split("+", 1)[1].rsplit("x", 1)[0])
+
+
+def _slo_series(model: Model, slo: SLO, runs: Sequence[burnrate.Run]) -> list[dict[str, str]]:
+    """Input counters whose bad-event ratio follows ``runs``: the series of each constant run, joined."""
+    per_run = [_slo_inputs(model, slo, _decimal(ratio), minutes) for ratio, minutes in runs]
+    out = []
+    for i, first in enumerate(per_run[0]):
+        value, tokens = SLO_COUNTER_START, []
+        for run, (_, minutes) in zip(per_run, runs, strict=True):
+            step = _increment(run[i])
+            start = value if not tokens else value + step
+            tokens.append(f"{q.number(start)}+{q.number(step)}x{minutes if not tokens else minutes - 1}")
+            value += step * minutes
+        out.append({"series": first["series"], "values": " ".join(tokens)})
+    return out
+
+
+def _fires_at(model: Model, slo: SLO, found: burnrate.Scenario, t: int) -> list[dict[str, Any]]:
+    if not found.agree(t):
+        raise ValueError(f"{found.name}: Prometheus 2 and 3 disagree at step {t}; check another step")
     labels = {"service": model.service.name, "slo": slo.name}
-    cases = []
-    for bw in windows:
-        threshold = bw.threshold(slo.budget_period, slo.error_budget)
-        eval_at = _minutes(bw.for_.seconds) + 3 * STEP_MINUTES
-        steps = eval_at // STEP_MINUTES + 1
-        for fire in (True, False):
-            ratio = _target_value(">", threshold, fire, bounded=True)
-            expected = [_expected(rule, labels, float(ratio)) for rule, other in zip(rules, windows, strict=True)
-                        if ratio > other.threshold(slo.budget_period, slo.error_budget)
-                        and _minutes(other.for_.seconds) + STEP_MINUTES <= eval_at]
-            side = "past" if fire else "just short of"
-            cases.append(Case(f"{name}: bad-event ratio {side} the {bw.long}/{bw.short} burn threshold "
-                              f"{q.number(threshold)}", _slo_inputs(model, slo, ratio, steps), name,
-                              STEP_MINUTES, [(eval_at, expected)]))
-    return cases
+    return [_expected(rule, labels, 0.0) for rule in slo_alert_rules(model, slo)
+            if found.states[rule["labels"]["severity"]][t]]
 
 
-def _test_file(model: Model, rule_files: list[str], cases: list[Case], step: int) -> str:
+Shape = Sequence[tuple[Fraction | None, int]]
+"""(bad ratio or None for the baseline, minutes) runs of a scenario."""
+
+
+def _scenario_case(model: Model, slo: SLO, title: str, shape: Shape, step: int, watch: Sequence[str],
+                   extra: Sequence[int] = ()) -> Case | None:
+    """A case evaluated every ``step`` minutes pinning the first firing evaluation of the ``watch``ed
+    severities (silent the evaluation before) and silence at the ``extra`` minutes; None when the shape's
+    ratios do not fit (100 % or more) or nothing is to be checked."""
+    budget = Fraction(slo.error_budget)
+    if any(r is not None and r >= 1 for r, _ in shape):
+        return None
+    delay = slo.alert_delay.seconds // 60 // step if slo.alert_delay else 0
+    found = burnrate.scenario(title, budget, burnrate.in_steps(slo_pairs(slo), step),
+                              tuple((r, m // step) for r, m in shape), delay)
+    firsts = {sev: burnrate.starts(found.states[sev])[:1] for sev in watch}
+    checks = sorted({*(t for first in firsts.values() for s in first for t in (s - 1, s)),
+                     *(m // step for m in extra)})
+    if not checks:
+        return None  # a watched severity that never fires: nothing to pin
+    runs, left = [], checks[-1] + 1
+    for ratio, steps in found.runs:
+        if left > 0:
+            runs.append((ratio, min(steps, left)))
+            left -= steps
+    name = slo_alert_name(model, slo)
+    burn_start = shape[0][1] if shape[0][0] is None else 0
+    fired = ", ".join(f"{sev} at +{burnrate.minutes_text(f[0] * step - burn_start)}"
+                      for sev, f in firsts.items() if f)
+    baseline = f", baseline {float(found.runs[0][0] / budget):.3g}x" if shape[0][0] is None else ""
+    when = "evaluation" if step == 1 else f"{step}-minute evaluation"
+    return Case(f"{name}: {title}{baseline}: "
+                + (f"fires {fired} from the burn's start, not an {when} earlier" if fired else "stays silent"),
+                _slo_series(model, slo, runs), name, step,
+                [(t * step, _fires_at(model, slo, found, t)) for t in checks])
+
+
+PAIR_BURNS = (Fraction(2), Fraction(9, 4), Fraction(7, 4), Fraction(5, 2), Fraction(3, 2))
+"""Burn rates tried for a pair's detection case, as multiples of its threshold, when no README burn fits:
+the first whose detection Prometheus 2 and 3 agree on (the boundary sample of a range decides otherwise)."""
+
+
+def pair_step(pair: burnrate.Pair) -> int:
+    """Ticket pairs (a short window of 2h or more) are tested every 15 minutes: evaluating days of
+    1-minute samples over a 3-day window costs minutes of CI; the pages' pairs every minute."""
+    return SLOW_STEP_MINUTES if pair.short >= 8 * SLOW_STEP_MINUTES else STEP_MINUTES
+
+
+def _pair_burn_case(model: Model, slo: SLO, pair: burnrate.Pair) -> Case | None:
+    """A burn after exactly the pair's long window of history (so slower pairs of the severity, whose
+    history guard is not met yet, cannot fire first): a README burn between 1 and 2.5 times the pair's
+    threshold (8x for 6h/30m, 3.5x for 1d/2h, 1.2x for 3d/6h), else a multiple of the threshold."""
+    budget = Fraction(slo.error_budget)
+    readme = [rate * budget for rate, _ in sorted(PROOF_BURNS) if pair.threshold < rate * budget
+              < pair.threshold * Fraction(5, 2)]
+    for rate in [*readme, *(min(pair.threshold * m, (pair.threshold + 1) / 2) for m in PAIR_BURNS)]:
+        try:
+            return _scenario_case(model, slo, f"{pair.label} pair, {burnrate.minutes_text(pair.long)} of history, "
+                                  f"then {q.number(_decimal(rate / budget))}x the budget",
+                                  [(None, pair.long), (rate, pair.long)], pair_step(pair), [pair.severity])
+        except burnrate.NoAgreement:
+            continue
+    raise ValueError(f"SLO {slo.name}: no burn rate for the {pair.label} pair that Prometheus 2 and 3 agree on")
+
+
+def _spike_case(model: Model, slo: SLO, pair: burnrate.Pair) -> Case | None:
+    budget = Fraction(slo.error_budget)
+    spike = min(pair.threshold * Fraction(3, 2), (pair.threshold + 1) / 2)
+    return _scenario_case(model, slo, f"{pair.label} pair, a spike of {q.number(_decimal(spike / budget))}x for "
+                          f"{burnrate.minutes_text(pair.short)} only the short window sees",
+                          [(None, pair.long), (spike, pair.short), (None, pair.short)], pair_step(pair), [],
+                          extra=(pair.long + pair.short, pair.long + pair.short * 2))
+
+
+def slo_cases(model: Model, slo: SLO, proofs: bool) -> list[Case]:
+    """Detection to the evaluation and silence for a spike only the short window sees: for the fastest
+    pair of every SLO and, with ``proofs``, for every pair, plus the README's burns (8x for 8h, 3.5x for
+    2d, 1.2x for 4d) with full history and on a cold start, and a 10% spike on a cold start. Each case
+    costs promtool a second or more, so the full set runs for one SLO per spec."""
+    budget = Fraction(slo.error_budget)
+    pairs = slo_pairs(slo) if proofs else slo_pairs(slo)[:1]
+    cases: list[Case | None] = []
+    for pair in pairs:
+        cases += [_pair_burn_case(model, slo, pair), _spike_case(model, slo, pair)]
+    if proofs:
+        ratio, minutes, start = COLD_SPIKE
+        cases.append(_scenario_case(model, slo, f"cold start, a {minutes}m spike of "
+                                    f"{q.number(_decimal(ratio * 100))}%", [(None, start), (ratio, minutes),
+                                                                             (None, 120)], STEP_MINUTES, [],
+                                    extra=(start + minutes, start + minutes + 5, 60, 120)))
+        for rate, minutes in PROOF_BURNS:
+            # The first severity that fires; full history for the pairs without a case of their own.
+            severity = next(p.severity for p in pairs if p.threshold < rate * budget)
+            mine = [p for p in pairs if p.severity == severity]
+            step = max(pair_step(p) for p in mine)
+            burn = (rate * budget, min(minutes, max(m.long for m in mine) + step))
+            shapes = [("cold start", [burn])]
+            longest = max(m.long for m in mine)
+            if not any(p.threshold < rate * budget < p.threshold * Fraction(5, 2) and p.long == longest
+                       for p in mine):  # else the pair's own case is this burn with full history
+                shapes.append(("full history", [(None, longest), burn]))
+            for kind, shape in shapes:
+                title = f"{kind}, {q.number(_decimal(rate))}x the budget for {burnrate.minutes_text(minutes)}"
+                cases.append(_scenario_case(model, slo, title, shape, step, [severity]))
+    return [c for c in cases if c is not None]
+
+
+def detection_table(model: Model) -> str:
+    """The README's table: per SLO and window pair, the threshold, the detection time at 100 % bad events
+    and at twice the threshold, and the reset time once such a burn stops (Prometheus 3, 1-minute
+    evaluations, from the same arithmetic the tests use)."""
+    rows = ["| SLO | severity | pair | fires above | detected at 100 % bad | at 2x the threshold | reset after |",
+            "|---|---|---|---|---|---|---|"]
+    for slo in budgeted_slos(model):
+        for pair in slo_pairs(slo):
+            times = [burnrate.pair_timing(pair, rate) for rate in (Fraction(1), min(pair.threshold * 2, Fraction(1)))]
+            text = [burnrate.minutes_text(t) if t is not None else "never" for t in
+                    (times[0][0], times[1][0], times[1][1])]
+            rows.append(f"| {slo.name} | {pair.severity} | {pair.label} | {q.number(_decimal(pair.threshold))} | "
+                        + " | ".join(text) + " |")
+    return "\n".join(rows) + "\n"
+
+
+BUDGET_RUNS = ((Fraction(1, 4), 48), (Fraction(17, 8), 12))
+"""Bad events as multiples of the budget for 48 then 12 minutes: the hand-computed case of
+``budget_case``. Bad share (48 x 0.25 + 12 x 2.125) / 60 = 0.625 of the budget, so 0.375 is left."""
+
+
+@dataclass
+class BudgetCase:
+    """A ``promql_expr_test`` of an SLO's records after an hour of traffic: budget left 0.375 (computed
+    by hand in ``BUDGET_RUNS``), burn rate 2.125 over the last 5 minutes, the objective."""
+
+    model: Model
+    slo: SLO
+    step: int = STEP_MINUTES
+
+    def render(self) -> dict[str, Any]:
+        model, slo = self.model, self.slo
+        assert slo.budget_period is not None
+        budget = Fraction(slo.error_budget)
+        runs = [(share * budget, minutes) for share, minutes in BUDGET_RUNS]
+        labels = f'{{service="{model.service.name}", slo="{slo.name}"}}'
+        sel = {"slo": slo.name}
+
+        def check(record: str, value: float, rounded: bool = True) -> dict[str, Any]:
+            """``record``'s value at 60m; rounded to 1e-6 where float division leaves 0.37499999999999911."""
+            expr = q.match_selector(record, sel)
+            return {"expr": f"round({expr}, 0.000001)" if rounded else expr, "eval_time": "60m",
+                    "exp_samples": [{"labels": labels if rounded else record + labels, "value": value}]}
+
+        return {"name": f"{slo.name}: after 48m at 0.25x and 12m at 2.125x the budget, 0.375 of it is left",
+                "interval": f"{self.step}m", "input_series": _slo_series(model, slo, runs),
+                "promql_expr_test": [
+                    check(q.slo_meta_record(model, "error_budget_remaining", f"ratio_rate{slo.budget_period}"),
+                          0.375),
+                    check(q.slo_meta_record(model, "burn_rate", "ratio_rate5m"), 2.125),
+                    check(q.slo_meta_record(model, "objective", "ratio"), float(1 - slo.error_budget),
+                          rounded=False)]}
+
+
+def proof_slo(model: Model) -> SLO | None:
+    """The SLO the README's burn scenarios run for: the first budgeted ratio SLO (fewest input series)."""
+    slos = budgeted_slos(model)
+    return next((s for s in slos if isinstance(s.indicator, Ratio)), slos[0] if slos else None)
+
+
+def _test_file(model: Model, rule_files: list[str], cases: Sequence[Case | BudgetCase], step: int) -> str:
     """A promtool test file; ``group_eval_order`` puts recording groups before the alerts reading them,
     as promtool otherwise orders groups by name and an alert would read the previous step's record."""
     groups = rule_groups(model)
@@ -331,15 +523,21 @@ def _test_file(model: Model, rule_files: list[str], cases: list[Case], step: int
 
 
 def emit(model: Model) -> dict[str, str]:
-    """One test file per evaluation step (promtool sets it per file), plus one for SLO burn rates."""
+    """One test file per evaluation step (promtool sets it per file), for the spec's alerts and for the
+    SLO burn rates."""
     out = {}
     cases = [c for a in model.alerts for c in alert_cases(model, a)]
-    for step, name in ((STEP_MINUTES, "alerts_test.yml"), (SLOW_STEP_MINUTES, "daily_alerts_test.yml")):
+    slos = budgeted_slos(model)
+    slo_cases_: list[Case | BudgetCase] = [c for s in slos for c in slo_cases(model, s, proofs=s is proof_slo(model))]
+    if (budgeted := proof_slo(model)) is not None:
+        slo_cases_.append(BudgetCase(model, budgeted))
+    for step, name, slo_name in ((STEP_MINUTES, "alerts_test.yml", "slo_alerts_test.yml"),
+                                 (SLOW_STEP_MINUTES, "daily_alerts_test.yml", "slo_slow_alerts_test.yml")):
         selected = [c for c in cases if c.step == step]
         if selected:
             out[rule_path(model, f"tests/{name}")] = _test_file(model, [RECORDING_FILE, ALERTS_FILE], selected, step)
-    slos = budgeted_slos(model)
-    if slos:
-        out[rule_path(model, "tests/slo_alerts_test.yml")] = _test_file(
-            model, [RECORDING_FILE, SLO_ALERTS_FILE], [c for s in slos for c in slo_cases(model, s)], STEP_MINUTES)
+        selected = [c for c in slo_cases_ if c.step == step]
+        if selected:
+            out[rule_path(model, f"tests/{slo_name}")] = _test_file(
+                model, [RECORDING_FILE, SLO_ALERTS_FILE], selected, step)
     return out

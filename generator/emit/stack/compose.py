@@ -105,7 +105,7 @@ def _receivers(specs: Services) -> list[Receiver]:
 
 def external_urls(specs: Services) -> list[str]:
     """Alertmanager webhook URLs: the applications' endpoints, not services of this stack."""
-    return sorted({r.url for r in _receivers(specs)})
+    return sorted({r.url for r in _receivers(specs) if r.url})
 
 
 def services(specs: Services) -> list[ComposeService]:

@@ -49,17 +49,25 @@ class Secret:
     """Where the containers that read it see it."""
     readers: tuple[str, ...]
     """Compose services that mount it."""
+    generated: bool = True
+    """``obsgen secrets init`` writes a random one; otherwise it comes from its provider (a PagerDuty routing
+    key, a Slack webhook URL, an SMTP password) and the operator puts it in ``secrets/``."""
 
 
 def mounted(name: str) -> str:
     return posixpath.join(SECRETS_MOUNT, name)
 
 
-def webhook_tokens(specs: Services) -> dict[str, str]:
-    """The receivers' bearer-token files: file name under ``secrets/`` → the spec's ``bearer_token_file``."""
-    return {posixpath.basename(r.bearer_token_file): r.bearer_token_file
-            for model in specs.models for r in (*model.routing.receivers, model.routing.kill_switch_webhook)
-            if r.bearer_token_file}
+def receiver_secrets(specs: Services) -> list[Secret]:
+    """The receivers' secret files, named by their file name under ``secrets/``: webhook bearer tokens
+    (generated) and the provider secrets of PagerDuty, Slack and e-mail receivers (supplied)."""
+    found = {}
+    for model in specs.models:
+        for r in (*model.routing.receivers, model.routing.kill_switch_webhook):
+            for path in r.secret_files:
+                found[posixpath.basename(path)] = Secret(posixpath.basename(path), path, ("alertmanager",),
+                                                         generated=path == r.bearer_token_file)
+    return list(found.values())
 
 
 def stack_secrets(specs: Services) -> list[Secret]:
@@ -71,8 +79,7 @@ def stack_secrets(specs: Services) -> list[Secret]:
         Secret(PROMETHEUS_WEB_CONFIG, mounted(PROMETHEUS_WEB_CONFIG), ("prometheus",)),
         Secret(ALERTMANAGER_WEB_CONFIG, mounted(ALERTMANAGER_WEB_CONFIG), ("alertmanager",)),
     ]
-    tokens = [Secret(name, target, ("alertmanager",)) for name, target in webhook_tokens(specs).items()]
-    return sorted([*fixed, *tokens], key=lambda s: s.name)
+    return sorted([*fixed, *receiver_secrets(specs)], key=lambda s: s.name)
 
 
 def secrets_of(specs: Services, service: str) -> list[Secret]:

@@ -1,0 +1,180 @@
+"""One incident, one page: burn scenarios replayed through the real Alertmanager with the generated config.
+
+A 20 % burn for 15 minutes and a 2 % burn for 2 hours on the built-in spec's error ratio fire both the
+error-rate SLO's page (1h/5m, then 6h/30m) and the spec's own ``RecsysErrorRateHigh`` (P1, > 1 % for 10m).
+The minute-by-minute firing of both comes from the generator's arithmetic (``burnrate``); promtool 3
+(the stack's Prometheus) then pins every start and end of it on the generated rules, so the sequence
+replayed is the one the rules produce. The replay pushes the alerts to Alertmanager the way Prometheus
+does (firing alerts re-sent with a short ``endsAt``, a stopped one sent with ``endsAt`` now), 1 simulated
+minute per ``TICK`` seconds, with the generated routes and inhibitions (group timings shortened as in the
+end-to-end stack). A page is a firing notification that opens an incident: its group key was not open
+(PagerDuty dedups by it); updates of an open incident and the final resolve are not pages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from obsgen.emit.alertmanager import receiver_name
+from obsgen.emit.prometheus import burnrate, ruletests
+from obsgen.emit.prometheus.rules import (
+    ALERTS_FILE,
+    RECORDING_FILE,
+    SLO_ALERTS_FILE,
+    alert_rule,
+    rule_groups,
+    slo_alert_name,
+    slo_alert_rules,
+)
+from obsgen.emit.prometheus.templates import render_template
+from obsgen.model import Model
+
+from tests.conftest import find_tool
+from tests.support.stack import ROOT, Alertmanager, WebhookSink, http, started
+from tests.test_promtool import run
+
+TICK = 0.12
+"""Real seconds per simulated minute of the replay."""
+HISTORY = 360
+"""Minutes of 0.05 % baseline before each burn: the page's longest window (6h) is full."""
+SCENARIOS = {"20% for 15m": (Fraction(1, 5), 15), "2% for 2h": (Fraction(1, 50), 120)}
+
+
+def _alerts(model: Model) -> tuple[Any, Any]:
+    slo = next(s for s in model.slos if s.name == "error_rate")
+    static = next(a for a in model.alerts if a.name == "RecsysErrorRateHigh")
+    return slo, static
+
+
+def _sequence(model: Model, burn: Fraction, minutes: int) -> tuple[burnrate.Scenario, dict[str, list[bool]]]:
+    """Per minute, whether the SLO page and the spec alert fire (Prometheus 3's ranges)."""
+    slo, static = _alerts(model)
+    pairs = tuple(ruletests.slo_pairs(slo))
+    found = burnrate.scenario(f"{burn} for {minutes}m", Fraction(slo.error_budget), pairs,
+                              ((None, HISTORY), (burn, minutes), (None, 90)))
+    timeline = burnrate.Timeline(found.runs)
+    states = {"page": found.states["P1"],
+              "static": burnrate.threshold_firing(timeline, static.window.seconds // 60, Fraction(static.threshold),
+                                                  static.for_.seconds // 60)}
+    return found, states
+
+
+def _transitions(states: list[bool]) -> list[int]:
+    return [t for t in range(1, len(states)) if states[t] != states[t - 1]]
+
+
+def _promtool_pins(model: Model, found: burnrate.Scenario, states: dict[str, list[bool]], work: Path) -> None:
+    """promtool 3 checks the sequence at every start and end (and the minute before) of both alerts."""
+    slo, static = _alerts(model)
+    timeline = burnrate.Timeline(found.runs)
+    page_rule = next(r for r in slo_alert_rules(model, slo) if r["labels"]["severity"] == "P1")
+    static_rule = alert_rule(model, static)
+    checks = []
+    for key, name in (("page", slo_alert_name(model, slo)), ("static", static.name)):
+        for t in sorted({m for s in _transitions(states[key]) for m in (s - 1, s)}):
+            if not states[key][t]:
+                checks.append({"eval_time": f"{t}m", "alertname": name, "exp_alerts": []})
+                continue
+            if key == "page":
+                labels = {**page_rule["labels"], "service": model.service.name, "slo": slo.name}
+                notes = page_rule["annotations"]
+            else:
+                labels = {**static_rule["labels"]}
+                value = float(timeline.window(t, static.window.seconds // 60, True) or 0)
+                notes = {k: render_template(v, labels, value) for k, v in static_rule["annotations"].items()}
+            checks.append({"eval_time": f"{t}m", "alertname": name,
+                           "exp_alerts": [{"exp_labels": labels, "exp_annotations": notes}]})
+    rules_dir = ROOT / "alerting" / model.service.name
+    groups = rule_groups(model)
+    test = {"rule_files": [str(rules_dir / f) for f in (RECORDING_FILE, ALERTS_FILE, SLO_ALERTS_FILE)],
+            "evaluation_interval": "1m",
+            "group_eval_order": [g["name"] for f in (RECORDING_FILE, ALERTS_FILE, SLO_ALERTS_FILE) for g in groups[f]],
+            "tests": [{"interval": "1m", "input_series": ruletests._slo_series(model, slo, found.runs),
+                       "alert_rule_test": checks}]}
+    path = work / "sequence_test.yml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False))
+    result = run(find_tool("promtool3"), "test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _push(url: str, alerts: list[dict[str, Any]]) -> None:
+    status, body = http(f"{url}/api/v2/alerts", json.dumps(alerts).encode(), {"Content-Type": "application/json"})
+    assert status == 200, (status, body)
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _replay(model: Model, states: dict[str, list[bool]], url: str) -> None:
+    slo, static = _alerts(model)
+    page_rule = next(r for r in slo_alert_rules(model, slo) if r["labels"]["severity"] == "P1")
+    labels = {"page": {"alertname": slo_alert_name(model, slo), **page_rule["labels"]},
+              "static": {"alertname": static.name, **alert_rule(model, static)["labels"]}}
+    started_at: dict[str, datetime] = {}
+    first = min(t for s in states.values() for t, on in enumerate(s) if on)
+    for t in range(first, len(states["page"])):
+        now = datetime.now(UTC)
+        batch = []
+        for key, seq in states.items():
+            if seq[t]:
+                started_at.setdefault(key, now)
+                batch.append({"labels": labels[key], "startsAt": _stamp(started_at[key]),
+                              "endsAt": _stamp(now + timedelta(seconds=4 * TICK + 1))})
+            elif key in started_at:  # it just stopped: Prometheus sends it resolved once
+                batch.append({"labels": labels[key], "startsAt": _stamp(started_at.pop(key)), "endsAt": _stamp(now)})
+        if batch:
+            _push(url, batch)
+        time.sleep(TICK)
+
+
+def _pages(sink: WebhookSink, path: str) -> tuple[int, list[str]]:
+    """Incidents opened on ``path`` and the status sequence of its deliveries."""
+    open_keys: set[str] = set()
+    pages, statuses = 0, []
+    for note in [n for n in sink.received if n.path == path]:
+        key, status = note.body["groupKey"], note.body["status"]
+        statuses.append(status)
+        if status == "firing" and key not in open_keys:
+            pages += 1
+            open_keys.add(key)
+        elif status == "resolved":
+            open_keys.discard(key)
+    return pages, statuses
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_a_burn_pages_exactly_once_through_alertmanager(model: Model, tmp_path: Path, scenario: str) -> None:
+    burn, minutes = SCENARIOS[scenario]
+    found, states = _sequence(model, burn, minutes)
+    assert all(any(s) for s in states.values()), "both the SLO page and the spec alert fire in this scenario"
+    assert len(_transitions(states["page"])) == 2, "the page fires once and resolves once: no handover gap"
+    _promtool_pins(model, found, states, tmp_path)
+    config = yaml.safe_load((ROOT / "alerting" / "alertmanager.yml").read_text())
+    receivers = [r["name"] for r in config["receivers"] if r.get("webhook_configs")]
+    tokens = {}
+    for name in receivers:
+        tokens[name] = tmp_path / "tokens" / name.replace("/", "_")
+        tokens[name].parent.mkdir(exist_ok=True)
+        tokens[name].write_text("token\n")
+    sink = WebhookSink()
+    page = receiver_name(model, model.routing.route("P1").receiver)
+    try:
+        alertmanager = Alertmanager(tmp_path, {n: f"{sink.url}/{n}" for n in receivers}, tokens)
+        with started(alertmanager):
+            _replay(model, states, f"http://127.0.0.1:{alertmanager.port}")
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and _pages(sink, f"/{page}")[1][-1:] != ["resolved"]:
+                time.sleep(0.2)
+    finally:
+        sink.stop()
+    pages, statuses = _pages(sink, f"/{page}")
+    assert pages == 1, (scenario, statuses)
+    assert statuses[-1] == "resolved" and "resolved" not in statuses[:-1], statuses
