@@ -17,7 +17,7 @@ from typing import Any
 from obsgen import model as m
 from obsgen.model.naming import INSTRUMENTS
 from obsgen.model.quality import REPORTED_KINDS
-from obsgen.spec import kubernetes, reader
+from obsgen.spec import kubernetes, reader, routing
 from obsgen.spec.dashboards import COLOR
 from obsgen.spec.simulation import KINDS as VALUE_KINDS
 
@@ -119,7 +119,7 @@ INDICATOR: Schema = {"oneOf": [
 MATCH = by_name(TEXT, reader.ATTRIBUTE_NAME, "Label values of the indicator's `by`.")
 OBJECTIVE = obj({"op": one_of(m.COMPARISONS), "value": NUMBER})
 SLO = obj({"description": TEXT, "indicator": _full(reader.NAME), "objective": OBJECTIVE, "window": DURATION},
-          {"quantile": NUMBER, "match": MATCH, "error_budget": obj({"period": DURATION})})
+          {"quantile": NUMBER, "match": MATCH, "error_budget": obj({"period": DURATION}, {"alert_delay": DURATION})})
 
 ALERT = obj(
     {"summary": TEXT, "indicator": _full(reader.NAME), "op": one_of(m.COMPARISONS), "threshold": NUMBER,
@@ -128,7 +128,12 @@ ALERT = obj(
      "kill_switch": _full(reader.NAME), "when_absent": BOOLEAN, "runbook_url": URL,
      "dashboard_tile": _full(f"{reader.SLUG}/{reader.SLUG}")})
 
-RECEIVER = obj({"url": URL}, {"bearer_token_file": _full(r"/\S+")})
+WEBHOOK = obj({"url": URL}, {"bearer_token_file": _full(r"/\S+")})
+INTEGRATION_FIELD = {"url": URL, "require_tls": BOOLEAN}
+RECEIVER = {"anyOf": [WEBHOOK, *(
+    obj({kind: obj({k: INTEGRATION_FIELD.get(k, _full(r"/\S+") if k.endswith("_file") else TEXT) for k in required},
+                   {k: INTEGRATION_FIELD.get(k, _full(r"/\S+") if k.endswith("_file") else TEXT) for k in optional})})
+    for kind, (required, optional, _) in sorted(routing.INTEGRATIONS.items()))]}
 ROUTING = obj({
     "group_by": {**names(), "minItems": 1},
     "severities": {"type": "object", "additionalProperties": False, "properties": {severity: obj(
