@@ -23,7 +23,7 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
                                 "runbook_url", "dashboard_tile"))
         if d is None or c.string(name, p, ALERT_NAME, "alert name (UpperCamelCase)") is None:
             continue
-        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators")
+        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators", "an indicator")
         summary = c.string(d.get("summary"), p + ("summary",))
         if summary and "{{" in summary:
             c.error(p + ("summary",), "the summary is templated", "keep `summary` static so alerts group; "
@@ -35,12 +35,13 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
         severity = c.choice(d.get("severity"), p + ("severity",), m.SEVERITIES)
         kill_switch = d.get("kill_switch")
         if kill_switch is not None:
-            kill_switch = c.reference(kill_switch, p + ("kill_switch",), kill_switches, "kill_switches")
+            kill_switch = c.reference(kill_switch, p + ("kill_switch",), kill_switches, "kill_switches",
+                                      "a kill-switch")
         when_absent = c.boolean(d.get("when_absent", False), p + ("when_absent",))
         tile = d.get("dashboard_tile")
-        if tile is not None and tile not in tiles:
-            c.reference(tile, p + ("dashboard_tile",), tiles, "dashboards tiles (as dashboard/tile-id)")
-            tile = None
+        if tile is not None:
+            tile = c.reference(tile, p + ("dashboard_tile",), tiles, "dashboards", "a dashboard tile (written "
+                               "`dashboard/tile-id`)")
         runbook = d.get("runbook_url")
         if runbook is not None:
             runbook = c.string(runbook, p + ("runbook_url",), r"https?://\S+", "URL")
@@ -62,7 +63,8 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
             continue
         assert service is not None
         out.append(m.Alert(
-            name=name, summary=str(summary), description=str(d.get("description", "")), indicator=indicator,
+            name=name, summary=str(summary), description=c.text(d.get("description", ""), p + ("description",)),
+            indicator=indicator,
             op=str(op), threshold=threshold, for_=for_, window=window, severity=str(severity),  # type: ignore[arg-type]
             runbook_url=runbook or f"{service.runbook_url}#{name.lower()}", quantile=quantile,
             match=m.frozen_map(match), kill_switch=kill_switch, when_absent=bool(when_absent),

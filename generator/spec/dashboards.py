@@ -86,7 +86,8 @@ def _declared(data: Any) -> dict[str, dict[str, Any]]:
         raw_metrics = event.get("metrics") if isinstance(event, dict) else None
         for metric in raw_metrics if isinstance(raw_metrics, list) else []:
             if isinstance(metric, dict) and isinstance(metric.get("name"), str):
-                metrics[metric["name"]] = metric.get("labels") if isinstance(metric.get("labels"), list) else []
+                labels = metric.get("labels")
+                metrics[metric["name"]] = [x for x in labels if isinstance(x, str)] if isinstance(labels, list) else []
     indicators = {k: v if isinstance(v, dict) else {} for k, v in section("indicators").items()}
     slos = {k: v if isinstance(v, dict) else {} for k, v in section("slos").items()}
     return {"metrics": metrics, "indicators": indicators, "slos": slos}
@@ -107,7 +108,7 @@ def _variables(c: Checker, raw: Any, p: tuple, declared: dict[str, dict[str, Any
         d = c.mapping(spec, vp, required=("metric",), optional=("label", "title"))
         if d is None:
             continue
-        metric = c.reference(d.get("metric"), vp + ("metric",), declared["metrics"], "metrics (declared under events)")
+        metric = c.reference(d.get("metric"), vp + ("metric",), declared["metrics"], "events", "a metric")
         label = d.get("label", name)
         title = d.get("title", name.replace("_", " ").capitalize())
         if c.string(title, vp + ("title",)) is None or metric is None:
@@ -226,7 +227,8 @@ def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: l
             c.error(qp + ("indicator",), "indicators are Prometheus recording rules; a logs tile queries Loki",
                     "write a LogQL `expr`")
             continue
-        indicator = c.reference(qd["indicator"], qp + ("indicator",), declared["indicators"], "indicators")
+        indicator = c.reference(qd["indicator"], qp + ("indicator",), declared["indicators"], "indicators",
+                                "an indicator")
         window = c.duration(qd.get("window", "5m"), qp + ("window",))
         if indicator is None or window is None:
             continue
@@ -288,9 +290,10 @@ def _indicator_unit(declared: dict[str, dict[str, Any]], name: str) -> str:
 def _tile_slos(c: Checker, d: dict, p: tuple, declared: dict[str, dict[str, Any]]) -> list[str]:
     out: list[str] = []
     for i, name in enumerate(c.string_list(d.get("slos", []), p + ("slos",))):
-        if c.reference(name, p + ("slos", i), declared["slos"], "slos") is not None:
+        if c.reference(name, p + ("slos", i), declared["slos"], "slos", "an SLO") is not None:
             out.append(name)
-    ops = {str((declared["slos"][n].get("objective") or {}).get("op", ""))[:1] for n in out}
+    objectives = [declared["slos"][n].get("objective") for n in out]
+    ops = {str(o.get("op", ""))[:1] for o in objectives if isinstance(o, dict)}
     if len(ops) > 1:
         c.error(p + ("slos",), "the SLOs mix upper bounds (<) and lower bounds (>), so one color scale cannot show "
                 "both", "split them over two tiles, or write explicit `thresholds`")

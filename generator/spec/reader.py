@@ -26,10 +26,20 @@ class Checker:
 
     def __init__(self, doc: Document):
         self.doc = doc
-        self.errors: list[SpecError] = []
+        self.errors: list[SpecError] = list(doc.errors)
 
-    def error(self, path: Path_, problem: str, fix: str) -> None:
-        self.errors.append(SpecError(self.doc.source, self.doc.line_of(path), dotted(path), problem, fix))
+    def error(self, path: Path_, problem: str, fix: str, token: str = "") -> None:
+        """Record a problem at ``path``; ``token`` (a word inside a multi-line text) moves the line to it.
+
+        Paths the loader already reported (an ``.inf``, a duplicate key, …) are skipped: one error per problem.
+        """
+        if self.doc.was_reported(path):
+            return
+        where = dotted(path)
+        line = self.doc.line_of(path)
+        if token:
+            line = self.doc.token_line(where, token, line)
+        self.errors.append(SpecError(self.doc.source, line, where, problem, fix))
 
     def mapping(self, value: Any, path: Path_, required: Iterable[str] = (),
                 optional: Iterable[str] = ()) -> dict[str, Any] | None:
@@ -58,10 +68,37 @@ class Checker:
             return None
         return value
 
+    def text(self, value: Any, path: Path_) -> str:
+        """Free text (a description): a string, possibly empty; anything else is reported and read as ``""``."""
+        if not isinstance(value, str):
+            self.error(path, f"expected text, got {_kind(value)}", "write the text as a (quoted) string")
+            return ""
+        return value
+
+    def integer(self, value: Any, path: Path_, minimum: int = 0) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(path, f"expected a whole number, got {_kind(value)}", f"write a whole number >= {minimum}")
+            return None
+        if value < minimum:
+            self.error(path, f"{value} is below the minimum {minimum}", f"use a value >= {minimum}")
+            return None
+        return value
+
+    def field(self, value: Any, path: Path_, fields: Iterable[str], event: str, fix: str) -> str | None:
+        """The name of one of ``event``'s ``fields``."""
+        names = sorted(fields)
+        if not isinstance(value, str) or value not in names:
+            shown = f"`{value}`" if isinstance(value, str) else _kind(value)
+            self.error(path, f"{shown} is not a field of event `{event}`",
+                       f"{fix} (one of: {', '.join(names) or 'none'})")
+            return None
+        return value
+
     def choice(self, value: Any, path: Path_, choices: Iterable[str]) -> str | None:
         options = list(choices)
-        if value not in options:
-            self.error(path, f"`{value}` is not one of {', '.join(options)}", f"use one of {', '.join(options)}")
+        if not isinstance(value, str) or value not in options:
+            shown = f"`{value}`" if isinstance(value, str) else _kind(value)
+            self.error(path, f"{shown} is not one of {', '.join(options)}", f"use one of {', '.join(options)}")
             return None
         return str(value)
 
@@ -113,14 +150,16 @@ class Checker:
             seen.add(item)
         return value
 
-    def reference(self, value: Any, path: Path_, known: Iterable[str], what: str) -> str | None:
-        """A name that must exist among ``known`` (an attribute, an indicator, …)."""
+    def reference(self, value: Any, path: Path_, known: Iterable[str], section: str, noun: str) -> str | None:
+        """A name that must exist among ``known``, the names declared under ``section`` (``noun``: "an attribute")."""
         names = sorted(known)
         if not isinstance(value, str) or value not in names:
-            close = difflib.get_close_matches(str(value), names, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"declare it under `{what}` first"
-            self.error(path, f"`{value}` is not a declared {what[:-1] if what.endswith('s') else what}",
-                       f"use a name from `{what}` ({hint})")
+            if not isinstance(value, str):
+                self.error(path, f"expected the name of {noun}, got {_kind(value)}", f"write a name from `{section}`")
+                return None
+            close = difflib.get_close_matches(value, names, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"declare it under `{section}` first"
+            self.error(path, f"`{value}` is not {noun} declared under `{section}`", f"use one of those names ({hint})")
             return None
         return value
 

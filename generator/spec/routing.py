@@ -43,7 +43,7 @@ def parse_routing(c: Checker, raw: Any) -> m.Routing | None:
                                                                    "repeat_interval")}
             escalation = c.duration(sd["escalation"], sp + ("escalation",)) if "escalation" in sd else None
             receiver = c.reference(sd.get("receiver"), sp + ("receiver",), [r.name for r in receivers],
-                                   "routing.receivers")
+                                   "routing.receivers", "a receiver")
             gw, gi, ri = times["group_wait"], times["group_interval"], times["repeat_interval"]
             if escalation and ri and ri.seconds > escalation.seconds:
                 c.error(sp + ("repeat_interval",), f"repeat_interval {ri} is longer than the escalation time "

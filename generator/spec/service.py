@@ -23,7 +23,7 @@ def parse_service(c: Checker, raw: Any) -> m.Service | None:
     namespace = c.string(d.get("namespace"), p + ("namespace",), NAME, "namespace")
     runbook = c.string(d.get("runbook_url"), p + ("runbook_url",), r"https?://\S+", "URL")
     grafana = c.string(d.get("grafana_url"), p + ("grafana_url",), r"https?://\S+[^/]", "URL")
-    description = d.get("description", "")
+    description = c.text(d.get("description", ""), p + ("description",))
     if name == STACK:
         c.error(p + ("name",), f"`{STACK}` is reserved: the output manifest marks the files shared by all services "
                 "with it", "choose another service name")

@@ -167,7 +167,7 @@ class _Reader:
                 return None
             return s.Template(raw)
         if name == "sample":
-            if c.reference(raw, kp, self.populations, "simulation.populations") is None:
+            if c.reference(raw, kp, self.populations, "simulation.populations", "a population") is None:
                 return None
             count = self.dist(d["count"], p + ("count",), None) if "count" in d else s.Dist(s.Const(1))
             return s.Sample(raw, count) if count is not None else None
@@ -333,7 +333,7 @@ class _Reader:
         members = {e for ctx in self.joins for e in ctx.members}
         for name, spec in raw.items():
             rp = p + (name,)
-            if self.c.reference(name, rp, self.events, "events") is None:
+            if self.c.reference(name, rp, self.events, "events", "an event") is None:
                 continue
             if name in members:
                 self.c.error(rp, f"`{name}` is a member of a context, made by its root's steps",
@@ -345,7 +345,7 @@ class _Reader:
             rate = self.number(d.get("peak_per_s", 1.0), rp + ("peak_per_s",), positive=True)
             population = d.get("population")
             if population is not None and self.c.reference(population, rp + ("population",), self.populations,
-                                                           "simulation.populations") is None:
+                                                           "simulation.populations", "a population") is None:
                 population = None
             out.append(s.Root(name, rate if rate is not None else 1.0, population))
         return out
@@ -364,7 +364,7 @@ class _Reader:
             if d is None or "event" not in d:
                 continue
             event = d["event"]
-            if self.c.reference(event, sp + ("event",), self.events, "events") is None:
+            if self.c.reference(event, sp + ("event",), self.events, "events", "an event") is None:
                 continue
             ctx = context_of.get(event)
             if ctx is None:
@@ -420,14 +420,14 @@ class _Reader:
                             numbers[key][field_key] = n
         stop = []
         for i, event in enumerate(c.string_list(d.get("stop", []), p + ("stop",))):
-            if c.reference(event, p + ("stop", i), self.events, "events") is not None:
+            if c.reference(event, p + ("stop", i), self.events, "events", "an event") is not None:
                 stop.append(event)
         bad = None
         if "bad_fraction" in d:
             bd = c.mapping(d["bad_fraction"], p + ("bad_fraction",), required=("indicator", "value"))
             if bd is not None and {"indicator", "value"} <= bd.keys():
                 indicator = c.reference(bd["indicator"], p + ("bad_fraction", "indicator"), self.indicators,
-                                        "indicators")
+                                        "indicators", "an indicator")
                 value = self.number(bd["value"], p + ("bad_fraction", "value"))
                 if indicator is not None and not _ratio_over_one_event(self.indicators[indicator]):
                     c.error(p + ("bad_fraction", "indicator"),
@@ -437,12 +437,12 @@ class _Reader:
                     bad = s.BadFraction(indicator, value)
         fires = []
         for i, alert in enumerate(c.string_list(d.get("fires", []), p + ("fires",))):
-            if c.reference(alert, p + ("fires", i), self.alerts, "alerts") is not None:
+            if c.reference(alert, p + ("fires", i), self.alerts, "alerts", "an alert") is not None:
                 fires.append(alert)
         step_probabilities = {}
         if isinstance(d.get("steps"), dict):
             for step, spec in d["steps"].items():
-                if c.reference(step, p + ("steps", step), steps, "simulation.steps") is None:
+                if c.reference(step, p + ("steps", step), steps, "simulation.steps", "a step") is None:
                     continue
                 dist = self.chance(spec, p + ("steps", step))
                 if dist is not None:
@@ -450,7 +450,7 @@ class _Reader:
         elif "steps" in d:
             c.error(p + ("steps",), "expected step: probability spec pairs", "write `steps: {name: {value: 0.2}}`")
         return s.Override(
-            name, description=str(d.get("description", "")),
+            name, description=c.text(d.get("description", ""), p + ("description",)),
             when=self.conditions(d["when"], p + ("when",)) if "when" in d else (),
             share=share if share is not None else 1.0, fields=self.field_specs(d.get("fields", {}), p + ("fields",)),
             steps=step_probabilities, scale=numbers["scale"], add=numbers["add"], stop=tuple(stop), bad_fraction=bad,
@@ -502,7 +502,7 @@ def parse_simulation(c: Checker, raw: Any, events: list[m.Event], attributes: di
     if "kill_switches" in d and c.mapping(d["kill_switches"], p + ("kill_switches",)) is not None:
         for name, spec in d["kill_switches"].items():
             kp = p + ("kill_switches", name)
-            if c.reference(name, kp, kill_switches, "kill_switches") is not None:
+            if c.reference(name, kp, kill_switches, "kill_switches", "a kill-switch") is not None:
                 reaction = r.override(name, spec, kp, step_names, incident=False)
                 if reaction is not None:
                     reactions.append(reaction)

@@ -51,7 +51,7 @@ def parse_slos(c: Checker, raw: Any, indicators: dict[str, m.Indicator],
                       optional=("quantile", "match", "error_budget"))
         if d is None or c.string(name, p, NAME, "SLO name") is None:
             continue
-        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators")
+        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators", "an indicator")
         window = c.duration(d.get("window"), p + ("window",))
         objective = _objective(c, d.get("objective"), p + ("objective",))
         if ind_name is None:
@@ -65,7 +65,7 @@ def parse_slos(c: Checker, raw: Any, indicators: dict[str, m.Indicator],
             _check_budget(c, p, indicator, objective)
         if window is None or objective is None:
             continue
-        out.append(m.SLO(name=name, description=str(d.get("description", "")), indicator=indicator,
+        out.append(m.SLO(name=name, description=c.text(d.get("description"), p + ("description",)), indicator=indicator,
                          objective=objective, window=window, quantile=quantile, match=m.frozen_map(match),
                          budget_period=period))
     return out
