@@ -33,7 +33,8 @@ def joins(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES: list[tuple[str, Any, str, str]] = [
-    ("root-not-an-event", lambda s: joins(s).update(root="visit"), "joins.request.root", "not a declared event"),
+    ("root-not-an-event", lambda s: joins(s).update(root="visit"), "joins.request.root",
+     "not an event declared under `events`"),
     ("key-not-a-root-field", lambda s: joins(s).update(key="canonical_id"), "joins.request.key",
      "not a field of the root event"),
     ("consistent-not-inherited", lambda s: joins(s)["consistent"].append("cohort"), "joins.request.consistent[4]",

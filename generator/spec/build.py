@@ -7,33 +7,57 @@ passes what later sections reference.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from obsgen import model as m
+from obsgen.model.quality import DataQuality
+from obsgen.model.simulation import Simulation
 from obsgen.spec.alerts import parse_alerts
 from obsgen.spec.attributes import parse_attributes
-from obsgen.spec.dashboards import parse_dashboards
+from obsgen.spec.dashboards import declared_names, parse_dashboards
 from obsgen.spec.events import parse_events
 from obsgen.spec.indicators import parse_indicators
 from obsgen.spec.joins import parse_joins
 from obsgen.spec.quality import parse_data_quality
-from obsgen.spec.reader import MISSING, Checker
-from obsgen.spec.routing import parse_routing
+from obsgen.spec.reader import MISSING, Checker, kind_of
+from obsgen.spec.routing import parse_routing, stand_in_routing
 from obsgen.spec.service import parse_kill_switches, parse_retention, parse_service
 from obsgen.spec.simulation import parse_simulation
 from obsgen.spec.slos import parse_slos
-from obsgen.spec.source import Document, SpecInvalid
+from obsgen.spec.source import Document, SpecError, SpecInvalid
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a spec reads as: the model of its valid parts, every error, and the names it declares that have
+    errors (so later checks do not report a second, follow-on error about them)."""
+
+    model: m.Model | None
+    errors: list[SpecError]
+    rejected_metrics: frozenset[str] = frozenset()
+    rejected_indicators: frozenset[str] = frozenset()
 
 
 def build_model(doc: Document, source: str) -> m.Model:
     """Validate ``doc``; raise ``SpecInvalid`` with every problem found, or return the model."""
+    reading = read_model(doc, source)
+    if reading.errors or reading.model is None:
+        raise SpecInvalid(reading.errors)
+    return reading.model
+
+
+def read_model(doc: Document, source: str) -> Reading:
+    """Every section of ``doc`` read, errors collected; the model holds the valid parts (with stand-ins for an
+    invalid ``service`` or ``routing``), so the PromQL contract can check them in the same run."""
     c = Checker(doc)
     top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators",
                                              "alerts", "routing"),
                     optional=("slos", "kill_switches", "retention", "dashboards", "joins", "data_quality",
                               "simulation"))
     if top is None:
-        raise SpecInvalid(c.errors)
+        return Reading(None, c.errors)
     if "version" in top and top["version"] != 1:
-        c.error(("version",), f"unsupported spec version {top['version']!r}", "set `version: 1`")
+        c.error(("version",), f"unsupported spec version {kind_of(top['version'])}", "set `version: 1`")
     service = parse_service(c, top.get("service", MISSING))
     attributes = parse_attributes(c, top.get("attributes", {}))
     events = parse_events(c, top.get("events", {}), attributes)
@@ -44,16 +68,51 @@ def build_model(doc: Document, source: str) -> m.Model:
     kill_switches = parse_kill_switches(c, top.get("kill_switches", {}))
     dashboards = parse_dashboards(c, top.get("dashboards", {}), indicators)
     slos = parse_slos(c, top.get("slos", {}), indicators, attributes)
-    routing = parse_routing(c, top.get("routing", MISSING))
+    routing = parse_routing(c, top.get("routing", MISSING), kill_switches)
     alerts = parse_alerts(c, top.get("alerts", {}), indicators, attributes, kill_switches, dashboards,
                         service, routing)
     retention = parse_retention(c, top.get("retention", {}))
     simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches,
                                   {a.name: a for a in alerts})
-    if c.errors or service is None or routing is None:
-        raise SpecInvalid(sorted(c.errors, key=lambda e: e.line))
-    return m.Model(source=source, service=service, attributes=m.frozen_map(attributes),
-                   events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
-                   alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches), routing=routing,
-                   retention=m.frozen_map(retention), dashboards=tuple(dashboards), joins=tuple(joins),
-                   data_quality=data_quality, simulation=simulation)
+    model = m.Model(source=source, service=service or STAND_IN_SERVICE, attributes=m.frozen_map(attributes),
+                    events=tuple(events), indicators=tuple(indicators.values()), slos=tuple(slos),
+                    alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches),
+                    routing=routing or stand_in_routing(), retention=m.frozen_map(retention),
+                    dashboards=tuple(dashboards), joins=tuple(joins), data_quality=data_quality,
+                    simulation=simulation)
+    declared = declared_names(doc.data)
+    if c.errors:
+        model = _valid_parts(model, c.errors)
+    return Reading(model, sorted(c.errors, key=lambda e: e.line), frozenset(declared["metrics"]) - set(metrics),
+                   frozenset(declared["indicators"]) - set(indicators))
+
+
+STAND_IN_SERVICE = m.Service("service", "service", "", "https://runbooks.invalid", "https://grafana.invalid")
+"""Used only to check the rest of a spec whose ``service`` section has errors; never emitted."""
+
+
+def _valid_parts(model: m.Model, errors: list[SpecError]) -> m.Model:
+    """``model`` without the items that have errors, or that read one that has: what the contract may check.
+
+    The section readers keep an item with errors (so references to it do not cascade into more errors);
+    the emitters behind the contract assume every item is valid, so such items are left out here.
+    """
+    bad = [e.path for e in errors]
+
+    def clean(path: str) -> bool:
+        return not any(b == path or b.startswith((path + ".", path + "[")) for b in bad)
+
+    events = tuple(e for e in model.events if clean(f"events.{e.name}"))
+    metrics = {metric.name for event in events for metric in event.metrics}
+    indicators = tuple(i for i in model.indicators
+                       if clean(f"indicators.{i.name}") and all(r.metric.name in metrics for r in i.refs))
+    names = {i.name for i in indicators}
+    dashboards = tuple(replace(d, tiles=tuple(t for t in d.tiles if clean(t.path)),
+                               variables=tuple(v for v in d.variables if v.metric in metrics))
+                       for d in model.dashboards if clean(f"dashboards.{d.name}"))
+    tiles = {f"{d.name}/{t.id}" for d in dashboards for t in d.tiles}
+    alerts = tuple(a if a.dashboard_tile in tiles or a.dashboard_tile is None else replace(a, dashboard_tile=None)
+                   for a in model.alerts if clean(f"alerts.{a.name}") and a.indicator.name in names)
+    return replace(model, events=events, indicators=indicators, dashboards=dashboards, alerts=alerts,
+                   slos=tuple(s for s in model.slos if clean(f"slos.{s.name}") and s.indicator.name in names),
+                   joins=(), data_quality=DataQuality(), simulation=Simulation())

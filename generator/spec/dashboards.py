@@ -40,7 +40,7 @@ def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -
     out: list[m.Dashboard] = []
     if c.mapping(raw, ("dashboards",)) is None:
         return out
-    declared = {**_declared(c.doc.data), "typed_indicators": indicators}
+    declared = {**declared_names(c.doc.data), "typed_indicators": indicators}
     for name, spec in raw.items():
         p = ("dashboards", name)
         d = c.mapping(spec, p, required=("title", "refresh", "tiles"),
@@ -75,7 +75,7 @@ def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -
     return out
 
 
-def _declared(data: Any) -> dict[str, dict[str, Any]]:
+def declared_names(data: Any) -> dict[str, dict[str, Any]]:
     """Names the dashboards may refer to, read defensively from the raw spec (other sections report errors)."""
     def section(key: str) -> dict[str, Any]:
         value = data.get(key) if isinstance(data, dict) else None

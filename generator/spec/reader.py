@@ -45,7 +45,7 @@ class Checker:
                 optional: Iterable[str] = ()) -> dict[str, Any] | None:
         """A mapping with exactly the known keys; ``None`` (after an error) if it is not one."""
         if not isinstance(value, dict):
-            self.error(path, f"expected a mapping, got {_kind(value)}", "write it as `key: value` lines")
+            self.error(path, f"expected a mapping, got {kind_of(value)}", "write it as `key: value` lines")
             return None
         known = list(required) + list(optional)
         if known:
@@ -61,7 +61,7 @@ class Checker:
 
     def string(self, value: Any, path: Path_, pattern: str | None = None, what: str = "") -> str | None:
         if not isinstance(value, str) or not value:
-            self.error(path, f"expected a non-empty string, got {_kind(value)}", "write a text value")
+            self.error(path, f"expected a non-empty string, got {kind_of(value)}", "write a text value")
             return None
         if pattern and not re.fullmatch(pattern, value):
             self.error(path, f"`{value}` is not a valid {what or 'value'}", f"use a value matching {pattern}")
@@ -71,13 +71,13 @@ class Checker:
     def text(self, value: Any, path: Path_) -> str:
         """Free text (a description): a string, possibly empty; anything else is reported and read as ``""``."""
         if not isinstance(value, str):
-            self.error(path, f"expected text, got {_kind(value)}", "write the text as a (quoted) string")
+            self.error(path, f"expected text, got {kind_of(value)}", "write the text as a (quoted) string")
             return ""
         return value
 
     def integer(self, value: Any, path: Path_, minimum: int = 0) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"expected a whole number, got {_kind(value)}", f"write a whole number >= {minimum}")
+            self.error(path, f"expected a whole number, got {kind_of(value)}", f"write a whole number >= {minimum}")
             return None
         if value < minimum:
             self.error(path, f"{value} is below the minimum {minimum}", f"use a value >= {minimum}")
@@ -88,8 +88,7 @@ class Checker:
         """The name of one of ``event``'s ``fields``."""
         names = sorted(fields)
         if not isinstance(value, str) or value not in names:
-            shown = f"`{value}`" if isinstance(value, str) else _kind(value)
-            self.error(path, f"{shown} is not a field of event `{event}`",
+            self.error(path, f"{shown(value)} is not a field of event `{event}`",
                        f"{fix} (one of: {', '.join(names) or 'none'})")
             return None
         return value
@@ -97,14 +96,13 @@ class Checker:
     def choice(self, value: Any, path: Path_, choices: Iterable[str]) -> str | None:
         options = list(choices)
         if not isinstance(value, str) or value not in options:
-            shown = f"`{value}`" if isinstance(value, str) else _kind(value)
-            self.error(path, f"{shown} is not one of {', '.join(options)}", f"use one of {', '.join(options)}")
+            self.error(path, f"{shown(value)} is not one of {', '.join(options)}", f"use one of {', '.join(options)}")
             return None
         return str(value)
 
     def boolean(self, value: Any, path: Path_) -> bool | None:
         if not isinstance(value, bool):
-            self.error(path, f"expected true or false, got {_kind(value)}", "write true or false")
+            self.error(path, f"expected true or false, got {kind_of(value)}", "write true or false")
             return None
         return value
 
@@ -112,7 +110,7 @@ class Checker:
                maximum: Decimal | None = None) -> Decimal | None:
         """A number kept as Decimal from its written form, so thresholds stay float-clean."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.error(path, f"expected a number, got {_kind(value)}", "write a number such as 0.95")
+            self.error(path, f"expected a number, got {kind_of(value)}", "write a number such as 0.95")
             return None
         try:
             number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
@@ -139,7 +137,7 @@ class Checker:
 
     def string_list(self, value: Any, path: Path_, allow_empty: bool = True) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.error(path, f"expected a list of names, got {_kind(value)}", "write a list such as [a, b]")
+            self.error(path, f"expected a list of names, got {kind_of(value)}", "write a list such as [a, b]")
             return []
         if not value and not allow_empty:
             self.error(path, "the list is empty", "name at least one entry")
@@ -155,7 +153,7 @@ class Checker:
         names = sorted(known)
         if not isinstance(value, str) or value not in names:
             if not isinstance(value, str):
-                self.error(path, f"expected the name of {noun}, got {_kind(value)}", f"write a name from `{section}`")
+                self.error(path, f"expected the name of {noun}, got {kind_of(value)}", f"write a name from `{section}`")
                 return None
             close = difflib.get_close_matches(value, names, n=1)
             hint = f"did you mean `{close[0]}`?" if close else f"declare it under `{section}` first"
@@ -164,7 +162,13 @@ class Checker:
         return value
 
 
-def _kind(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as a message names it: a string in backticks, anything else by its kind."""
+    return f"`{value}`" if isinstance(value, str) else kind_of(value)
+
+
+def kind_of(value: Any) -> str:
+    """How a value is named in messages: `the string `x``, `a number (3)`, `a mapping`, …"""
     if value is None:
         return "nothing"
     if isinstance(value, bool):

@@ -44,12 +44,16 @@ def parse_kill_switches(c: Checker, raw: Any) -> dict[str, str]:
     return out
 
 
+RETENTION_KEYS = ("raw_events", "aggregates", "errors", "critical_errors", "metrics", "late_arrival")
+"""What the stack configs read: Loki's default and per-stream log retention, Prometheus' TSDB retention, the
+aggregates' and late arrivals' windows. A misspelt key would silently drop a retention, so the set is closed."""
+
+
 def parse_retention(c: Checker, raw: Any) -> dict[str, m.Duration]:
     out: dict[str, m.Duration] = {}
-    if c.mapping(raw, ("retention",)) is None:
+    if c.mapping(raw, ("retention",), optional=RETENTION_KEYS) is None:
         return out
     for name, value in raw.items():
-        duration = c.duration(value, ("retention", name))
-        if duration is not None:
+        if name in RETENTION_KEYS and (duration := c.duration(value, ("retention", name))) is not None:
             out[name] = duration
     return out

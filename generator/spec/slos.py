@@ -33,7 +33,7 @@ def parse_selection(c: Checker, d: dict, p: tuple, indicator: m.Indicator,
                 c.error(mp, f"indicator `{indicator.name}` is not split by `{label}`",
                         f"add `{label}` to the indicator's `by` or remove it here")
             elif c.string(value, mp) is not None:
-                enum = attributes[label].enum
+                enum = attributes[label].enum if label in attributes else None
                 if enum and value not in enum:
                     c.error(mp, f"`{value}` is not a value of `{label}`", f"use one of {', '.join(enum)}")
                 match[label] = value
