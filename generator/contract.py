@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import promql_parser as pp
@@ -122,17 +122,14 @@ def expressions(model: Model) -> Iterator[tuple[str, Where]]:
                                           f"generated rule `{name}`")
 
 
-def check(model: Model, doc: Document | None = None, rejected_metrics: Iterable[str] = (),
-          rejected_indicators: Iterable[str] = ()) -> list[SpecError]:
+def check(model: Model, doc: Document | None = None, tolerated: tuple[str, ...] = ()) -> list[SpecError]:
     """Every contract violation, as spec errors that name the tile (or variable, or rule) and its line.
 
-    With ``doc``, an error about a name inside a multi-line query names the line of that name. Series of
-    ``rejected_metrics`` and recording rules of ``rejected_indicators`` (declared, but with errors of their
-    own) are not reported again.
+    With ``doc``, an error about a name inside a multi-line query names the line of that name. Unknown
+    series whose names start with (or name a recording rule of) a ``tolerated`` stem are not reported:
+    they belong to spec items left out of a model for errors of their own (``spec.build.Reading``).
     """
     known = known_series(model)
-    tolerated = tuple([m.replace(".", "_") for m in rejected_metrics] +
-                      [f"{model.service.namespace}.{i}".replace(".", "_") for i in rejected_indicators])
     errors: list[SpecError] = []
     seen: set[tuple[str, int, str]] = set()
     for expr, where in expressions(model):

@@ -59,8 +59,7 @@ def _checked(path: Path | None) -> conflicts.Spec:
     reading = read_model(doc, source)
     if reading.model is None:
         raise SpecInvalid(reading.errors)
-    errors = reading.errors + contract.check(reading.model, doc, reading.rejected_metrics,
-                                             reading.rejected_indicators)
+    errors = reading.errors + contract.check(reading.model, doc, reading.tolerated)
     if not errors:
         errors = testable.check(reading.model, doc)
     if errors:

@@ -74,8 +74,8 @@ def test_a_misspelt_metric_in_a_tile_names_the_tile_and_its_line() -> None:
     errors = _check(text)
     assert len(errors) == 1, errors
     line = _line(text, "recsys_ranking_duraton_milliseconds_count")
-    assert errors[0].startswith(f"spec.yaml:{line}: dashboards.health.tiles[3].queries[0].expr: "
-                                "tile `health/fallback`: `recsys_ranking_duraton_milliseconds_count` is neither a series")
+    assert errors[0].startswith(f"spec.yaml:{line}: dashboards.health.tiles[3].queries[0].expr: tile "
+                                "`health/fallback`: `recsys_ranking_duraton_milliseconds_count` is neither a series")
     assert "did you mean `recsys_ranking_duration_milliseconds_count`?" in errors[0]
 
 

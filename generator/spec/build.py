@@ -8,6 +8,7 @@ passes what later sections reference.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from obsgen import model as m
 from obsgen.model.quality import DataQuality
@@ -19,7 +20,7 @@ from obsgen.spec.events import parse_events
 from obsgen.spec.indicators import parse_indicators
 from obsgen.spec.joins import parse_joins
 from obsgen.spec.quality import parse_data_quality
-from obsgen.spec.reader import MISSING, Checker, kind_of
+from obsgen.spec.reader import MISSING, Checker, shown
 from obsgen.spec.routing import parse_routing, stand_in_routing
 from obsgen.spec.service import parse_kill_switches, parse_retention, parse_service
 from obsgen.spec.simulation import parse_simulation
@@ -34,8 +35,8 @@ class Reading:
 
     model: m.Model | None
     errors: list[SpecError]
-    rejected_metrics: frozenset[str] = frozenset()
-    rejected_indicators: frozenset[str] = frozenset()
+    tolerated: tuple[str, ...] = ()
+    """Prometheus name stems of series the spec declares but the model leaves out for their errors."""
 
 
 def build_model(doc: Document, source: str) -> m.Model:
@@ -50,27 +51,33 @@ def read_model(doc: Document, source: str) -> Reading:
     """Every section of ``doc`` read, errors collected; the model holds the valid parts (with stand-ins for an
     invalid ``service`` or ``routing``), so the PromQL contract can check them in the same run."""
     c = Checker(doc)
-    top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators",
-                                             "alerts", "routing"),
-                    optional=("slos", "kill_switches", "retention", "dashboards", "joins", "data_quality",
+    top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators", "routing"),
+                    optional=("alerts", "slos", "kill_switches", "retention", "dashboards", "joins", "data_quality",
                               "simulation"))
     if top is None:
         return Reading(None, c.errors)
     if "version" in top and top["version"] != 1:
-        c.error(("version",), f"unsupported spec version {kind_of(top['version'])}", "set `version: 1`")
+        c.error(("version",), f"unsupported spec version: {shown(top['version'])}", "set `version: 1`")
     service = parse_service(c, top.get("service", MISSING))
     attributes = parse_attributes(c, top.get("attributes", {}))
     events = parse_events(c, top.get("events", {}), attributes)
+    declared = declared_names(doc.data)
+    c.mark_broken("an event", top.get("events"), [e.name for e in events])
+    c.mark_broken("a metric", declared["metrics"], [metric.name for event in events for metric in event.metrics])
     joins = parse_joins(c, top.get("joins", {}), events, attributes)
     data_quality = parse_data_quality(c, top.get("data_quality", {}), events, attributes, joins)
     metrics = {metric.name: metric for event in events for metric in event.metrics}
     indicators = parse_indicators(c, top.get("indicators", {}), metrics, attributes)
+    c.mark_broken("an indicator", top.get("indicators"), indicators)
     kill_switches = parse_kill_switches(c, top.get("kill_switches", {}))
+    c.mark_broken("a kill-switch", top.get("kill_switches"), kill_switches)
     dashboards = parse_dashboards(c, top.get("dashboards", {}), indicators)
     slos = parse_slos(c, top.get("slos", {}), indicators, attributes)
+    c.mark_broken("an SLO", top.get("slos"), [s.name for s in slos])
     routing = parse_routing(c, top.get("routing", MISSING), kill_switches)
     alerts = parse_alerts(c, top.get("alerts", {}), indicators, attributes, kill_switches, dashboards,
                         service, routing)
+    c.mark_broken("an alert", top.get("alerts"), [a.name for a in alerts])
     retention = parse_retention(c, top.get("retention", {}))
     simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches,
                                   {a.name: a for a in alerts})
@@ -80,15 +87,28 @@ def read_model(doc: Document, source: str) -> Reading:
                     routing=routing or stand_in_routing(), retention=m.frozen_map(retention),
                     dashboards=tuple(dashboards), joins=tuple(joins), data_quality=data_quality,
                     simulation=simulation)
-    declared = declared_names(doc.data)
-    if c.errors:
-        model = _valid_parts(model, c.errors)
-    return Reading(model, sorted(c.errors, key=lambda e: e.line), frozenset(declared["metrics"]) - set(metrics),
-                   frozenset(declared["indicators"]) - set(indicators))
+    if not c.errors:
+        return Reading(model, [])
+    model = _valid_parts(model, c.errors)
+    tolerated = _left_out(model, declared, events_lost=bool(c.broken["an event"]))
+    return Reading(model, sorted(c.errors, key=lambda e: e.line), tolerated)
 
 
 STAND_IN_SERVICE = m.Service("service", "service", "", "https://runbooks.invalid", "https://grafana.invalid")
 """Used only to check the rest of a spec whose ``service`` section has errors; never emitted."""
+
+
+def _left_out(model: m.Model, declared: dict[str, dict[str, Any]], events_lost: bool) -> tuple[str, ...]:
+    """Name stems of the series and recording rules of declared metrics, indicators and SLOs not in ``model``.
+
+    When an event is not even a mapping (``events_lost``), its metrics are unknown: every stem is tolerated."""
+    if events_lost:
+        return ("",)
+    ns = model.service.namespace
+    metrics = set(declared["metrics"]) - {metric.name for metric in model.metrics}
+    indicators = set(declared["indicators"]) - {i.name for i in model.indicators}
+    slos = [f"{ns}.slo_errors"] if set(declared["slos"]) - {s.name for s in model.slos} else []
+    return tuple(sorted(name.replace(".", "_") for name in [*metrics, *(f"{ns}.{i}" for i in indicators), *slos]))
 
 
 def _valid_parts(model: m.Model, errors: list[SpecError]) -> m.Model:

@@ -57,7 +57,7 @@ def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -
             c.error(p + ("tiles",), "expected a non-empty list of tiles", "write `tiles:` as a list of panels")
             continue
         for i, raw_tile in enumerate(d["tiles"]):
-            tile = _tile(c, raw_tile, p + ("tiles", i), variables, declared)
+            tile = _tile(c, raw_tile, p + ("tiles", i), _slices(variables, d.get("variables")), declared)
             if tile is None:
                 continue
             if any(t.id == tile.id for t in tiles):
@@ -123,7 +123,7 @@ def _variables(c: Checker, raw: Any, p: tuple, declared: dict[str, dict[str, Any
     return out
 
 
-def _tile(c: Checker, raw: Any, p: tuple, variables: list[m.Variable],
+def _tile(c: Checker, raw: Any, p: tuple, slices: set[str],
           declared: dict[str, dict[str, Any]]) -> m.Tile | None:
     d = c.mapping(raw, p, required=("id", "title", "description"), optional=TILE_KEYS)
     if d is None:
@@ -133,7 +133,7 @@ def _tile(c: Checker, raw: Any, p: tuple, variables: list[m.Variable],
     description = c.string(d.get("description"), p + ("description",))
     panel = c.choice(d.get("panel", "timeseries"), p + ("panel",), m.PANEL_TYPES)
     row = c.string(d["row"], p + ("row",)) if "row" in d else None
-    queries = _tile_queries(c, d, p, panel, variables, declared)
+    queries = _tile_queries(c, d, p, panel, slices, declared)
     unit = _tile_unit(c, d, p, panel, queries, declared)
     slos = _tile_slos(c, d, p, declared)
     thresholds = _thresholds(c, d["thresholds"], p + ("thresholds",)) if "thresholds" in d else ()
@@ -173,7 +173,7 @@ def _int(c: Checker, value: Any, p: tuple, low: int, high: int) -> int | None:
     return value
 
 
-def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: list[m.Variable],
+def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, slices: set[str],
                   declared: dict[str, dict[str, Any]]) -> list[m.TileQuery] | None:
     """``queries``: each an ``expr`` (PromQL, or LogQL on a logs tile) or an ``indicator`` reference."""
     if panel == "text":
@@ -214,7 +214,7 @@ def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: l
             for key in ("window", "match"):
                 if key in qd:
                     c.error(qp + (key,), f"`{key}` narrows an indicator query", f"remove `{key}` or use `indicator`")
-            if expr is None or not _check_refs(c, expr, qp + ("expr",), variables):
+            if expr is None or not _check_refs(c, expr, qp + ("expr",), slices):
                 continue
             if loki and not expr.lstrip().startswith("{"):
                 c.error(qp + ("expr",), "a logs tile queries Loki and needs a LogQL stream selector",
@@ -251,16 +251,22 @@ def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: l
     return out if len(out) == len(raw) else None
 
 
-def _check_refs(c: Checker, expr: str, p: tuple, variables: list[m.Variable]) -> bool:
+def _slices(variables: list[m.Variable], raw: Any) -> set[str]:
+    """Names a query may use as ``$slice``: the variables, counting those with errors of their own (reported once,
+    where they are declared)."""
+    return {v.name for v in variables} | {name for name in raw if isinstance(name, str)} if isinstance(raw, dict) \
+        else {v.name for v in variables}
+
+
+def _check_refs(c: Checker, expr: str, p: tuple, known: set[str]) -> bool:
     """Every ``$var`` in a query is one of the dashboard's slices or a Grafana built-in."""
-    known = {v.name for v in variables}
     ok = True
-    for match in VARIABLE_REF.finditer(expr):
-        name = match.group(1) or match.group(2)
+    for name in dict.fromkeys(match.group(1) or match.group(2) for match in VARIABLE_REF.finditer(expr)):
         if name not in known and name not in GRAFANA_GLOBALS:
             close = difflib.get_close_matches(name, sorted(known | set(GRAFANA_GLOBALS)), n=1)
             hint = f"did you mean `${close[0]}`?" if close else "declare it under the dashboard's `variables`"
-            c.error(p, f"`${name}` is not a variable of this dashboard", f"use a declared variable ({hint})")
+            c.error(p, f"`${name}` is not a variable of this dashboard", f"use a declared variable ({hint})",
+                    token=f"${name}")
             ok = False
     return ok
 

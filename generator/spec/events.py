@@ -24,8 +24,8 @@ def parse_events(c: Checker, raw: Any, attributes: dict[str, m.Attribute]) -> li
         if name in RESERVED_EVENT_NAMES or name.startswith("_"):
             c.error(p, f"event name `{name}` clashes with the runtime's API (`Telemetry.{name}`)",
                     "rename the event (the runtime makes a method `rt.<event>` per event)")
-        d = c.mapping(spec, p, required=("description", "required", "metrics", "example"),
-                      optional=("optional", "span", "log"))
+        d = c.mapping(spec, p, required=("description", "required", "metrics"),
+                      optional=("optional", "span", "log", "example"))
         if d is None:
             continue
         listed = {key: c.string_list(d.get(key, []), p + (key,), allow_empty=key == "optional")
@@ -61,8 +61,8 @@ def parse_events(c: Checker, raw: Any, attributes: dict[str, m.Attribute]) -> li
                 metrics.append(metric)
         else:
             c.error(p + ("metrics",), "expected a list of metrics", "write `metrics: []` if it emits none")
-        example = d.get("example")
-        if c.mapping(example, p + ("example",)) is not None:
+        example = d.get("example", {})  # optional; checked against the event's schema when present
+        if "example" in d and c.mapping(example, p + ("example",)) is not None:
             for field in required:
                 if field not in example:
                     c.error(p + ("example",), f"the example lacks required field `{field}`", f"add `{field}:`")
@@ -75,7 +75,7 @@ def parse_events(c: Checker, raw: Any, attributes: dict[str, m.Attribute]) -> li
                         optional=tuple(optional), metrics=tuple(metrics),
                         example=m.frozen_map(example if isinstance(example, dict) else {}),
                         span=span, log_severity=log)
-        if isinstance(example, dict) and all(f in attributes for f in event.fields):
+        if example and isinstance(example, dict):
             _check_example(c, event, attributes, p + ("example",))
         out.append(event)
     return out

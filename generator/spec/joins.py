@@ -47,10 +47,8 @@ def parse_joins(c: Checker, raw: Any, events: list[m.Event], attributes: dict[st
         if root_name is None:
             continue
         root = by_name[root_name]
-        key = d.get("key")
-        if key not in root.fields:
-            c.error(p + ("key",), f"`{key}` is not a field of the root event `{root_name}`",
-                    f"name the join key field the root declares (one of: {', '.join(root.fields)})")
+        key = c.field(d.get("key"), p + ("key",), root.fields, root_name, "name the join key field the root declares")
+        if key is None:
             continue
         members = tuple(e.name for e in events if e.name != root_name and key in e.fields)
         for event in (root_name, *members):

@@ -27,6 +27,13 @@ class Checker:
     def __init__(self, doc: Document):
         self.doc = doc
         self.errors: list[SpecError] = list(doc.errors)
+        self.broken: dict[str, set[str]] = {}
+        """Names declared with errors of their own, by noun ("an event"): references to them are not reported."""
+
+    def mark_broken(self, noun: str, declared: Any, valid: Iterable[str]) -> None:
+        """Names in ``declared`` (a raw mapping or list of names) that did not make it into ``valid``."""
+        names = {n for n in declared if isinstance(n, str)} if isinstance(declared, (dict, list, set)) else set()
+        self.broken[noun] = names - set(valid)
 
     def error(self, path: Path_, problem: str, fix: str, token: str = "") -> None:
         """Record a problem at ``path``; ``token`` (a word inside a multi-line text) moves the line to it.
@@ -40,6 +47,10 @@ class Checker:
         if token:
             line = self.doc.token_line(where, token, line)
         self.errors.append(SpecError(self.doc.source, line, where, problem, fix))
+
+    def has_errors(self, section: str) -> bool:
+        """Whether an error was recorded in ``section`` (so a later check can skip its follow-on errors)."""
+        return any(e.path == section or e.path.startswith((section + ".", section + "[")) for e in self.errors)
 
     def mapping(self, value: Any, path: Path_, required: Iterable[str] = (),
                 optional: Iterable[str] = ()) -> dict[str, Any] | None:
@@ -152,6 +163,8 @@ class Checker:
         """A name that must exist among ``known``, the names declared under ``section`` (``noun``: "an attribute")."""
         names = sorted(known)
         if not isinstance(value, str) or value not in names:
+            if isinstance(value, str) and value in self.broken.get(noun, ()):
+                return None  # declared, with errors reported where it is declared
             if not isinstance(value, str):
                 self.error(path, f"expected the name of {noun}, got {kind_of(value)}", f"write a name from `{section}`")
                 return None

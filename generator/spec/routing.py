@@ -60,10 +60,14 @@ def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Rout
         for severity in severities:
             c.choice(severity, p + ("severities", severity), m.SEVERITIES)
         for severity in m.SEVERITIES:
-            route = _route(c, severity, severities.get(severity, {}), p + ("severities", severity),
-                           names, default, listed=severity in severities, several=len(names) > 1)
+            route = _route(c, severity, severities.get(severity, {}), p + ("severities", severity), names, default)
             if route is not None:
                 routes.append(route)
+        unrouted = [s for s in m.SEVERITIES if s not in severities or
+                    (isinstance(severities[s], dict) and "receiver" not in severities[s])]
+        if default is None and len(names) > 1 and unrouted and "default_receiver" not in d:
+            c.error(p + ("severities",), f"{', '.join(unrouted)} name no `receiver` and there are several receivers",
+                    "add `default_receiver:` under `routing` (or a `receiver:` to each of them)")
     webhook = None
     if "kill_switch_webhook" in d:
         webhook = _receiver(c, "kill-switch", d["kill_switch_webhook"], p + ("kill_switch_webhook",),
@@ -79,8 +83,8 @@ def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Rout
     return m.Routing(group_by, tuple(routes), tuple(receivers), webhook if kill_switches else None)
 
 
-def _route(c: Checker, severity: str, raw: Any, sp: tuple, receivers: list[str], default: str | None,
-           listed: bool, several: bool) -> m.SeverityRoute | None:
+def _route(c: Checker, severity: str, raw: Any, sp: tuple, receivers: list[str],
+           default: str | None) -> m.SeverityRoute | None:
     """One severity's route: as listed, each key left out taken from ``DEFAULT_ROUTES``."""
     sd = c.mapping(raw, sp, optional=("class", "response", "receiver", "escalation") + TIMINGS[1:])
     if sd is None:
@@ -91,16 +95,9 @@ def _route(c: Checker, severity: str, raw: Any, sp: tuple, receivers: list[str],
     escalation = None
     if "escalation" in sd or "escalation" in fallback:
         escalation = c.duration(sd.get("escalation", fallback.get("escalation")), sp + ("escalation",))
+    receiver = default  # None: reported once for all severities by the caller
     if "receiver" in sd:
         receiver = c.reference(sd["receiver"], sp + ("receiver",), receivers, "routing.receivers", "a receiver")
-    elif default is not None:
-        receiver = default
-    else:
-        receiver = None
-        if several:
-            where = f"`{severity}` has no `receiver`" if listed else f"no route for {severity}"
-            c.error(sp if listed else sp[:-1], f"{where} and there are several receivers",
-                    f"add `receiver:` to {severity}, or `routing.default_receiver:`")
     gw, gi, ri, response = times["group_wait"], times["group_interval"], times["repeat_interval"], times["response"]
     if escalation and ri and ri.seconds > escalation.seconds:
         c.error(sp + ("repeat_interval",), f"repeat_interval {ri} is longer than the escalation time "

@@ -61,6 +61,10 @@ class _Reader:
         self.fields_anywhere = {f for e in events for f in e.fields}
         self.fields_of = {e.name: e.fields for e in events}
         self.alerts = alerts
+        self.skipped_steps: set[str] = set()
+        """Steps left unchecked because their context has errors: incidents may still name them."""
+        self.fields_known = not c.has_errors("events")
+        """Whether every event's fields are known: else "not a field" errors may follow from the events' errors."""
 
     # -- values ------------------------------------------------------------------------------------------------
 
@@ -172,7 +176,7 @@ class _Reader:
             count = self.dist(d["count"], p + ("count",), None) if "count" in d else s.Dist(s.Const(1))
             return s.Sample(raw, count) if count is not None else None
         if name == "copy":
-            if raw not in self.fields_anywhere:
+            if raw not in self.fields_anywhere and self.fields_known:
                 c.error(kp, f"`{raw}` is not a field of any event", "name a field the context has")
                 return None
             return s.Copy(raw)
@@ -218,7 +222,7 @@ class _Reader:
             self.c.error(p, "an adjustment needs `times`, `field` (with `power`) or `plus`", "add one of them")
             return None
         field = d.get("field")
-        if field is not None and field not in self.fields_anywhere:
+        if field is not None and field not in self.fields_anywhere and self.fields_known:
             self.c.error(p + ("field",), f"`{field}` is not a field of any event", "name a numeric field")
             field = None
         plus = self.dist(d["plus"], p + ("plus",), None) if "plus" in d else None
@@ -249,6 +253,8 @@ class _Reader:
             return None, None
         event, field = s.split_field_key(key, self.fields_of)
         if event is None and field not in self.fields_anywhere:
+            if not self.fields_known:
+                return None, None
             prefix, dot, _ = key.partition(".")
             if dot and prefix in self.events:
                 self.c.error(p, f"`{key[len(prefix) + 1:]}` is not a field of event `{prefix}`",
@@ -367,6 +373,9 @@ class _Reader:
             if self.c.reference(event, sp + ("event",), self.events, "events", "an event") is None:
                 continue
             ctx = context_of.get(event)
+            if ctx is None and self.c.has_errors("joins"):
+                self.skipped_steps.add(str(d.get("name", event)))  # its context may be the one with errors
+                continue
             if ctx is None:
                 self.c.error(sp + ("event",), f"`{event}` is not a member of any context in `joins`",
                              "steps make member events; list a root or standalone event under `roots`")
@@ -489,7 +498,7 @@ def parse_simulation(c: Checker, raw: Any, events: list[m.Event], attributes: di
     roots = r.roots(d.get("roots", {}), p + ("roots",))
     fields = r.field_specs(d.get("fields", {}), p + ("fields",))
     steps = r.steps(d.get("steps", []), p + ("steps",))
-    step_names = {st.name for st in steps} | {e for ctx in joins for e in ctx.members}
+    step_names = {st.name for st in steps} | {e for ctx in joins for e in ctx.members} | r.skipped_steps
     incidents = []
     if "incidents" in d and c.mapping(d["incidents"], p + ("incidents",)) is not None:
         for name, spec in d["incidents"].items():
