@@ -28,7 +28,7 @@ MAX_BYTES = 5 * 1024 * 1024
 """A spec is a few hundred lines; anything this large is not one (and would only cost memory)."""
 MAX_DEPTH = 64
 """The deepest nesting a spec needs is about 10 levels."""
-MAX_VALUES = 200_000
+MAX_VALUES = 50_000
 """Values (mappings, lists, scalars) after expanding aliases: a spec has a few thousand."""
 LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
 """libyaml's C parser when available (several times faster), else PyYAML's pure-Python one."""
