@@ -66,7 +66,8 @@ def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Rout
         unrouted = [s for s in m.SEVERITIES if s not in severities or
                     (isinstance(severities[s], dict) and "receiver" not in severities[s])]
         if default is None and len(names) > 1 and unrouted and "default_receiver" not in d:
-            c.error(p + ("severities",), f"{', '.join(unrouted)} name no `receiver` and there are several receivers",
+            verb = "names" if len(unrouted) == 1 else "name"
+            c.error(p + ("severities",), f"{', '.join(unrouted)} {verb} no `receiver` and there are several receivers",
                     "add `default_receiver:` under `routing` (or a `receiver:` to each of them)")
     webhook = None
     if "kill_switch_webhook" in d:
