@@ -213,7 +213,7 @@ FIXED_CASES: list[tuple[str, Mutation, str, str, str]] = [
     ("severity-p5-route", lambda s: s["routing"]["severities"].update(P5=s["routing"]["severities"]["P4"]),
      "routing.severities.P5", "`P5` is not one of P1, P2, P3, P4", "use one of P1, P2, P3, P4"),
     ("route-timing-not-a-duration", lambda s: s["routing"]["severities"]["P3"].update(group_wait=[1]),
-     "routing.severities.P3.group_wait", "not a duration", "write a Prometheus duration"),
+     "routing.severities.P3.group_wait", "expected a duration, got a list", "write a Prometheus duration"),
     ("example-a-list", lambda s: s["events"]["click"].update(example=[1]),
      "events.click.example", "expected a mapping, got a list", "write it as `key: value` lines"),
     ("example-undeclared-field", lambda s: s["events"]["click"]["example"].update(colour="red"),

@@ -16,7 +16,7 @@ from typing import Any
 from obsgen import model as m
 from obsgen.model.panelids import row_panel_id
 from obsgen.model.units import grafana_unit
-from obsgen.spec.reader import NAME, SLUG, Checker
+from obsgen.spec.reader import NAME, SLUG, Checker, kind_of
 from obsgen.spec.source import dotted
 
 GRAFANA_GLOBALS = ("__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms", "__auto")
@@ -167,7 +167,7 @@ def _tile(c: Checker, raw: Any, p: tuple, slices: set[str],
 
 def _int(c: Checker, value: Any, p: tuple, low: int, high: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        c.error(p, f"expected a whole number from {low} to {high}, got {value!r}",
+        c.error(p, f"expected a whole number from {low} to {high}, got {kind_of(value)}",
                 f"write a number from {low} to {high}")
         return None
     return value
@@ -244,7 +244,8 @@ def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, slices: set[
                 elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
                     match[label] = str(value)
                 else:
-                    c.error(qp + ("match", label), f"expected a label value, got {value!r}", "write a text value")
+                    c.error(qp + ("match", label), f"expected a label value, got {kind_of(value)}",
+                            "write a text value")
         out.append(m.TileQuery(legend=str(legend), indicator=indicator, window=window.text,
                                match=m.frozen_map(match), instant=instant, format=fmt, unit=unit,
                                line=c.doc.line_of(qp + ("indicator",)), path=dotted(qp)))
@@ -346,7 +347,7 @@ def _mappings(c: Checker, raw: Any, p: tuple) -> tuple[m.ValueMapping, ...]:
             continue
         value = d.get("value")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            c.error(ip + ("value",), f"expected a value to map, got {value!r}", "write a number or text")
+            c.error(ip + ("value",), f"expected a value to map, got {kind_of(value)}", "write a number or text")
             continue
         text = c.string(d.get("text"), ip + ("text",))
         color = c.string(d.get("color"), ip + ("color",), COLOR, "Grafana color (green, red, #rrggbb, ...)")

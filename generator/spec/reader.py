@@ -63,8 +63,9 @@ class Checker:
             for key in value:
                 if key not in known:
                     close = difflib.get_close_matches(key, known, n=1)
-                    hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(known)}"
-                    self.error(path + (key,), "unknown key", f"remove it or fix the name ({hint})")
+                    hint = f" (did you mean `{close[0]}`?)" if close else ""
+                    self.error(path + (key,), "unknown key",
+                               f"remove it or fix the name{hint}; allowed keys: {', '.join(known)}")
             for key in required:
                 if key not in value:
                     self.error(path, f"missing required key `{key}`", f"add `{key}:`")
@@ -140,10 +141,14 @@ class Checker:
         return number
 
     def duration(self, value: Any, path: Path_) -> Duration | None:
+        fix = "write a Prometheus duration of at least 1s, such as 30s, 5m, 1h, 2d"
+        if not isinstance(value, str):
+            self.error(path, f"expected a duration, got {kind_of(value)}", fix)
+            return None
         try:
             return parse_duration(value)
         except ValueError as exc:
-            self.error(path, str(exc), "write a Prometheus duration of at least 1s, such as 30s, 5m, 1h, 2d")
+            self.error(path, str(exc), fix)
             return None
 
     def string_list(self, value: Any, path: Path_, allow_empty: bool = True) -> list[str]:
