@@ -267,7 +267,7 @@ FIXED_TEXT_CASES: list[tuple[str, str, str, str, str]] = [
      "alerts.RecsysCoverageLow.<<", "YAML merge keys (`<<: *anchor`) are not supported", "write the keys out"),
     ("duplicate-event", _with_line("events:", "  ranking: {description: again}\n"),
      "events.ranking", "duplicate key", "remove one of the two entries"),
-    ("non-string-key", DEFAULT_TEXT + "1: one\n", "(top level)", "key 1 is not a string", "quote the key"),
+    ("non-string-key", DEFAULT_TEXT + "1: one\n", "(top level)", "key `1` is not a string", "quote the key"),
     ("top-level-a-list", "- version: 1\n", "(top level)", "expected a mapping, got a list", "write it as `key: value`"),
     ("tab-indentation", DEFAULT_TEXT.replace("  name: movie-recommender", "\tname: movie-recommender", 1),
      "(top level)", "YAML syntax error", "fix the YAML syntax at this line"),

@@ -257,11 +257,15 @@ class _Builder:
         if is_key:
             top = self.stack[-1]
             top.has_key, top.key, top.key_line, top.skip = True, value, line, False
+            # The entry is left out; nothing refers to it, so no path is marked as reported.
             if not isinstance(value, str):
-                self.report(top.path, line, f"key {_shown(value)} is not a string", "quote the key")
-                top.skip = True
+                problem = ("a mapping or list cannot be a key" if isinstance(value, (dict, list))
+                           else f"key `{_clip(str(value))}` is not a string")
+                fix = "write a plain name as the key" if isinstance(value, (dict, list)) else "quote the key"
+                self.report(top.path, line, problem, fix, mark=False)
+                top.key, top.skip = "(a key that is not a string)", True  # paths under it must stay hashable
             elif value in top.value:  # type: ignore[operator]
-                self.report(top.path + (value,), line, "duplicate key", "remove one of the two entries")
+                self.report(top.path + (value,), line, "duplicate key", "remove one of the two entries", mark=False)
                 top.skip = True
             return
         if not self.stack:
@@ -283,9 +287,15 @@ class _Builder:
         self.order.append((path, line))
         self.order.extend(lines)
 
-    def report(self, path: Path_, line: int, problem: str, fix: str) -> None:
+    def report(self, path: Path_, line: int, problem: str, fix: str, mark: bool = True) -> None:
+        """Record a loader error; ``mark``: the value at ``path`` stands in for a bad one, so readers skip it.
+
+        Nothing is recorded under a key that is left out (a duplicate or non-string key): the entry is gone."""
+        if any(frame.skip and frame.has_key for frame in self.stack):
+            return
         self.doc.errors.append(SpecError(self.doc.source, line, dotted(path), problem, fix))
-        self.doc.reported.add(path)
+        if mark:
+            self.doc.reported.add(path)
 
     # -- events --------------------------------------------------------------------------------------------
 
@@ -312,7 +322,7 @@ class _Builder:
         self.count(1, 0, line)
         path, is_key = self.slot()
         value = self.construct(event, path, is_key, line)
-        end = event.end_mark.line + 1 if event.end_mark is not None else line
+        end = line if event.end_mark is None else event.end_mark.line + (event.end_mark.column > 0)
         if end > line and not is_key and isinstance(value, str):
             self.doc.spans[dotted(path)] = (line, end)
         self.store(value, line, 1, 0)
@@ -347,7 +357,7 @@ class _Builder:
 
     def alias(self, event: yaml.AliasEvent, line: int) -> None:
         anchor = self.anchors.get(event.anchor)
-        if anchor is None:  # the parser reports undefined aliases itself; kept for safety
+        if anchor is None:
             raise _Limit(line, f"alias *{event.anchor} names no anchor", "define `&name` before using `*name`")
         self.count(anchor.values, anchor.height, line)
         value = anchor.value if not isinstance(anchor.value, (dict, list)) else copy.deepcopy(anchor.value)
@@ -361,9 +371,3 @@ def _tag(tag: str) -> str:
 
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return "that is a mapping or list"
-    return f"{_clip(repr(value))}"
