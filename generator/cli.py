@@ -420,7 +420,8 @@ def killswitch_serve(spec: Path | None, token_file: Path, state_file: Path, host
 
     model = _load(spec)
     if port is None:
-        port = urllib.parse.urlsplit(model.routing.kill_switch_webhook.url).port or 9095
+        webhook = model.routing.kill_switch_webhook
+        port = (urllib.parse.urlsplit(webhook.url).port if webhook else None) or 9095
     try:
         simulate_core.serve_killswitch(
             model, token_file, state_file, host, port, reset_on_resolve,

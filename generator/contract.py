@@ -24,7 +24,7 @@ import promql_parser as pp
 from obsgen.emit.grafana.queries import query_expr, variable_selector
 from obsgen.emit.prometheus.rules import ALERTS_FILE, RECORDING_FILE, SLO_ALERTS_FILE, rule_groups
 from obsgen.model import SHADOW_LABEL, Model
-from obsgen.spec.source import SpecError
+from obsgen.spec.source import Document, SpecError
 
 GRAFANA_VALUES = {"__rate_interval": "5m", "__interval": "1m", "__interval_ms": "60000", "__range": "1d",
                   "__range_s": "86400", "__range_ms": "86400000", "__auto": "5m"}
@@ -96,14 +96,20 @@ def expressions(model: Model) -> Iterator[tuple[str, Where]]:
         from obsgen.emit.grafana.board import alert_exprs  # grafanalib: only for specs with dashboards
     for board in model.dashboards:
         file = board.spec_file or model.source
+        indicators = {i.name for i in model.indicators}
+        metrics = {metric.name for metric in model.metrics}
         for tile in board.tiles:
             if tile.datasource != "prometheus":
                 continue  # LogQL is not PromQL: Loki checks its own stream selectors
             for query in tile.queries:
+                if query.indicator is not None and query.indicator not in indicators:
+                    continue  # the indicator has errors of its own
                 yield query_expr(model, query), Where(file, query.line, query.path + (".expr" if query.expr else
                                                                                       ".indicator"),
                                                       f"tile `{board.name}/{tile.id}`")
         for variable in board.variables:
+            if variable.metric not in metrics:
+                continue  # the metric has errors of its own
             yield variable_selector(model, variable), Where(file, variable.line, variable.path,
                                                             f"variable `${variable.name}` of `{board.name}`")
         for tile, expr in alert_exprs(model, board):
@@ -117,52 +123,77 @@ def expressions(model: Model) -> Iterator[tuple[str, Where]]:
                                           f"generated rule `{name}`")
 
 
-def check(model: Model) -> list[SpecError]:
-    """Every contract violation, as spec errors that name the tile (or variable, or rule) and its line."""
+def check(model: Model, doc: Document | None = None, tolerated: tuple[str, ...] = ()) -> list[SpecError]:
+    """Every contract violation, as spec errors that name the tile (or variable, or rule) and its line.
+
+    With ``doc``, an error about a name inside a multi-line query names the line of that name. Unknown
+    series whose names start with (or name a recording rule of) a ``tolerated`` stem are not reported:
+    they belong to spec items left out of a model for errors of their own (``spec.build.Reading``).
+    """
     known = known_series(model)
     errors: list[SpecError] = []
     seen: set[tuple[str, int, str]] = set()
     for expr, where in expressions(model):
-        def report(problem: str, fix: str, where: Where = where) -> None:
-            key = (where.path, where.line, problem)
+        def report(problem: str, fix: str, token: str = "", where: Where = where) -> None:
+            line = doc.token_line(where.path, token, where.line) if doc is not None else where.line
+            key = (where.path, line, problem)
             if key not in seen:
                 seen.add(key)
-                errors.append(SpecError(where.file, where.line, where.path, f"{where.what}: {problem}", fix))
+                errors.append(SpecError(where.file, line, where.path, f"{where.what}: {problem}", fix))
         try:
             node = pp.parse(substitute(expr))
         except ValueError as exc:
-            report(f"the query does not parse as PromQL ({exc})", "fix the PromQL syntax")
+            report(f"the query does not parse as PromQL ({_first_line(exc)})", "fix the PromQL syntax")
             continue
-        _shape(node, known, lambda issue: report(*issue))
+        _shape(node, _Known(known, tolerated), lambda issue: report(*issue))
     return errors
 
 
-Report = Callable[[tuple[str, str]], None]
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class _Known(dict[str, Labels]):
+    """The known series; a name of a series that a spec item with errors would produce is left unchecked."""
+
+    def __init__(self, known: dict[str, Labels], tolerated: tuple[str, ...]):
+        super().__init__(known)
+        self.tolerated = tolerated
+
+    def excused(self, name: str) -> bool:
+        return any(name.startswith(base) or f":{base}" in name for base in self.tolerated)
+
+
+Report = Callable[[tuple[str, ...]], None]
 
 
 def _selector(node: pp.VectorSelector, known: dict[str, Labels], report: Report) -> Shape:
     matchers = list(node.matchers.matchers)
     name = node.name or next((m.value for m in matchers if m.name == "__name__" and m.op == pp.MatchOp.Equal), None)
     if name is None:
-        report(("a selector does not name its metric", "select one series by name, e.g. metric{label=\"x\"}"))
+        report(("a selector does not name its metric", "select one series by name, e.g. metric{label=\"x\"}",
+                "{"))
         return Shape(None)
     if name not in known:
+        if isinstance(known, _Known) and known.excused(name):
+            return Shape(None)
         close = difflib.get_close_matches(name, sorted(known), n=1)
         hint = f"did you mean `{close[0]}`?" if close else "name a series of a metric declared under events"
-        report((f"`{name}` is not a series any spec metric produces nor a recording rule obsgen emits",
-                f"fix the name ({hint})"))
+        report((f"`{name}` is neither a series of a spec metric nor a recording rule obsgen emits",
+                f"fix the name ({hint})", name))
         return Shape(None)
     labels = known[name]
     for matcher in matchers:
         if matcher.name != "__name__" and matcher.name not in labels:
             close = difflib.get_close_matches(matcher.name, sorted(labels), n=1)
             hint = f"did you mean `{close[0]}`?" if close else f"it has {', '.join(sorted(labels)) or 'no labels'}"
-            report((f"`{name}` has no label `{matcher.name}`", f"match a label the series carries ({hint})"))
+            report((f"`{name}` has no label `{matcher.name}`", f"match a label the series carries ({hint})",
+                    matcher.name))
     raw = name not in ALERT_SERIES and ":" not in name
     if raw and SHADOW_LABEL in labels and not any(m.name == SHADOW_LABEL and m.op == pp.MatchOp.NotEqual
                                                   and m.value == "true" for m in matchers):
         report((f"`{name}` is selected without excluding shadow traffic",
-                f'add {SHADOW_LABEL}!="true" to the selector so shadow emission never moves the panel'))
+                f'add {SHADOW_LABEL}!="true" to the selector so shadow emission never moves the panel', name))
     return Shape(labels)
 
 
@@ -200,7 +231,7 @@ def _aggregate(node: pp.AggregateExpr, known: dict[str, Labels], report: Report)
         for label in sorted(labels - inner):
             keyword = "by" if modifier.type == pp.AggModifierType.By else "without"
             report((f"`{op} {keyword} ({label})` names a label its input does not have",
-                    f"group by labels the input keeps ({', '.join(sorted(inner)) or 'none'})"))
+                    f"group by labels the input keeps ({', '.join(sorted(inner)) or 'none'})", label))
     if modifier.type == pp.AggModifierType.By:
         return Shape(labels)
     return Shape(None if inner is None else inner - labels)
@@ -237,7 +268,7 @@ def _binary(node: pp.BinaryExpr, known: dict[str, Labels], report: Report) -> Sh
     if matching is not None and either is not None:
         for label in sorted(set(matching.labels) - either):
             report((f"`on/ignoring ({label})` names a label neither side of `{op}` has",
-                    f"match on labels the operands carry ({', '.join(sorted(either)) or 'none'})"))
+                    f"match on labels the operands carry ({', '.join(sorted(either)) or 'none'})", label))
     if op == "or":
         return Shape(either)
     if op in ("and", "unless"):

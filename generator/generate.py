@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from obsgen import conflicts, contract
+from obsgen import conflicts, contract, testable
 from obsgen.emit import alertmanager, kubernetes, schemas
 from obsgen.emit.grafana import dashboards, provisioning
 from obsgen.emit.prometheus import rules, ruletests
@@ -24,7 +24,7 @@ from obsgen.emit.render import Services
 from obsgen.emit.stack import collector, compose, jaeger, servers
 from obsgen.model import Model
 from obsgen.spec import read_spec
-from obsgen.spec.build import build_model
+from obsgen.spec.build import read_model
 from obsgen.spec.source import SpecError, SpecInvalid
 from obsgen.write import MANIFEST, STACK, manifest_text
 
@@ -74,11 +74,18 @@ def spec_paths(paths: Iterable[Path]) -> list[Path]:
 
 
 def _checked(path: Path | None) -> conflicts.Spec:
+    """Structure and references, the PromQL contract (on the valid parts, so both kinds of errors come in one
+    run) and, for a spec without errors, whether every alert and SLO can be tested."""
     doc, source = read_spec(path)
-    model = build_model(doc, source)
-    if errors := contract.check(model):  # every query must select series the spec produces
-        raise SpecInvalid(errors)
-    return conflicts.Spec(doc, model)
+    reading = read_model(doc, source)
+    if reading.model is None:
+        raise SpecInvalid(reading.errors)
+    errors = reading.errors + contract.check(reading.model, doc, reading.tolerated)
+    if not errors:
+        errors = testable.check(reading.model, doc)
+    if errors:
+        raise SpecInvalid(sorted(errors, key=lambda e: (e.file, e.line)))
+    return conflicts.Spec(doc, reading.model)
 
 
 def load(path: Path | None) -> Model:

@@ -19,6 +19,7 @@ from obsgen.model.naming import INSTRUMENTS
 from obsgen.model.quality import REPORTED_KINDS
 from obsgen.spec import kubernetes, reader, routing
 from obsgen.spec.dashboards import COLOR
+from obsgen.spec.service import RETENTION_KEYS
 from obsgen.spec.simulation import KINDS as VALUE_KINDS
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "obsgen-spec.schema.json"
@@ -92,9 +93,9 @@ METRIC = obj(
      "once_per": _full(reader.ATTRIBUTE_NAME)})
 
 EVENT = obj(
-    {"description": TEXT, "required": names(reader.ATTRIBUTE_NAME), "metrics": {"type": "array", "items": METRIC},
-     "example": {"type": "object", "description": "A sample event; it must pass the event's schema."}},
-    {"optional": names(reader.ATTRIBUTE_NAME),
+    {"description": TEXT, "required": names(reader.ATTRIBUTE_NAME), "metrics": {"type": "array", "items": METRIC}},
+    {"example": {"type": "object", "description": "A sample event; it must pass the event's schema."},
+     "optional": names(reader.ATTRIBUTE_NAME),
      "span": obj({"name": _full(reader.METRIC_NAME), "kind": one_of(m.SPAN_KINDS)},
                  {"parent": _full(reader.NAME), "duration_field": _full(reader.ATTRIBUTE_NAME)}),
      "log": obj({"severity": one_of(m.LOG_SEVERITIES)})})
@@ -134,13 +135,13 @@ RECEIVER = {"anyOf": [WEBHOOK, *(
     obj({kind: obj({k: INTEGRATION_FIELD.get(k, _full(r"/\S+") if k.endswith("_file") else TEXT) for k in required},
                    {k: INTEGRATION_FIELD.get(k, _full(r"/\S+") if k.endswith("_file") else TEXT) for k in optional})})
     for kind, (required, optional, _) in sorted(routing.INTEGRATIONS.items()))]}
-ROUTING = obj({
+ROUTING = obj({"receivers": by_name(RECEIVER, r"[a-z][a-z0-9-]*")}, {
     "group_by": {**names(), "minItems": 1},
+    "default_receiver": _full(r"[a-z][a-z0-9-]*"),
     "severities": {"type": "object", "additionalProperties": False, "properties": {severity: obj(
-        {"class": one_of(m.SEVERITY_CLASSES), "response": DURATION, "receiver": _full(r"[a-z][a-z0-9-]*"),
-         "group_wait": DURATION, "group_interval": DURATION, "repeat_interval": DURATION},
-        {"escalation": DURATION}) for severity in m.SEVERITIES}, "required": list(m.SEVERITIES)},
-    "receivers": by_name(RECEIVER, r"[a-z][a-z0-9-]*"),
+        {}, {"class": one_of(m.SEVERITY_CLASSES), "response": DURATION, "receiver": _full(r"[a-z][a-z0-9-]*"),
+             "group_wait": DURATION, "group_interval": DURATION, "repeat_interval": DURATION,
+             "escalation": DURATION}) for severity in m.SEVERITIES}},
     "kill_switch_webhook": obj({"url": URL, "bearer_token_file": _full(r"/\S+")}),
 })
 
@@ -239,9 +240,11 @@ def spec_schema() -> Schema:
         **obj({"version": {"const": 1}, "service": SERVICE,
                "attributes": by_name(ATTRIBUTE, reader.ATTRIBUTE_NAME, "Every field an event may carry."),
                "events": by_name(EVENT, reader.NAME), "indicators": by_name(INDICATOR, reader.NAME),
-               "alerts": by_name(ALERT, reader.ALERT_NAME), "routing": ROUTING},
-              {"slos": by_name(SLO, reader.NAME), "kill_switches": by_name(TEXT, reader.NAME),
-               "retention": by_name(DURATION), "dashboards": by_name(DASHBOARD, reader.SLUG),
+               "routing": ROUTING},
+              {"alerts": by_name(ALERT, reader.ALERT_NAME), "slos": by_name(SLO, reader.NAME),
+               "kill_switches": by_name(TEXT, reader.NAME),
+               "retention": obj({}, {key: DURATION for key in RETENTION_KEYS}),
+               "dashboards": by_name(DASHBOARD, reader.SLUG),
                "joins": by_name(JOIN, reader.NAME),
                "data_quality": DATA_QUALITY, "simulation": SIMULATION, "kubernetes": KUBERNETES}),
         "$defs": {"terms": {"anyOf": [METRIC_TERM, {"type": "array", "items": METRIC_TERM, "minItems": 1}]},

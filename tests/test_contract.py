@@ -20,8 +20,8 @@ FALLBACK = 'sum by (fallback) (rate(recsys_ranking_duration_milliseconds_count{s
 
 
 def _check(text: str) -> list[str]:
-    model = build_model(load_text(text, "spec.yaml"), "spec.yaml")
-    return [str(e) for e in contract.check(model)]
+    doc = load_text(text, "spec.yaml")
+    return [str(e) for e in contract.check(build_model(doc, "spec.yaml"), doc)]
 
 
 def _replace(old: str, new: str) -> str:
@@ -74,8 +74,8 @@ def test_a_misspelt_metric_in_a_tile_names_the_tile_and_its_line() -> None:
     errors = _check(text)
     assert len(errors) == 1, errors
     line = _line(text, "recsys_ranking_duraton_milliseconds_count")
-    assert errors[0].startswith(f"spec.yaml:{line - 1}: dashboards.health.tiles[3].queries[0].expr: "
-                                "tile `health/fallback`: `recsys_ranking_duraton_milliseconds_count` is not a series")
+    assert errors[0].startswith(f"spec.yaml:{line}: dashboards.health.tiles[3].queries[0].expr: tile "
+                                "`health/fallback`: `recsys_ranking_duraton_milliseconds_count` is neither a series")
     assert "did you mean `recsys_ranking_duration_milliseconds_count`?" in errors[0]
 
 
@@ -99,7 +99,7 @@ def test_grouping_by_a_label_the_input_lacks_is_an_error() -> None:
 def test_reading_an_indicator_over_a_window_it_is_not_recorded_at_is_an_error() -> None:
     errors = _check(_replace("{indicator: ctr, window: 1d, legend: all buckets}",
                              "{indicator: ctr, window: 1h, legend: all buckets}"))
-    assert any("`service:recsys_ctr:ratio_rate1h` is not a series" in e and "ratio_rate1" in e for e in errors)
+    assert any("`service:recsys_ctr:ratio_rate1h` is neither a series" in e and "ratio_rate1" in e for e in errors)
 
 
 def test_a_query_that_does_not_parse_is_an_error() -> None:

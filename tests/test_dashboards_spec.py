@@ -95,7 +95,7 @@ def test_a_tile_reading_an_indicator_takes_its_unit_from_the_metric() -> None:
     ("      - {id: x, title: X, row: Serving, description: d, unit: ms, queries: [{expr: 'up{a=~\"$buckt\"}', "
      "legend: a}]}\n", "`$buckt` is not a variable of this dashboard"),
     ("      - {id: x, title: X, row: Serving, description: d, unit: ms, slos: [latency_p95], "
-     "queries: [{expr: up, legend: a}]}\n", "`latency_p95` is not a declared slo"),
+     "queries: [{expr: up, legend: a}]}\n", "`latency_p95` is not an SLO declared under `slos`"),
     ("      - {id: x, title: X, row: Serving, description: d, unit: ms, slos: [latency_p95_warm, coverage], "
      "queries: [{expr: up, legend: a}]}\n", "the SLOs mix upper bounds"),
     ("      - {id: x, title: X, row: Serving, description: d, unit: ms, slos: [coverage], "

@@ -33,9 +33,10 @@ def joins(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES: list[tuple[str, Any, str, str]] = [
-    ("root-not-an-event", lambda s: joins(s).update(root="visit"), "joins.request.root", "not a declared event"),
+    ("root-not-an-event", lambda s: joins(s).update(root="visit"), "joins.request.root",
+     "not an event declared under `events`"),
     ("key-not-a-root-field", lambda s: joins(s).update(key="canonical_id"), "joins.request.key",
-     "not a field of the root event"),
+     "is not a field of event `request`"),
     ("consistent-not-inherited", lambda s: joins(s)["consistent"].append("cohort"), "joins.request.consistent[4]",
      "not one of the `inherit` fields"),
     ("require-known-not-a-member", lambda s: joins(s)["require_known"].append("request"),

@@ -33,7 +33,7 @@ def values(spec: dict[str, Any]) -> dict[str, Any]:
 
 CASES: list[tuple[str, Any, str, str]] = [
     ("event-not-declared", lambda s: report(s).update(event="failure"), "data_quality.report.event",
-     "not a declared event"),
+     "not an event declared under `events`"),
     ("value-not-a-field", lambda s: values(s).update(colour="red"), "data_quality.report.values.colour",
      "not a field of event `error`"),
     ("constant-off-the-enum", lambda s: values(s).update(component="robot"), "data_quality.report.values.component",

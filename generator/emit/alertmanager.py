@@ -88,19 +88,21 @@ def _receiver(model: Model, receiver: Receiver) -> dict[str, Any]:
 
 
 def service_route(model: Model) -> dict[str, Any]:
-    """The route of one service: its kill-switch route first, then one route per severity."""
+    """The route of one service: its kill-switch route first (if it has kill-switches), then one per severity."""
     routing = model.routing
     lowest = routing.severities[-1]
-    routes: list[dict[str, Any]] = [{
-        # Kill-switch alerts also reach the kill-switch receiver; `continue` lets them page as usual.
-        "matchers": ['kill_switch=~".+"'],
-        "receiver": receiver_name(model, routing.kill_switch_webhook.name),
-        "group_by": ["alertname", "service", "kill_switch"],
-        "group_wait": "0s",
-        "group_interval": "1m",
-        "repeat_interval": "1h",
-        "continue": True,
-    }]
+    routes: list[dict[str, Any]] = []
+    if routing.kill_switch_webhook is not None:
+        routes.append({
+            # Kill-switch alerts also reach the kill-switch receiver; `continue` lets them page as usual.
+            "matchers": ['kill_switch=~".+"'],
+            "receiver": receiver_name(model, routing.kill_switch_webhook.name),
+            "group_by": ["alertname", "service", "kill_switch"],
+            "group_wait": "0s",
+            "group_interval": "1m",
+            "repeat_interval": "1h",
+            "continue": True,
+        })
     for family, severity in shared_signals(model):
         # A spec alert and an SLO alert on one signal share a group (one incident, one PagerDuty
         # dedup key): whichever fires first opens it, the other joins it instead of paging again.
@@ -136,7 +138,7 @@ def alertmanager_config(services: Services) -> dict[str, Any]:
     receivers = [{"name": UNROUTED}]
     for model in services.models:
         routing = model.routing
-        receivers += [_receiver(model, r) for r in (*routing.receivers, routing.kill_switch_webhook)]
+        receivers += [_receiver(model, r) for r in routing.all_receivers]
     return {
         "route": {
             "receiver": UNROUTED,

@@ -225,7 +225,14 @@ class Routing:
     group_by: tuple[str, ...]
     severities: tuple[SeverityRoute, ...]
     receivers: tuple[Receiver, ...]
-    kill_switch_webhook: Receiver
+    kill_switch_webhook: Receiver | None
+    """Only when the spec has kill-switches: their alerts also go to this receiver."""
+
+    @property
+    def all_receivers(self) -> tuple[Receiver, ...]:
+        """The severity receivers, then the kill-switch webhook if there is one."""
+        webhook = (self.kill_switch_webhook,) if self.kill_switch_webhook is not None else ()
+        return self.receivers + webhook
 
     def route(self, severity: str) -> SeverityRoute:
         return next(r for r in self.severities if r.severity == severity)

@@ -54,8 +54,9 @@ def event_schema(event: Event, attributes: Mapping[str, Attribute], schema_id: s
         "properties": {name: attribute_schema(attributes[name]) for name in event.fields},
         "required": list(event.required),
         "additionalProperties": False,
-        "examples": [dict(event.example)],
     }
+    if event.example:
+        schema["examples"] = [dict(event.example)]
     if comment:
         schema["$comment"] = comment
     return schema

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+from decimal import Decimal
 from typing import Any
 
 from obsgen import model as m
-from obsgen.spec.reader import ALERT_NAME, Checker
+from obsgen.spec.reader import ALERT_NAME, Checker, shown
 from obsgen.spec.slos import parse_selection
 
 
@@ -23,7 +25,7 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
                                 "runbook_url", "dashboard_tile"))
         if d is None or c.string(name, p, ALERT_NAME, "alert name (UpperCamelCase)") is None:
             continue
-        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators")
+        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators", "an indicator")
         summary = c.string(d.get("summary"), p + ("summary",))
         if summary and "{{" in summary:
             c.error(p + ("summary",), "the summary is templated", "keep `summary` static so alerts group; "
@@ -35,11 +37,15 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
         severity = c.choice(d.get("severity"), p + ("severity",), m.SEVERITIES)
         kill_switch = d.get("kill_switch")
         if kill_switch is not None:
-            kill_switch = c.reference(kill_switch, p + ("kill_switch",), kill_switches, "kill_switches")
+            kill_switch = c.reference(kill_switch, p + ("kill_switch",), kill_switches, "kill_switches",
+                                      "a kill-switch")
         when_absent = c.boolean(d.get("when_absent", False), p + ("when_absent",))
         tile = d.get("dashboard_tile")
-        if tile is not None and tile not in tiles:
-            c.reference(tile, p + ("dashboard_tile",), tiles, "dashboards tiles (as dashboard/tile-id)")
+        if tile is not None and (not isinstance(tile, str) or tile not in tiles):
+            close = difflib.get_close_matches(str(tile), sorted(tiles), n=1)
+            c.error(p + ("dashboard_tile",), f"{shown(tile)} is not a tile of the spec's dashboards",
+                    "write `dashboard/tile-id` with ids declared under `dashboards`"
+                    + (f" (did you mean `{close[0]}`?)" if close else ""))
             tile = None
         runbook = d.get("runbook_url")
         if runbook is not None:
@@ -54,17 +60,39 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
                 c.error(p + ("threshold",), f"{threshold} is not an inner bucket boundary of "
                         f"`{indicator.metric.metric.name}`, so the quantile is only interpolated there",
                         "alert on a bucket boundary (not the last one) or add the boundary to the buckets")
-        if threshold == 0 and op in ("<", ">=") and not isinstance(indicator, m.Gauge):
-            c.error(p + ("threshold",), f"`{op} 0` {'never' if op == '<' else 'always'} holds: a {indicator.kind} "
-                    "is never negative", "write `op: \"<=\"` with threshold 0 to alert on no events at all "
-                    "(add `when_absent: true` for no data), or use a positive threshold")
+        if threshold is not None and op is not None:
+            _check_reachable(c, p, indicator, op, threshold)
         if None in (summary, op, threshold, for_, window, severity, service, when_absent):
             continue
         assert service is not None
         out.append(m.Alert(
-            name=name, summary=str(summary), description=str(d.get("description", "")), indicator=indicator,
+            name=name, summary=str(summary), description=c.text(d.get("description", ""), p + ("description",)),
+            indicator=indicator,
             op=str(op), threshold=threshold, for_=for_, window=window, severity=str(severity),  # type: ignore[arg-type]
             runbook_url=runbook or f"{service.runbook_url}#{name.lower()}", quantile=quantile,
             match=m.frozen_map(match), kill_switch=kill_switch, when_absent=bool(when_absent),
             dashboard_tile=tile))
     return out
+
+
+def _check_reachable(c: Checker, p: tuple, indicator: m.Indicator, op: str, threshold: Decimal) -> None:
+    """The alert's signal can be on both sides of the threshold (else it never fires, or never stops)."""
+    never = op in ("<", "<=")
+    if not isinstance(indicator, m.Gauge) and (threshold < 0 or (threshold == 0 and op in ("<", ">="))):
+        holds = "never" if never else "always"
+        c.error(p + ("threshold",), f"`{op} {threshold}` {holds} holds: a {indicator.kind} is never negative",
+                "write `op: \"<=\"` with threshold 0 to alert on no events at all (add `when_absent: true` for no "
+                "data), or use a positive threshold")
+    elif isinstance(indicator, m.Ratio) and _within_denominator(indicator) and (
+            threshold > 1 or (threshold == 1 and op in (">", "<="))):
+        holds = "always" if never else "never"
+        c.error(p + ("threshold",), f"`{op} {threshold}` {holds} holds: the numerator counts events of the "
+                "denominator, so the ratio is at most 1", "use a threshold between 0 and 1 (0.05 is 5%)")
+
+
+def _within_denominator(ratio: m.Ratio) -> bool:
+    """Whether every numerator term counts only events some denominator term counts too (a fraction)."""
+    return all(any(num.metric is den.metric and all(set(num.where.get(label, ())) <= set(values) and label in num.where
+                                                    for label, values in den.where.items())
+                   for den in ratio.denominators)
+               for num in ratio.numerators)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -36,18 +37,34 @@ def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
         if enum is not None and cardinality == "high":
             c.error(p + ("cardinality",), "an enum attribute has bounded cardinality",
                     "set `cardinality: low`")
+        if None not in (bounds.get("minimum"), bounds.get("maximum")) and bounds["minimum"] > bounds["maximum"]:  # type: ignore[operator]
+            c.error(p + ("maximum",), f"maximum {bounds['maximum']} is below minimum {bounds['minimum']}",
+                    "swap them or fix one")
+        pattern = _pattern(c, d["pattern"], p + ("pattern",)) if "pattern" in d else None
+        sizes = {k: c.integer(d[k], p + (k,), minimum=1) for k in ("max_length", "max_items") if k in d}
         items = c.choice(d["items"], p + ("items",), m.ATTRIBUTE_TYPES[:3]) if "items" in d else None
         if type_ == "array" and items is None and "items" not in d:
             c.error(p, "an array attribute needs `items`", "add `items: string` (or integer, number)")
         # An attribute with a bad field is still declared (with neutral stand-ins), so references to it
         # do not cascade into more errors; the model is never built while errors exist.
         out[name] = m.Attribute(
-            name=name, type=str(type_ or "string"), description=str(d.get("description", "")),
-            pii=str(pii or "none"), cardinality=str(cardinality or "low"), enum=enum, format=fmt,
-            pattern=d.get("pattern"),
+            name=name, type=str(type_ or "string"), description=c.text(d.get("description"), p + ("description",)),
+            pii=str(pii or "none"), cardinality=str(cardinality or "low"), enum=enum, format=fmt, pattern=pattern,
             minimum=_float(bounds.get("minimum")), maximum=_float(bounds.get("maximum")),
-            max_length=d.get("max_length"), max_items=d.get("max_items"), items=items)
+            max_length=sizes.get("max_length"), max_items=sizes.get("max_items"), items=items)
     return out
+
+
+def _pattern(c: Checker, value: Any, p: tuple) -> str | None:
+    """A regular expression both Python (the runtime) and JSON Schema validators compile."""
+    if c.string(value, p) is None:
+        return None
+    try:
+        re.compile(value)
+    except re.error as exc:
+        c.error(p, f"`{value}` is not a valid regular expression: {exc}", "fix the pattern (quote it in YAML)")
+        return None
+    return str(value)
 
 
 def _float(value: Decimal | None) -> float | None:

@@ -16,7 +16,7 @@ from typing import Any
 from obsgen import model as m
 from obsgen.model.panelids import row_panel_id
 from obsgen.model.units import grafana_unit
-from obsgen.spec.reader import NAME, SLUG, Checker
+from obsgen.spec.reader import NAME, SLUG, Checker, kind_of
 from obsgen.spec.source import dotted
 
 GRAFANA_GLOBALS = ("__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms", "__auto")
@@ -40,7 +40,7 @@ def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -
     out: list[m.Dashboard] = []
     if c.mapping(raw, ("dashboards",)) is None:
         return out
-    declared = {**_declared(c.doc.data), "typed_indicators": indicators}
+    declared = {**declared_names(c.doc.data), "typed_indicators": indicators}
     for name, spec in raw.items():
         p = ("dashboards", name)
         d = c.mapping(spec, p, required=("title", "refresh", "tiles"),
@@ -57,7 +57,7 @@ def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -
             c.error(p + ("tiles",), "expected a non-empty list of tiles", "write `tiles:` as a list of panels")
             continue
         for i, raw_tile in enumerate(d["tiles"]):
-            tile = _tile(c, raw_tile, p + ("tiles", i), variables, declared)
+            tile = _tile(c, raw_tile, p + ("tiles", i), _slices(variables, d.get("variables")), declared)
             if tile is None:
                 continue
             if any(t.id == tile.id for t in tiles):
@@ -75,7 +75,7 @@ def parse_dashboards(c: Checker, raw: Any, indicators: dict[str, m.Indicator]) -
     return out
 
 
-def _declared(data: Any) -> dict[str, dict[str, Any]]:
+def declared_names(data: Any) -> dict[str, dict[str, Any]]:
     """Names the dashboards may refer to, read defensively from the raw spec (other sections report errors)."""
     def section(key: str) -> dict[str, Any]:
         value = data.get(key) if isinstance(data, dict) else None
@@ -86,7 +86,8 @@ def _declared(data: Any) -> dict[str, dict[str, Any]]:
         raw_metrics = event.get("metrics") if isinstance(event, dict) else None
         for metric in raw_metrics if isinstance(raw_metrics, list) else []:
             if isinstance(metric, dict) and isinstance(metric.get("name"), str):
-                metrics[metric["name"]] = metric.get("labels") if isinstance(metric.get("labels"), list) else []
+                labels = metric.get("labels")
+                metrics[metric["name"]] = [x for x in labels if isinstance(x, str)] if isinstance(labels, list) else []
     indicators = {k: v if isinstance(v, dict) else {} for k, v in section("indicators").items()}
     slos = {k: v if isinstance(v, dict) else {} for k, v in section("slos").items()}
     return {"metrics": metrics, "indicators": indicators, "slos": slos}
@@ -107,7 +108,7 @@ def _variables(c: Checker, raw: Any, p: tuple, declared: dict[str, dict[str, Any
         d = c.mapping(spec, vp, required=("metric",), optional=("label", "title"))
         if d is None:
             continue
-        metric = c.reference(d.get("metric"), vp + ("metric",), declared["metrics"], "metrics (declared under events)")
+        metric = c.reference(d.get("metric"), vp + ("metric",), declared["metrics"], "events", "a metric")
         label = d.get("label", name)
         title = d.get("title", name.replace("_", " ").capitalize())
         if c.string(title, vp + ("title",)) is None or metric is None:
@@ -122,7 +123,7 @@ def _variables(c: Checker, raw: Any, p: tuple, declared: dict[str, dict[str, Any
     return out
 
 
-def _tile(c: Checker, raw: Any, p: tuple, variables: list[m.Variable],
+def _tile(c: Checker, raw: Any, p: tuple, slices: set[str],
           declared: dict[str, dict[str, Any]]) -> m.Tile | None:
     d = c.mapping(raw, p, required=("id", "title", "description"), optional=TILE_KEYS)
     if d is None:
@@ -132,7 +133,7 @@ def _tile(c: Checker, raw: Any, p: tuple, variables: list[m.Variable],
     description = c.string(d.get("description"), p + ("description",))
     panel = c.choice(d.get("panel", "timeseries"), p + ("panel",), m.PANEL_TYPES)
     row = c.string(d["row"], p + ("row",)) if "row" in d else None
-    queries = _tile_queries(c, d, p, panel, variables, declared)
+    queries = _tile_queries(c, d, p, panel, slices, declared)
     unit = _tile_unit(c, d, p, panel, queries, declared)
     slos = _tile_slos(c, d, p, declared)
     thresholds = _thresholds(c, d["thresholds"], p + ("thresholds",)) if "thresholds" in d else ()
@@ -166,13 +167,13 @@ def _tile(c: Checker, raw: Any, p: tuple, variables: list[m.Variable],
 
 def _int(c: Checker, value: Any, p: tuple, low: int, high: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        c.error(p, f"expected a whole number from {low} to {high}, got {value!r}",
+        c.error(p, f"expected a whole number from {low} to {high}, got {kind_of(value)}",
                 f"write a number from {low} to {high}")
         return None
     return value
 
 
-def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: list[m.Variable],
+def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, slices: set[str],
                   declared: dict[str, dict[str, Any]]) -> list[m.TileQuery] | None:
     """``queries``: each an ``expr`` (PromQL, or LogQL on a logs tile) or an ``indicator`` reference."""
     if panel == "text":
@@ -213,7 +214,7 @@ def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: l
             for key in ("window", "match"):
                 if key in qd:
                     c.error(qp + (key,), f"`{key}` narrows an indicator query", f"remove `{key}` or use `indicator`")
-            if expr is None or not _check_refs(c, expr, qp + ("expr",), variables):
+            if expr is None or not _check_refs(c, expr, qp + ("expr",), slices):
                 continue
             if loki and not expr.lstrip().startswith("{"):
                 c.error(qp + ("expr",), "a logs tile queries Loki and needs a LogQL stream selector",
@@ -226,7 +227,8 @@ def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: l
             c.error(qp + ("indicator",), "indicators are Prometheus recording rules; a logs tile queries Loki",
                     "write a LogQL `expr`")
             continue
-        indicator = c.reference(qd["indicator"], qp + ("indicator",), declared["indicators"], "indicators")
+        indicator = c.reference(qd["indicator"], qp + ("indicator",), declared["indicators"], "indicators",
+                                "an indicator")
         window = c.duration(qd.get("window", "5m"), qp + ("window",))
         if indicator is None or window is None:
             continue
@@ -242,23 +244,30 @@ def _tile_queries(c: Checker, d: dict, p: tuple, panel: str | None, variables: l
                 elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
                     match[label] = str(value)
                 else:
-                    c.error(qp + ("match", label), f"expected a label value, got {value!r}", "write a text value")
+                    c.error(qp + ("match", label), f"expected a label value, got {kind_of(value)}",
+                            "write a text value")
         out.append(m.TileQuery(legend=str(legend), indicator=indicator, window=window.text,
                                match=m.frozen_map(match), instant=instant, format=fmt, unit=unit,
                                line=c.doc.line_of(qp + ("indicator",)), path=dotted(qp)))
     return out if len(out) == len(raw) else None
 
 
-def _check_refs(c: Checker, expr: str, p: tuple, variables: list[m.Variable]) -> bool:
+def _slices(variables: list[m.Variable], raw: Any) -> set[str]:
+    """Names a query may use as ``$slice``: the variables, counting those with errors of their own (reported once,
+    where they are declared)."""
+    return {v.name for v in variables} | {name for name in raw if isinstance(name, str)} if isinstance(raw, dict) \
+        else {v.name for v in variables}
+
+
+def _check_refs(c: Checker, expr: str, p: tuple, known: set[str]) -> bool:
     """Every ``$var`` in a query is one of the dashboard's slices or a Grafana built-in."""
-    known = {v.name for v in variables}
     ok = True
-    for match in VARIABLE_REF.finditer(expr):
-        name = match.group(1) or match.group(2)
+    for name in dict.fromkeys(match.group(1) or match.group(2) for match in VARIABLE_REF.finditer(expr)):
         if name not in known and name not in GRAFANA_GLOBALS:
             close = difflib.get_close_matches(name, sorted(known | set(GRAFANA_GLOBALS)), n=1)
             hint = f"did you mean `${close[0]}`?" if close else "declare it under the dashboard's `variables`"
-            c.error(p, f"`${name}` is not a variable of this dashboard", f"use a declared variable ({hint})")
+            c.error(p, f"`${name}` is not a variable of this dashboard", f"use a declared variable ({hint})",
+                    token=f"${name}")
             ok = False
     return ok
 
@@ -288,9 +297,10 @@ def _indicator_unit(declared: dict[str, dict[str, Any]], name: str) -> str:
 def _tile_slos(c: Checker, d: dict, p: tuple, declared: dict[str, dict[str, Any]]) -> list[str]:
     out: list[str] = []
     for i, name in enumerate(c.string_list(d.get("slos", []), p + ("slos",))):
-        if c.reference(name, p + ("slos", i), declared["slos"], "slos") is not None:
+        if c.reference(name, p + ("slos", i), declared["slos"], "slos", "an SLO") is not None:
             out.append(name)
-    ops = {str((declared["slos"][n].get("objective") or {}).get("op", ""))[:1] for n in out}
+    objectives = [declared["slos"][n].get("objective") for n in out]
+    ops = {str(o.get("op", ""))[:1] for o in objectives if isinstance(o, dict)}
     if len(ops) > 1:
         c.error(p + ("slos",), "the SLOs mix upper bounds (<) and lower bounds (>), so one color scale cannot show "
                 "both", "split them over two tiles, or write explicit `thresholds`")
@@ -337,7 +347,7 @@ def _mappings(c: Checker, raw: Any, p: tuple) -> tuple[m.ValueMapping, ...]:
             continue
         value = d.get("value")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            c.error(ip + ("value",), f"expected a value to map, got {value!r}", "write a number or text")
+            c.error(ip + ("value",), f"expected a value to map, got {kind_of(value)}", "write a number or text")
             continue
         text = c.string(d.get("text"), ip + ("text",))
         color = c.string(d.get("color"), ip + ("color",), COLOR, "Grafana color (green, red, #rrggbb, ...)")

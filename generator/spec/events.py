@@ -24,20 +24,25 @@ def parse_events(c: Checker, raw: Any, attributes: dict[str, m.Attribute]) -> li
         if name in RESERVED_EVENT_NAMES or name.startswith("_"):
             c.error(p, f"event name `{name}` clashes with the runtime's API (`Telemetry.{name}`)",
                     "rename the event (the runtime makes a method `rt.<event>` per event)")
-        d = c.mapping(spec, p, required=("description", "required", "metrics", "example"),
-                      optional=("optional", "span", "log"))
+        d = c.mapping(spec, p, required=("description", "required", "metrics"),
+                      optional=("optional", "span", "log", "example"))
         if d is None:
             continue
-        required = c.string_list(d.get("required", []), p + ("required",), allow_empty=False)
-        optional = c.string_list(d.get("optional", []), p + ("optional",))
-        for key, names in (("required", required), ("optional", optional)):
+        listed = {key: c.string_list(d.get(key, []), p + (key,), allow_empty=key == "optional")
+                  for key in ("required", "optional")}
+        for key, names in listed.items():
             for i, field in enumerate(names):
-                c.reference(field, p + (key, i), attributes, "attributes")
-        for i, field in enumerate(optional):
-            if field in required:
+                c.reference(field, p + (key, i), attributes, "attributes", "an attribute")
+        for i, field in enumerate(listed["optional"]):
+            if field in listed["required"]:
                 c.error(p + ("optional", i), f"`{field}` is also required", "list it in one place only")
+        # An undeclared field is reported once, above, and left out of the event, so nothing downstream
+        # looks up an attribute that does not exist; the example may still name it.
+        required = [f for f in listed["required"] if f in attributes]
+        optional = [f for f in listed["optional"] if f in attributes and f not in required]
+        named = set(listed["required"]) | set(listed["optional"])
         fields = set(required) | set(optional)
-        span = _span(c, d["span"], p + ("span",), fields, raw) if "span" in d else None
+        span = _span(c, d["span"], p + ("span",), name, fields, raw) if "span" in d else None
         log = None
         if "log" in d:
             log_d = c.mapping(d["log"], p + ("log",), required=("severity",))
@@ -56,20 +61,21 @@ def parse_events(c: Checker, raw: Any, attributes: dict[str, m.Attribute]) -> li
                 metrics.append(metric)
         else:
             c.error(p + ("metrics",), "expected a list of metrics", "write `metrics: []` if it emits none")
-        example = d.get("example")
-        if c.mapping(example, p + ("example",)) is not None:
+        example = d.get("example", {})  # optional; checked against the event's schema when present
+        if "example" in d and c.mapping(example, p + ("example",)) is not None:
             for field in required:
                 if field not in example:
                     c.error(p + ("example",), f"the example lacks required field `{field}`", f"add `{field}:`")
             for field in example:
-                if field not in fields:
+                if field not in named:
                     c.error(p + ("example", field), "field is not declared by the event",
                             "add it to `required`/`optional` or remove it from the example")
-        event = m.Event(name=name, description=str(d.get("description", "")), required=tuple(required),
+        event = m.Event(name=name, description=c.text(d.get("description"), p + ("description",)),
+                        required=tuple(required),
                         optional=tuple(optional), metrics=tuple(metrics),
                         example=m.frozen_map(example if isinstance(example, dict) else {}),
                         span=span, log_severity=log)
-        if isinstance(example, dict) and all(f in attributes for f in event.fields):
+        if example and isinstance(example, dict):
             _check_example(c, event, attributes, p + ("example",))
         out.append(event)
     return out
@@ -85,7 +91,7 @@ def _check_example(c: Checker, event: m.Event, attributes: dict[str, m.Attribute
                 "make the example satisfy the attribute's type, enum, pattern and bounds")
 
 
-def _span(c: Checker, raw: Any, p: tuple, fields: set[str], events: dict) -> m.Span | None:
+def _span(c: Checker, raw: Any, p: tuple, event: str, fields: set[str], events: dict) -> m.Span | None:
     d = c.mapping(raw, p, required=("name", "kind"), optional=("parent", "duration_field"))
     if d is None:
         return None
@@ -93,12 +99,10 @@ def _span(c: Checker, raw: Any, p: tuple, fields: set[str], events: dict) -> m.S
     kind = c.choice(d.get("kind"), p + ("kind",), m.SPAN_KINDS)
     parent = d.get("parent")
     if parent is not None:
-        parent = c.reference(parent, p + ("parent",), events, "events")
+        parent = c.reference(parent, p + ("parent",), events, "events", "an event")
     duration = d.get("duration_field")
-    if duration is not None and duration not in fields:
-        c.error(p + ("duration_field",), f"`{duration}` is not a field of this event",
-                "name a numeric field listed in `required`")
-        duration = None
+    if duration is not None:
+        duration = c.field(duration, p + ("duration_field",), fields, event, "name a numeric field it declares")
     if name is None or kind is None:
         return None
     return m.Span(name, kind, parent, duration)
@@ -117,7 +121,7 @@ def _metric(c: Checker, raw: Any, p: tuple, event: str, fields: set[str],
     for i, label in enumerate(labels):
         lp = p + ("labels", i)
         if label not in attributes:
-            c.reference(label, lp, attributes, "attributes")
+            c.reference(label, lp, attributes, "attributes", "an attribute")
         elif label not in fields:
             c.error(lp, f"`{label}` is not a field of event `{event}`",
                     "add it to the event's fields or drop the label")
@@ -130,11 +134,10 @@ def _metric(c: Checker, raw: Any, p: tuple, event: str, fields: set[str],
         elif label == m.SHADOW_LABEL:
             c.error(lp, "`shadow` is added by the runtime in shadow mode", "drop it from `labels`")
     value = d.get("value")
-    if value is not None and value not in fields:
-        c.error(p + ("value",), f"`{value}` is not a field of event `{event}`",
-                "name a numeric field of the event (or an array field, counted by length)")
-        value = None
-    elif value is not None and attributes[value].type not in ("integer", "number", "array"):
+    if value is not None:
+        value = c.field(value, p + ("value",), fields, event,
+                        "name a numeric field of the event (or an array field, counted by length)")
+    if value is not None and attributes[value].type not in ("integer", "number", "array"):
         c.error(p + ("value",), f"`{value}` is a {attributes[value].type}, not a number",
                 "name an integer, number or array field")
         value = None
@@ -158,12 +161,12 @@ def _metric(c: Checker, raw: Any, p: tuple, event: str, fields: set[str],
     elif "buckets" in d:
         c.error(p + ("buckets",), f"a {instrument} has no buckets", "remove `buckets` or use a histogram")
     once_per = d.get("once_per")
-    if once_per is not None and once_per not in fields:
-        c.error(p + ("once_per",), f"`{once_per}` is not a field of event `{event}`",
-                "name the join key to count once per, such as request_id")
-        once_per = None
+    if once_per is not None:
+        once_per = c.field(once_per, p + ("once_per",), fields, event,
+                           "name the join key to count once per, such as request_id")
     if None in (name, instrument, unit):
         return None
+    labels = [label for label in labels if label in attributes]  # an undeclared one is reported above
     return m.Metric(name=str(name), instrument=str(instrument), unit=str(unit),
-                    description=str(d.get("description", "")), labels=tuple(labels), event=event,
+                    description=c.text(d.get("description"), p + ("description",)), labels=tuple(labels), event=event,
                     value=value, buckets=buckets, once_per=once_per)

@@ -32,7 +32,7 @@ class _Reader:
             instruments: tuple[str, ...]) -> m.MetricRef | None:
         """A metric by name, of one of ``instruments``, narrowed by ``where`` (``None``: not narrowed)."""
         c = self.c
-        metric_name = c.reference(name, p_metric, self.metrics, "metrics (declared under events)")
+        metric_name = c.reference(name, p_metric, self.metrics, "events", "a metric")
         if metric_name is None:
             return None
         metric = self.metrics[metric_name]
@@ -174,8 +174,8 @@ def parse_indicators(c: Checker, raw: Any, metrics: dict[str, m.Metric],
         if d is None:
             continue
         by = tuple(c.string_list(d.get("by", []), p + ("by",)))
-        indicator = PARSERS[kind](reader, d, p, {"name": name, "description": str(d.get("description", "")),
-                                                 "by": by})
+        description = c.text(d.get("description"), p + ("description",))
+        indicator = PARSERS[kind](reader, d, p, {"name": name, "description": description, "by": by})
         if indicator is not None:
             _check_split_labels(c, indicator, p)
             out[name] = indicator

@@ -43,14 +43,12 @@ def parse_joins(c: Checker, raw: Any, events: list[m.Event], attributes: dict[st
                       optional=("inherit", "consistent", "require_known", "references"))
         if d is None:
             continue
-        root_name = c.reference(d.get("root"), p + ("root",), by_name, "events")
+        root_name = c.reference(d.get("root"), p + ("root",), by_name, "events", "an event")
         if root_name is None:
             continue
         root = by_name[root_name]
-        key = d.get("key")
-        if key not in root.fields:
-            c.error(p + ("key",), f"`{key}` is not a field of the root event `{root_name}`",
-                    f"name the join key field the root declares (one of: {', '.join(root.fields)})")
+        key = c.field(d.get("key"), p + ("key",), root.fields, root_name, "name the join key field the root declares")
+        if key is None:
             continue
         members = tuple(e.name for e in events if e.name != root_name and key in e.fields)
         for event in (root_name, *members):
@@ -142,7 +140,7 @@ def _references(c: Checker, raw: Any, p: tuple, events: dict[str, m.Event], in_c
 
 def _context_event(c: Checker, value: Any, p: tuple, events: dict[str, m.Event],
                    in_context: tuple[str, ...]) -> str | None:
-    name = c.reference(value, p, events, "events")
+    name = c.reference(value, p, events, "events", "an event")
     if name is not None and name not in in_context:
         c.error(p, f"event `{name}` is not in this context", f"use one of: {', '.join(in_context)}")
         return None

@@ -40,7 +40,7 @@ def parse_data_quality(c: Checker, raw: Any, events: list[m.Event], attributes: 
     if rd is None:
         return DataQuality()
     by_name = {e.name: e for e in events}
-    name = c.reference(rd.get("event"), p + ("event",), by_name, "events")
+    name = c.reference(rd.get("event"), p + ("event",), by_name, "events", "an event")
     if name is None:
         return DataQuality()
     event = by_name[name]

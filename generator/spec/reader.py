@@ -26,24 +26,46 @@ class Checker:
 
     def __init__(self, doc: Document):
         self.doc = doc
-        self.errors: list[SpecError] = []
+        self.errors: list[SpecError] = list(doc.errors)
+        self.broken: dict[str, set[str]] = {}
+        """Names declared with errors of their own, by noun ("an event"): references to them are not reported."""
 
-    def error(self, path: Path_, problem: str, fix: str) -> None:
-        self.errors.append(SpecError(self.doc.source, self.doc.line_of(path), dotted(path), problem, fix))
+    def mark_broken(self, noun: str, declared: Any, valid: Iterable[str]) -> None:
+        """Names in ``declared`` (a raw mapping or list of names) that did not make it into ``valid``."""
+        names = {n for n in declared if isinstance(n, str)} if isinstance(declared, (dict, list, set)) else set()
+        self.broken[noun] = names - set(valid)
+
+    def error(self, path: Path_, problem: str, fix: str, token: str = "") -> None:
+        """Record a problem at ``path``; ``token`` (a word inside a multi-line text) moves the line to it.
+
+        Paths the loader already reported (an ``.inf``, a duplicate key, …) are skipped: one error per problem.
+        """
+        if self.doc.was_reported(path):
+            return
+        where = dotted(path)
+        line = self.doc.line_of(path)
+        if token:
+            line = self.doc.token_line(where, token, line)
+        self.errors.append(SpecError(self.doc.source, line, where, problem, fix))
+
+    def has_errors(self, section: str) -> bool:
+        """Whether an error was recorded in ``section`` (so a later check can skip its follow-on errors)."""
+        return any(e.path == section or e.path.startswith((section + ".", section + "[")) for e in self.errors)
 
     def mapping(self, value: Any, path: Path_, required: Iterable[str] = (),
                 optional: Iterable[str] = ()) -> dict[str, Any] | None:
         """A mapping with exactly the known keys; ``None`` (after an error) if it is not one."""
         if not isinstance(value, dict):
-            self.error(path, f"expected a mapping, got {_kind(value)}", "write it as `key: value` lines")
+            self.error(path, f"expected a mapping, got {kind_of(value)}", "write it as `key: value` lines")
             return None
         known = list(required) + list(optional)
         if known:
             for key in value:
                 if key not in known:
                     close = difflib.get_close_matches(key, known, n=1)
-                    hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(known)}"
-                    self.error(path + (key,), "unknown key", f"remove it or fix the name ({hint})")
+                    hint = f" (did you mean `{close[0]}`?)" if close else ""
+                    self.error(path + (key,), "unknown key",
+                               f"remove it or fix the name{hint}; allowed keys: {', '.join(known)}")
             for key in required:
                 if key not in value:
                     self.error(path, f"missing required key `{key}`", f"add `{key}:`")
@@ -51,23 +73,48 @@ class Checker:
 
     def string(self, value: Any, path: Path_, pattern: str | None = None, what: str = "") -> str | None:
         if not isinstance(value, str) or not value:
-            self.error(path, f"expected a non-empty string, got {_kind(value)}", "write a text value")
+            self.error(path, f"expected a non-empty string, got {kind_of(value)}", "write a text value")
             return None
         if pattern and not re.fullmatch(pattern, value):
             self.error(path, f"`{value}` is not a valid {what or 'value'}", f"use a value matching {pattern}")
             return None
         return value
 
+    def text(self, value: Any, path: Path_) -> str:
+        """Free text (a description): a string, possibly empty; anything else is reported and read as ``""``."""
+        if not isinstance(value, str):
+            self.error(path, f"expected text, got {kind_of(value)}", "write the text as a (quoted) string")
+            return ""
+        return value
+
+    def integer(self, value: Any, path: Path_, minimum: int = 0) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(path, f"expected a whole number, got {kind_of(value)}", f"write a whole number >= {minimum}")
+            return None
+        if value < minimum:
+            self.error(path, f"{value} is below the minimum {minimum}", f"use a value >= {minimum}")
+            return None
+        return value
+
+    def field(self, value: Any, path: Path_, fields: Iterable[str], event: str, fix: str) -> str | None:
+        """The name of one of ``event``'s ``fields``."""
+        names = sorted(fields)
+        if not isinstance(value, str) or value not in names:
+            self.error(path, f"{shown(value)} is not a field of event `{event}`",
+                       f"{fix} (one of: {', '.join(names) or 'none'})")
+            return None
+        return value
+
     def choice(self, value: Any, path: Path_, choices: Iterable[str]) -> str | None:
         options = list(choices)
-        if value not in options:
-            self.error(path, f"`{value}` is not one of {', '.join(options)}", f"use one of {', '.join(options)}")
+        if not isinstance(value, str) or value not in options:
+            self.error(path, f"{shown(value)} is not one of {', '.join(options)}", f"use one of {', '.join(options)}")
             return None
         return str(value)
 
     def boolean(self, value: Any, path: Path_) -> bool | None:
         if not isinstance(value, bool):
-            self.error(path, f"expected true or false, got {_kind(value)}", "write true or false")
+            self.error(path, f"expected true or false, got {kind_of(value)}", "write true or false")
             return None
         return value
 
@@ -75,7 +122,7 @@ class Checker:
                maximum: Decimal | None = None) -> Decimal | None:
         """A number kept as Decimal from its written form, so thresholds stay float-clean."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.error(path, f"expected a number, got {_kind(value)}", "write a number such as 0.95")
+            self.error(path, f"expected a number, got {kind_of(value)}", "write a number such as 0.95")
             return None
         try:
             number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
@@ -94,15 +141,19 @@ class Checker:
         return number
 
     def duration(self, value: Any, path: Path_) -> Duration | None:
+        fix = "write a Prometheus duration of at least 1s, such as 30s, 5m, 1h, 2d"
+        if not isinstance(value, str):
+            self.error(path, f"expected a duration, got {kind_of(value)}", fix)
+            return None
         try:
             return parse_duration(value)
         except ValueError as exc:
-            self.error(path, str(exc), "write a Prometheus duration of at least 1s, such as 30s, 5m, 1h, 2d")
+            self.error(path, str(exc), fix)
             return None
 
     def string_list(self, value: Any, path: Path_, allow_empty: bool = True) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.error(path, f"expected a list of names, got {_kind(value)}", "write a list such as [a, b]")
+            self.error(path, f"expected a list of names, got {kind_of(value)}", "write a list such as [a, b]")
             return []
         if not value and not allow_empty:
             self.error(path, "the list is empty", "name at least one entry")
@@ -113,19 +164,29 @@ class Checker:
             seen.add(item)
         return value
 
-    def reference(self, value: Any, path: Path_, known: Iterable[str], what: str) -> str | None:
-        """A name that must exist among ``known`` (an attribute, an indicator, …)."""
+    def reference(self, value: Any, path: Path_, known: Iterable[str], section: str, noun: str) -> str | None:
+        """A name that must exist among ``known``, the names declared under ``section`` (``noun``: "an attribute")."""
         names = sorted(known)
         if not isinstance(value, str) or value not in names:
-            close = difflib.get_close_matches(str(value), names, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"declare it under `{what}` first"
-            self.error(path, f"`{value}` is not a declared {what[:-1] if what.endswith('s') else what}",
-                       f"use a name from `{what}` ({hint})")
+            if isinstance(value, str) and value in self.broken.get(noun, ()):
+                return None  # declared, with errors reported where it is declared
+            if not isinstance(value, str):
+                self.error(path, f"expected the name of {noun}, got {kind_of(value)}", f"write a name from `{section}`")
+                return None
+            close = difflib.get_close_matches(value, names, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"declare it under `{section}` first"
+            self.error(path, f"`{value}` is not {noun} declared under `{section}`", f"use one of those names ({hint})")
             return None
         return value
 
 
-def _kind(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as a message names it: a string in backticks, anything else by its kind."""
+    return f"`{value}`" if isinstance(value, str) else kind_of(value)
+
+
+def kind_of(value: Any) -> str:
+    """How a value is named in messages: `the string `x``, `a number (3)`, `a mapping`, …"""
     if value is None:
         return "nothing"
     if isinstance(value, bool):

@@ -1,4 +1,9 @@
-"""The ``routing`` section: Alertmanager routes per severity and receivers."""
+"""The ``routing`` section: Alertmanager routes per severity and receivers.
+
+Only ``receivers`` is required. A severity that is not listed (or a timing a listed one leaves out) takes
+the defaults of ``DEFAULT_ROUTES``, and its receiver is ``default_receiver`` (needed only when there are
+several receivers). ``kill_switch_webhook`` is needed exactly when the spec declares ``kill_switches``.
+"""
 
 from __future__ import annotations
 
@@ -7,64 +12,106 @@ from typing import Any
 from obsgen import model as m
 from obsgen.spec.reader import MISSING, Checker
 
+TIMINGS = ("response", "group_wait", "group_interval", "repeat_interval")
+DEFAULT_GROUP_BY = ("alertname", "service", "slo")
+DEFAULT_ROUTES: dict[str, dict[str, str]] = {
+    # severity: class, response time, escalation, and Alertmanager's grouping and re-notification timings
+    "P1": {"class": "critical", "response": "15m", "escalation": "30m", "group_wait": "10s", "group_interval": "1m",
+           "repeat_interval": "30m"},
+    "P2": {"class": "warning", "response": "1h", "escalation": "4h", "group_wait": "30s", "group_interval": "5m",
+           "repeat_interval": "4h"},
+    "P3": {"class": "warning", "response": "4h", "escalation": "1d", "group_wait": "1m", "group_interval": "15m",
+           "repeat_interval": "1d"},
+    "P4": {"class": "info", "response": "1d", "group_wait": "5m", "group_interval": "1h", "repeat_interval": "3d"},
+}
+RECEIVER_NAME = r"[a-z][a-z0-9-]*"
 
-def parse_routing(c: Checker, raw: Any) -> m.Routing | None:
+
+def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Routing | None:
     p = ("routing",)
     if raw is MISSING:
         return None  # already reported as a missing key
-    d = c.mapping(raw, p, required=("group_by", "severities", "receivers", "kill_switch_webhook"))
+    d = c.mapping(raw, p, required=("receivers",),
+                  optional=("group_by", "severities", "default_receiver", "kill_switch_webhook"))
     if d is None:
         return None
-    group_by = c.string_list(d.get("group_by", []), p + ("group_by",), allow_empty=False)
+    group_by = tuple(c.string_list(d["group_by"], p + ("group_by",), allow_empty=False)) if "group_by" in d \
+        else DEFAULT_GROUP_BY
     receivers: list[m.Receiver] = []
     if c.mapping(d.get("receivers"), p + ("receivers",)) is not None:
         for name, spec in d["receivers"].items():
             rp = p + ("receivers", name)
-            if c.string(name, rp, r"[a-z][a-z0-9-]*", "receiver name"):
+            if c.string(name, rp, RECEIVER_NAME, "receiver name"):
                 kind = next((k for k in INTEGRATIONS if isinstance(spec, dict) and k in spec), None)
                 receiver = (_integration(c, name, kind, spec, rp) if kind
                             else _receiver(c, name, spec, rp, token_required=False))
                 if receiver:
                     receivers.append(receiver)
+        if not d["receivers"]:
+            c.error(p + ("receivers",), "no receivers", "declare at least one, e.g. `team: {url: http://...}`")
+    names = [r.name for r in receivers]
+    default = None
+    if "default_receiver" in d:
+        default = c.reference(d["default_receiver"], p + ("default_receiver",), names, "routing.receivers",
+                              "a receiver")
+    elif len(names) == 1:
+        default = names[0]
+    severities = d.get("severities", {})
     routes: list[m.SeverityRoute] = []
-    sev = d.get("severities")
-    if c.mapping(sev, p + ("severities",)) is not None:
+    if c.mapping(severities, p + ("severities",)) is not None:
+        for severity in severities:
+            c.choice(severity, p + ("severities", severity), m.SEVERITIES)
         for severity in m.SEVERITIES:
-            if severity not in sev:
-                c.error(p + ("severities",), f"no route for {severity}", f"add `{severity}:` with its timings")
-        for severity, spec in sev.items():
-            sp = p + ("severities", severity)
-            if c.choice(severity, sp, m.SEVERITIES) is None:
-                continue
-            sd = c.mapping(spec, sp, required=("class", "response", "receiver", "group_wait", "group_interval",
-                                               "repeat_interval"), optional=("escalation",))
-            if sd is None:
-                continue
-            klass = c.choice(sd.get("class"), sp + ("class",), m.SEVERITY_CLASSES)
-            times = {k: c.duration(sd.get(k), sp + (k,)) for k in ("response", "group_wait", "group_interval",
-                                                                   "repeat_interval")}
-            escalation = c.duration(sd["escalation"], sp + ("escalation",)) if "escalation" in sd else None
-            receiver = c.reference(sd.get("receiver"), sp + ("receiver",), [r.name for r in receivers],
-                                   "routing.receivers")
-            gw, gi, ri = times["group_wait"], times["group_interval"], times["repeat_interval"]
-            if escalation and ri and ri.seconds > escalation.seconds:
-                c.error(sp + ("repeat_interval",), f"repeat_interval {ri} is longer than the escalation time "
-                        f"{escalation}", "re-notify at or before the escalation deadline")
-            if gw and times["response"] and gw.seconds >= times["response"].seconds:
-                c.error(sp + ("group_wait",), f"group_wait {gw} uses up the response time",
-                        "use a group_wait well below the response time")
-            if None in (klass, receiver, gw, gi, ri, times["response"]):
-                continue
-            routes.append(m.SeverityRoute(severity=severity, severity_class=str(klass),
-                                          response=times["response"], receiver=str(receiver),  # type: ignore[arg-type]
-                                          group_wait=gw, group_interval=gi, repeat_interval=ri,  # type: ignore[arg-type]
-                                          escalation=escalation))
-    webhook = _receiver(c, "kill-switch", d.get("kill_switch_webhook"), p + ("kill_switch_webhook",),
-                        token_required=True)
-    if webhook is None or len(routes) != len(m.SEVERITIES):
+            route = _route(c, severity, severities.get(severity, {}), p + ("severities", severity), names, default)
+            if route is not None:
+                routes.append(route)
+        unrouted = [s for s in m.SEVERITIES if s not in severities or
+                    (isinstance(severities[s], dict) and "receiver" not in severities[s])]
+        if default is None and len(names) > 1 and unrouted and "default_receiver" not in d:
+            verb = "names" if len(unrouted) == 1 else "name"
+            c.error(p + ("severities",), f"{', '.join(unrouted)} {verb} no `receiver` and there are several receivers",
+                    "add `default_receiver:` under `routing` (or a `receiver:` to each of them)")
+    webhook = None
+    if "kill_switch_webhook" in d:
+        webhook = _receiver(c, "kill-switch", d["kill_switch_webhook"], p + ("kill_switch_webhook",),
+                            token_required=True)
+        if webhook is None:
+            return None
+    elif kill_switches:
+        c.error(p, "missing required key `kill_switch_webhook`: the spec has kill_switches",
+                "add `kill_switch_webhook: {url: ..., bearer_token_file: ...}` (the receiver that flips them)")
+    if len(routes) != len(m.SEVERITIES) or not receivers:
         return None
-    routes.sort(key=lambda r: r.severity)
-    return m.Routing(tuple(group_by), tuple(routes), tuple(receivers), webhook)
+    # Without kill-switches no alert carries a `kill_switch` label: a webhook would get nothing, so none is emitted.
+    return m.Routing(group_by, tuple(routes), tuple(receivers), webhook if kill_switches else None)
+
+
+def _route(c: Checker, severity: str, raw: Any, sp: tuple, receivers: list[str],
+           default: str | None) -> m.SeverityRoute | None:
+    """One severity's route: as listed, each key left out taken from ``DEFAULT_ROUTES``."""
+    sd = c.mapping(raw, sp, optional=("class", "response", "receiver", "escalation") + TIMINGS[1:])
+    if sd is None:
+        return None
+    fallback = DEFAULT_ROUTES[severity]
+    klass = c.choice(sd.get("class", fallback["class"]), sp + ("class",), m.SEVERITY_CLASSES)
+    times = {k: c.duration(sd.get(k, fallback[k]), sp + (k,)) for k in TIMINGS}
+    escalation = None
+    if "escalation" in sd or "escalation" in fallback:
+        escalation = c.duration(sd.get("escalation", fallback.get("escalation")), sp + ("escalation",))
+    receiver = default  # None: reported once for all severities by the caller
+    if "receiver" in sd:
+        receiver = c.reference(sd["receiver"], sp + ("receiver",), receivers, "routing.receivers", "a receiver")
+    gw, gi, ri, response = times["group_wait"], times["group_interval"], times["repeat_interval"], times["response"]
+    if escalation and ri and ri.seconds > escalation.seconds:
+        c.error(sp + ("repeat_interval",), f"repeat_interval {ri} is longer than the escalation time "
+                f"{escalation}", "re-notify at or before the escalation deadline")
+    if gw and response and gw.seconds >= response.seconds:
+        c.error(sp + ("group_wait",), f"group_wait {gw} uses up the response time",
+                "use a group_wait well below the response time")
+    if klass is None or receiver is None or gw is None or gi is None or ri is None or response is None:
+        return None
+    return m.SeverityRoute(severity=severity, severity_class=klass, response=response, receiver=receiver,
+                           group_wait=gw, group_interval=gi, repeat_interval=ri, escalation=escalation)
 
 
 def _receiver(c: Checker, name: str, raw: Any, p: tuple, token_required: bool) -> m.Receiver | None:
@@ -127,3 +174,14 @@ def _integration(c: Checker, name: str, kind: str, raw: dict, p: tuple) -> m.Rec
             return None
     url = options.pop("url", "")
     return m.Receiver(name, url, kind=kind, options=m.frozen_map(options), secret_file=secret)
+
+
+def stand_in_routing() -> m.Routing:
+    """The default routes to one receiver: used only to check the rest of a spec whose ``routing`` has errors."""
+    receiver = m.Receiver("default", "http://receiver.invalid")
+    routes = tuple(m.SeverityRoute(severity=s, severity_class=d["class"], response=m.parse_duration(d["response"]),
+                                   receiver=receiver.name, group_wait=m.parse_duration(d["group_wait"]),
+                                   group_interval=m.parse_duration(d["group_interval"]),
+                                   repeat_interval=m.parse_duration(d["repeat_interval"]))
+                   for s, d in DEFAULT_ROUTES.items())
+    return m.Routing(DEFAULT_GROUP_BY, routes, (receiver,), None)

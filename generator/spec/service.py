@@ -23,7 +23,7 @@ def parse_service(c: Checker, raw: Any) -> m.Service | None:
     namespace = c.string(d.get("namespace"), p + ("namespace",), NAME, "namespace")
     runbook = c.string(d.get("runbook_url"), p + ("runbook_url",), r"https?://\S+", "URL")
     grafana = c.string(d.get("grafana_url"), p + ("grafana_url",), r"https?://\S+[^/]", "URL")
-    description = d.get("description", "")
+    description = c.text(d.get("description", ""), p + ("description",))
     if name == STACK:
         c.error(p + ("name",), f"`{STACK}` is reserved: the output manifest marks the files shared by all services "
                 "with it", "choose another service name")
@@ -44,12 +44,16 @@ def parse_kill_switches(c: Checker, raw: Any) -> dict[str, str]:
     return out
 
 
+RETENTION_KEYS = ("raw_events", "aggregates", "errors", "critical_errors", "metrics", "late_arrival")
+"""What the stack configs read: Loki's default and per-stream log retention, Prometheus' TSDB retention, the
+aggregates' and late arrivals' windows. A misspelt key would silently drop a retention, so the set is closed."""
+
+
 def parse_retention(c: Checker, raw: Any) -> dict[str, m.Duration]:
     out: dict[str, m.Duration] = {}
-    if c.mapping(raw, ("retention",)) is None:
+    if c.mapping(raw, ("retention",), optional=RETENTION_KEYS) is None:
         return out
     for name, value in raw.items():
-        duration = c.duration(value, ("retention", name))
-        if duration is not None:
+        if name in RETENTION_KEYS and (duration := c.duration(value, ("retention", name))) is not None:
             out[name] = duration
     return out

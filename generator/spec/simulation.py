@@ -61,6 +61,10 @@ class _Reader:
         self.fields_anywhere = {f for e in events for f in e.fields}
         self.fields_of = {e.name: e.fields for e in events}
         self.alerts = alerts
+        self.skipped_steps: set[str] = set()
+        """Steps left unchecked because their context has errors: incidents may still name them."""
+        self.fields_known = not c.has_errors("events")
+        """Whether every event's fields are known: else "not a field" errors may follow from the events' errors."""
 
     # -- values ------------------------------------------------------------------------------------------------
 
@@ -167,12 +171,12 @@ class _Reader:
                 return None
             return s.Template(raw)
         if name == "sample":
-            if c.reference(raw, kp, self.populations, "simulation.populations") is None:
+            if c.reference(raw, kp, self.populations, "simulation.populations", "a population") is None:
                 return None
             count = self.dist(d["count"], p + ("count",), None) if "count" in d else s.Dist(s.Const(1))
             return s.Sample(raw, count) if count is not None else None
         if name == "copy":
-            if raw not in self.fields_anywhere:
+            if raw not in self.fields_anywhere and self.fields_known:
                 c.error(kp, f"`{raw}` is not a field of any event", "name a field the context has")
                 return None
             return s.Copy(raw)
@@ -218,7 +222,7 @@ class _Reader:
             self.c.error(p, "an adjustment needs `times`, `field` (with `power`) or `plus`", "add one of them")
             return None
         field = d.get("field")
-        if field is not None and field not in self.fields_anywhere:
+        if field is not None and field not in self.fields_anywhere and self.fields_known:
             self.c.error(p + ("field",), f"`{field}` is not a field of any event", "name a numeric field")
             field = None
         plus = self.dist(d["plus"], p + ("plus",), None) if "plus" in d else None
@@ -249,6 +253,8 @@ class _Reader:
             return None, None
         event, field = s.split_field_key(key, self.fields_of)
         if event is None and field not in self.fields_anywhere:
+            if not self.fields_known:
+                return None, None
             prefix, dot, _ = key.partition(".")
             if dot and prefix in self.events:
                 self.c.error(p, f"`{key[len(prefix) + 1:]}` is not a field of event `{prefix}`",
@@ -333,7 +339,7 @@ class _Reader:
         members = {e for ctx in self.joins for e in ctx.members}
         for name, spec in raw.items():
             rp = p + (name,)
-            if self.c.reference(name, rp, self.events, "events") is None:
+            if self.c.reference(name, rp, self.events, "events", "an event") is None:
                 continue
             if name in members:
                 self.c.error(rp, f"`{name}` is a member of a context, made by its root's steps",
@@ -345,7 +351,7 @@ class _Reader:
             rate = self.number(d.get("peak_per_s", 1.0), rp + ("peak_per_s",), positive=True)
             population = d.get("population")
             if population is not None and self.c.reference(population, rp + ("population",), self.populations,
-                                                           "simulation.populations") is None:
+                                                           "simulation.populations", "a population") is None:
                 population = None
             out.append(s.Root(name, rate if rate is not None else 1.0, population))
         return out
@@ -364,9 +370,12 @@ class _Reader:
             if d is None or "event" not in d:
                 continue
             event = d["event"]
-            if self.c.reference(event, sp + ("event",), self.events, "events") is None:
+            if self.c.reference(event, sp + ("event",), self.events, "events", "an event") is None:
                 continue
             ctx = context_of.get(event)
+            if ctx is None and self.c.has_errors("joins"):
+                self.skipped_steps.add(str(d.get("name", event)))  # its context may be the one with errors
+                continue
             if ctx is None:
                 self.c.error(sp + ("event",), f"`{event}` is not a member of any context in `joins`",
                              "steps make member events; list a root or standalone event under `roots`")
@@ -420,14 +429,14 @@ class _Reader:
                             numbers[key][field_key] = n
         stop = []
         for i, event in enumerate(c.string_list(d.get("stop", []), p + ("stop",))):
-            if c.reference(event, p + ("stop", i), self.events, "events") is not None:
+            if c.reference(event, p + ("stop", i), self.events, "events", "an event") is not None:
                 stop.append(event)
         bad = None
         if "bad_fraction" in d:
             bd = c.mapping(d["bad_fraction"], p + ("bad_fraction",), required=("indicator", "value"))
             if bd is not None and {"indicator", "value"} <= bd.keys():
                 indicator = c.reference(bd["indicator"], p + ("bad_fraction", "indicator"), self.indicators,
-                                        "indicators")
+                                        "indicators", "an indicator")
                 value = self.number(bd["value"], p + ("bad_fraction", "value"))
                 if indicator is not None and not _ratio_over_one_event(self.indicators[indicator]):
                     c.error(p + ("bad_fraction", "indicator"),
@@ -437,12 +446,12 @@ class _Reader:
                     bad = s.BadFraction(indicator, value)
         fires = []
         for i, alert in enumerate(c.string_list(d.get("fires", []), p + ("fires",))):
-            if c.reference(alert, p + ("fires", i), self.alerts, "alerts") is not None:
+            if c.reference(alert, p + ("fires", i), self.alerts, "alerts", "an alert") is not None:
                 fires.append(alert)
         step_probabilities = {}
         if isinstance(d.get("steps"), dict):
             for step, spec in d["steps"].items():
-                if c.reference(step, p + ("steps", step), steps, "simulation.steps") is None:
+                if c.reference(step, p + ("steps", step), steps, "simulation.steps", "a step") is None:
                     continue
                 dist = self.chance(spec, p + ("steps", step))
                 if dist is not None:
@@ -450,7 +459,7 @@ class _Reader:
         elif "steps" in d:
             c.error(p + ("steps",), "expected step: probability spec pairs", "write `steps: {name: {value: 0.2}}`")
         return s.Override(
-            name, description=str(d.get("description", "")),
+            name, description=c.text(d.get("description", ""), p + ("description",)),
             when=self.conditions(d["when"], p + ("when",)) if "when" in d else (),
             share=share if share is not None else 1.0, fields=self.field_specs(d.get("fields", {}), p + ("fields",)),
             steps=step_probabilities, scale=numbers["scale"], add=numbers["add"], stop=tuple(stop), bad_fraction=bad,
@@ -489,7 +498,7 @@ def parse_simulation(c: Checker, raw: Any, events: list[m.Event], attributes: di
     roots = r.roots(d.get("roots", {}), p + ("roots",))
     fields = r.field_specs(d.get("fields", {}), p + ("fields",))
     steps = r.steps(d.get("steps", []), p + ("steps",))
-    step_names = {st.name for st in steps} | {e for ctx in joins for e in ctx.members}
+    step_names = {st.name for st in steps} | {e for ctx in joins for e in ctx.members} | r.skipped_steps
     incidents = []
     if "incidents" in d and c.mapping(d["incidents"], p + ("incidents",)) is not None:
         for name, spec in d["incidents"].items():
@@ -502,7 +511,7 @@ def parse_simulation(c: Checker, raw: Any, events: list[m.Event], attributes: di
     if "kill_switches" in d and c.mapping(d["kill_switches"], p + ("kill_switches",)) is not None:
         for name, spec in d["kill_switches"].items():
             kp = p + ("kill_switches", name)
-            if c.reference(name, kp, kill_switches, "kill_switches") is not None:
+            if c.reference(name, kp, kill_switches, "kill_switches", "a kill-switch") is not None:
                 reaction = r.override(name, spec, kp, step_names, incident=False)
                 if reaction is not None:
                     reactions.append(reaction)

@@ -33,7 +33,7 @@ def parse_selection(c: Checker, d: dict, p: tuple, indicator: m.Indicator,
                 c.error(mp, f"indicator `{indicator.name}` is not split by `{label}`",
                         f"add `{label}` to the indicator's `by` or remove it here")
             elif c.string(value, mp) is not None:
-                enum = attributes[label].enum
+                enum = attributes[label].enum if label in attributes else None
                 if enum and value not in enum:
                     c.error(mp, f"`{value}` is not a value of `{label}`", f"use one of {', '.join(enum)}")
                 match[label] = value
@@ -51,7 +51,7 @@ def parse_slos(c: Checker, raw: Any, indicators: dict[str, m.Indicator],
                       optional=("quantile", "match", "error_budget"))
         if d is None or c.string(name, p, NAME, "SLO name") is None:
             continue
-        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators")
+        ind_name = c.reference(d.get("indicator"), p + ("indicator",), indicators, "indicators", "an indicator")
         window = c.duration(d.get("window"), p + ("window",))
         objective = _objective(c, d.get("objective"), p + ("objective",))
         if ind_name is None:
@@ -67,7 +67,7 @@ def parse_slos(c: Checker, raw: Any, indicators: dict[str, m.Indicator],
             _check_budget(c, p, indicator, objective)
         if window is None or objective is None:
             continue
-        out.append(m.SLO(name=name, description=str(d.get("description", "")), indicator=indicator,
+        out.append(m.SLO(name=name, description=c.text(d.get("description"), p + ("description",)), indicator=indicator,
                          objective=objective, window=window, quantile=quantile, match=m.frozen_map(match),
                          budget_period=period, alert_delay=delay))
     return out

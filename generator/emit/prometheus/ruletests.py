@@ -162,12 +162,13 @@ def _target_value(op: str, threshold: Decimal, fire: bool, bounded: bool) -> Dec
     upward = (op in (">", ">=")) == fire
     if threshold == 0:
         return MARGIN if upward else Decimal(0)
+    step = abs(threshold) * (MARGIN if fire else MARGIN / 2)  # a gauge's threshold may be negative
     if upward:
-        value = threshold * (1 + (MARGIN if fire else MARGIN / 2))
+        value = threshold + step
         if bounded and value >= 1:
             value = (threshold + 1) / 2
         return value
-    return threshold * (1 - (MARGIN if fire else MARGIN / 2))
+    return threshold - step
 
 
 Results = list[tuple[dict[str, str], float]]

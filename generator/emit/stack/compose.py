@@ -100,7 +100,7 @@ def _ro(path: str) -> str:
 
 
 def _receivers(specs: Services) -> list[Receiver]:
-    return [r for model in specs.models for r in (*model.routing.receivers, model.routing.kill_switch_webhook)]
+    return [r for model in specs.models for r in model.routing.all_receivers]
 
 
 def external_urls(specs: Services) -> list[str]:
@@ -232,7 +232,8 @@ def compose_context(specs: Services) -> dict[str, Any]:
 
 def env_context(specs: Services) -> dict[str, Any]:
     killswitch = sorted({f"secrets/{posixpath.basename(token)}" for model in specs.models
-                         if (token := model.routing.kill_switch_webhook.bearer_token_file)})
+                         if model.routing.kill_switch_webhook is not None
+                         and (token := model.routing.kill_switch_webhook.bearer_token_file)})
     return {
         "grafana_admin": GRAFANA_ADMIN,
         "secrets": credentials.stack_secrets(specs),
