@@ -63,7 +63,7 @@ def receiver_secrets(specs: Services) -> list[Secret]:
     (generated) and the provider secrets of PagerDuty, Slack and e-mail receivers (supplied)."""
     found = {}
     for model in specs.models:
-        for r in (*model.routing.receivers, model.routing.kill_switch_webhook):
+        for r in model.routing.all_receivers:
             for path in r.secret_files:
                 found[posixpath.basename(path)] = Secret(posixpath.basename(path), path, ("alertmanager",),
                                                          generated=path == r.bearer_token_file)
