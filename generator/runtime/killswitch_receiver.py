@@ -15,7 +15,6 @@ import hmac
 import json
 import logging
 import os
-import tempfile
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from obsgen.runtime.killswitch import KillSwitchState
+from obsgen.runtime.state import DEFAULT_FILE_MODE
 
 _log = logging.getLogger("obsgen.killswitch")
 WEBHOOK_PATH = "/v1/alertmanager"
@@ -46,10 +46,14 @@ class KillSwitchReceiver:
     """An HTTP server applying Alertmanager webhook notifications to a ``KillSwitchState``."""
 
     def __init__(self, state: KillSwitchState, token: str, host: str = "127.0.0.1", port: int = 0,
-                 state_file: str | os.PathLike[str] | None = None, reset_on_resolve: bool = False) -> None:
+                 state_file: str | os.PathLike[str] | None = None, reset_on_resolve: bool = False,
+                 state_file_mode: int = DEFAULT_FILE_MODE) -> None:
         self.state = state
         self._token = token.encode()
         self._state_file = Path(state_file) if state_file else None
+        self._state_file_mode = state_file_mode
+        if self._state_file is not None and self._state_file.exists():
+            state.load_file(self._state_file)  # latched switches survive a restart; a corrupt file is kept
         self._reset_on_resolve = reset_on_resolve
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -113,14 +117,9 @@ class KillSwitchReceiver:
         return dict.fromkeys(names, False)
 
     def _write_state(self) -> None:
-        """Mirror the state to the JSON file atomically, for applications that watch it."""
-        if self._state_file is None:
-            return
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".killswitch-", dir=self._state_file.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.state.snapshot(), handle, sort_keys=True)
-        os.replace(tmp, self._state_file)
+        """Mirror the state to the JSON file (explicit mode, fsync'ed, atomic; never over a corrupt one)."""
+        if self._state_file is not None:
+            self.state.save_file(self._state_file, self._state_file_mode)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self

@@ -45,7 +45,7 @@ ENV_PREVIOUS_KEYS = "OBSGEN_PII_PREVIOUS_KEYS"
 ENV_DEV_MODE = "OBSGEN_DEV_MODE"
 KEY_ID_ATTRIBUTE = "obsgen.pii.key_id"
 MIN_KEY_BYTES = 16
-MIN_KEY_BITS = 48.0
+MIN_KEY_BITS = 32.0
 """Lower bound of the key's estimated entropy (Shannon, per byte, times its length)."""
 DEV_KEY = b"obsgen-dev-mode-pii-key--NOT-A-SECRET--never-use-in-production"
 """The dev-mode key. It is public (it is in this file), so dev-mode pseudonyms protect nothing."""
