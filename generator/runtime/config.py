@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from obsgen.runtime.pii import ENV_DEV_MODE, env_flag
+from obsgen.runtime.pii import DEFAULT_MAX_TEXT, ENV_DEV_MODE, env_flag
 
 Validation = Literal["production", "strict"]
 Protocol = Literal["http/protobuf", "grpc"]
@@ -73,7 +73,7 @@ class RuntimeConfig:
     context_cache_bytes: int = 32 << 20
     """Byte budget of each context cache (what contexts keep is estimated when stored): the least recently
     stored contexts go first when it is spent."""
-    max_text_length: int = 1024
+    max_text_length: int = DEFAULT_MAX_TEXT
     """Characters kept of a free-text field whose attribute declares no ``max_length`` (cut before scrubbing)."""
     max_object_bytes: int = 4096
     """Largest object attribute (its keys and values' text); a larger one is removed and counted."""
