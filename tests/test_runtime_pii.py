@@ -179,7 +179,7 @@ def test_free_text_is_scrubbed_of_emails_tokens_and_ips(text: str, expected: str
     assert sanitize_text(text) == expected
 
 
-def test_scrubbing_happens_before_truncation() -> None:
+def test_a_cut_never_leaves_half_an_email() -> None:
     out = sanitize_text("x" * 1020 + " a@b.io", max_length=1024)
     assert len(out) <= 1024 and "a@b" not in out
 
