@@ -47,7 +47,7 @@ def workload(root: str, package: str, journeys: int) -> None:
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    config = runtime.RuntimeConfig(pii_key=b"k" * 32, span_exporter=InMemorySpanExporter(),
+    config = runtime.RuntimeConfig(pii_key=b"instructions-key-Zq8vR2mK7xW4pL9n", span_exporter=InMemorySpanExporter(),
                                    log_exporter=InMemoryLogExporter(), metric_readers=[InMemoryMetricReader()],
                                    max_queue_size=100_000, schedule_delay_s=3600)
     rt = runtime.Telemetry.from_default(config)

@@ -84,7 +84,7 @@ ATTRIBUTE = obj(
      "description": TEXT},
     {"enum": names(), "format": one_of(m.FORMATS), "pattern": TEXT, "minimum": NUMBER, "maximum": NUMBER,
      "max_length": {"type": "integer", "minimum": 0}, "max_items": {"type": "integer", "minimum": 0},
-     "items": one_of(m.ATTRIBUTE_TYPES[:3])})
+     "items": one_of(m.ATTRIBUTE_TYPES[:3]), "keys": {**names(), "minItems": 1}})
 
 METRIC = obj(
     {"name": _full(reader.METRIC_NAME), "instrument": one_of(INSTRUMENTS), "unit": _full(reader.UNIT),

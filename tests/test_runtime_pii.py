@@ -120,14 +120,14 @@ def test_no_metric_point_carries_a_pii_or_high_cardinality_attribute(harness: Ha
 def test_the_key_comes_from_the_environment_or_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("OBSGEN_PII_KEY", "OBSGEN_PII_KEY_FILE", "OBSGEN_DEV_MODE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OBSGEN_PII_KEY", "k" * 32)
-    assert load_key() == (b"k" * 32, False)
+    monkeypatch.setenv("OBSGEN_PII_KEY", "9f1c2e7a5b3d4c6e8f0a1b2c3d4e5f6a")
+    assert load_key() == (b"9f1c2e7a5b3d4c6e8f0a1b2c3d4e5f6a", False)
     monkeypatch.delenv("OBSGEN_PII_KEY")
     key_file = tmp_path / "pii.key"
-    key_file.write_text("s" * 40 + "\n")
+    key_file.write_text("Zq8vR2mK7xW4pL9nT3bY6cH1jF5dG0sA\n")
     monkeypatch.setenv("OBSGEN_PII_KEY_FILE", str(key_file))
-    assert load_key() == (b"s" * 40, False)
-    assert load_key(explicit="e" * 20) == (b"e" * 20, False)
+    assert load_key() == (b"Zq8vR2mK7xW4pL9nT3bY6cH1jF5dG0sA", False)
+    assert load_key(explicit="e3Rt9Wq2Lp7Zx5Vb") == (b"e3Rt9Wq2Lp7Zx5Vb", False)
 
 
 def test_without_a_key_the_runtime_refuses_to_start(model: Model, monkeypatch: pytest.MonkeyPatch,
@@ -179,7 +179,7 @@ def test_free_text_is_scrubbed_of_emails_tokens_and_ips(text: str, expected: str
     assert sanitize_text(text) == expected
 
 
-def test_scrubbing_happens_before_truncation() -> None:
+def test_a_cut_never_leaves_half_an_email() -> None:
     out = sanitize_text("x" * 1020 + " a@b.io", max_length=1024)
     assert len(out) <= 1024 and "a@b" not in out
 

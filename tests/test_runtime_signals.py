@@ -13,7 +13,14 @@ import yaml
 from obsgen.emit.prometheus.rules import RECORDING_FILE, rule_groups, rule_path
 from obsgen.model import Model
 from obsgen.model.naming import prometheus_series_names
-from obsgen.runtime import DROPPED_METRIC, VIOLATIONS_METRIC, RequestScope, RuntimeConfig, Telemetry
+from obsgen.runtime import (
+    DROPPED_METRIC,
+    STATE_ERRORS_METRIC,
+    VIOLATIONS_METRIC,
+    RequestScope,
+    RuntimeConfig,
+    Telemetry,
+)
 from obsgen.runtime.stubgen import stub_source
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
 from opentelemetry.trace import SpanKind, StatusCode
@@ -22,7 +29,7 @@ from tests.conftest import ROOT
 from tests.test_runtime_harness import ITEMS, PII_KEY, Harness, journey
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-OBSGEN_METRICS = {VIOLATIONS_METRIC, DROPPED_METRIC}
+OBSGEN_METRICS = {VIOLATIONS_METRIC, DROPPED_METRIC, STATE_ERRORS_METRIC}
 
 
 @pytest.fixture

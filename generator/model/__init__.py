@@ -64,6 +64,8 @@ class Attribute:
     max_length: int | None = None
     max_items: int | None = None
     items: str | None = None
+    keys: tuple[str, ...] | None = None
+    """An object attribute's allowed keys: an object with any other key is invalid (the runtime removes it)."""
 
     @property
     def label_name(self) -> str:

@@ -40,6 +40,8 @@ def attribute_schema(attr: Attribute) -> dict[str, Any]:
         schema["items"] = {"type": attr.items}
     if attr.max_items is not None:
         schema["maxItems"] = attr.max_items
+    if attr.keys is not None:
+        schema["propertyNames"] = {"enum": list(attr.keys)}
     return schema
 
 

@@ -7,5 +7,6 @@ reserved too.
 
 RESERVED_EVENT_NAMES = (
     "config", "current_request", "dev_mode", "dropped", "emit", "events", "force_flush", "from_default",
-    "from_spec", "is_active", "kill_switches", "meter", "model", "pseudonymize", "resource", "shutdown", "tracer",
+    "from_spec", "is_active", "key_id", "kill_switches", "meter", "model", "pseudonymize", "pseudonyms", "resource",
+    "shutdown", "tracer",
 )

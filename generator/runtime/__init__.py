@@ -18,13 +18,14 @@ jsonschema (to read and validate the spec), never the generator's rendering depe
 from __future__ import annotations
 
 from obsgen.runtime.config import RuntimeConfig
-from obsgen.runtime.core import DROPPED_METRIC, VIOLATIONS_METRIC, RequestScope, Telemetry
-from obsgen.runtime.killswitch import KillSwitchState
+from obsgen.runtime.core import DROPPED_METRIC, STATE_ERRORS_METRIC, VIOLATIONS_METRIC, RequestScope, Telemetry
+from obsgen.runtime.killswitch import KillSwitchState, StateFileError
 from obsgen.runtime.pii import PiiKeyError, Pseudonymizer, sanitize_text
 from obsgen.runtime.validation import ContractViolation, EventValidationError
 
 __all__ = [
     "DROPPED_METRIC",
+    "STATE_ERRORS_METRIC",
     "VIOLATIONS_METRIC",
     "ContractViolation",
     "EventValidationError",
@@ -33,6 +34,7 @@ __all__ = [
     "Pseudonymizer",
     "RequestScope",
     "RuntimeConfig",
+    "StateFileError",
     "Telemetry",
     "sanitize_text",
 ]

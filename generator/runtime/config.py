@@ -9,7 +9,8 @@ obsgen's own variables:
 
 * ``OBSGEN_VALIDATION``: ``production`` (default) or ``strict``.
 * ``OBSGEN_SHADOW``: ``1`` marks every signal ``shadow="true"``.
-* ``OBSGEN_PII_KEY`` / ``OBSGEN_PII_KEY_FILE`` / ``OBSGEN_DEV_MODE``: see ``obsgen.runtime.pii``.
+* ``OBSGEN_PII_KEY`` / ``OBSGEN_PII_KEY_FILE`` / ``OBSGEN_PII_PREVIOUS_KEYS`` / ``OBSGEN_DEV_MODE``: see
+  ``obsgen.runtime.pii``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from obsgen.runtime.pii import ENV_DEV_MODE, env_flag
+from obsgen.runtime.pii import DEFAULT_MAX_TEXT, ENV_DEV_MODE, env_flag
 
 Validation = Literal["production", "strict"]
 Protocol = Literal["http/protobuf", "grpc"]
@@ -41,6 +42,9 @@ class RuntimeConfig:
     shadow: bool | None = None
     dev_mode: bool | None = None
     pii_key: bytes | str | None = None
+    pii_previous_keys: Sequence[bytes | str] = ()
+    """Keys used before the current one (``Telemetry.pseudonyms`` looks a value up under each); also from
+    ``OBSGEN_PII_PREVIOUS_KEYS`` and the key file's later lines."""
 
     endpoint: str | None = None
     """OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``): the base URL; ``/v1/<signal>`` is added for HTTP."""
@@ -72,6 +76,13 @@ class RuntimeConfig:
     once_per_ttl_s: float = 1800.0
     pseudonym_cache_size: int = 16_384
     """Raw ids whose pseudonyms are kept (a bounded LRU; 0 turns it off): repeated ids skip the HMAC."""
+    context_cache_bytes: int = 32 << 20
+    """Byte budget of each context cache (what contexts keep is estimated when stored): the least recently
+    stored contexts go first when it is spent."""
+    max_text_length: int = DEFAULT_MAX_TEXT
+    """Characters kept of a free-text field whose attribute declares no ``max_length`` (cut before scrubbing)."""
+    max_object_bytes: int = 4096
+    """Largest object attribute (its keys and values' text); a larger one is removed and counted."""
     check_unknown_contexts: bool = True
     """Count a ``require_known`` event whose context this process never saw (or forgot) as a violation.
     Turn off when events of one context can reach another instance."""

@@ -16,7 +16,6 @@ consistent fields and references; emit span, metrics and log record.
 from __future__ import annotations
 
 import atexit
-import copy
 import functools
 import json
 import logging
@@ -33,20 +32,31 @@ from obsgen.model import Metric, Model
 from obsgen.model.joins import CONSISTENCY
 from obsgen.model.quality import COMPLETENESS, VALIDITY
 from obsgen.model.reserved import RESERVED_EVENT_NAMES
-from obsgen.runtime import pipeline
+from obsgen.runtime import forking, pipeline
 from obsgen.runtime.config import RuntimeConfig
 from obsgen.runtime.killswitch import KillSwitchState
-from obsgen.runtime.pii import Pseudonymizer, load_key, sanitize_text
+from obsgen.runtime.pii import (
+    EMPTY,
+    KEY_ID_ATTRIBUTE,
+    Pseudonymizer,
+    RawValues,
+    TooLarge,
+    load_keys,
+    sanitize_text,
+    scrub_object,
+    text_plan,
+)
 from obsgen.runtime.plan import EventPlan, MetricPlan, build_plans, signature
 from obsgen.runtime.quality import Reporter
 from obsgen.runtime.recorders import AttributeSets, Synchronous, Totals
-from obsgen.runtime.state import ExpiringLRU
+from obsgen.runtime.state import ExpiringLRU, approximate_size
 from obsgen.runtime.validation import ContractViolation, EventValidationError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
 
 _log = logging.getLogger("obsgen.runtime")
@@ -59,6 +69,7 @@ _current_context = otel_context.get_current
 
 VIOLATIONS_METRIC = "obsgen.data_quality.violations"
 DROPPED_METRIC = "obsgen.telemetry.dropped"
+STATE_ERRORS_METRIC = "obsgen.killswitch.state_errors"
 SHADOW = "shadow"
 _KEY_TYPES = (str, int)
 """Context keys the join state looks up; anything else (garbage in production) names no context."""
@@ -69,14 +80,22 @@ _TIME_SCALE_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "mi
 class _Joined:
     """What the runtime remembers about a recent context: its root payload (for inheritance and
     consistency), the root span's context (the members' parent) and one slot per declared reference
-    target (a set of values, values per ``same`` value, or the latest array)."""
+    target (a set of values, values per ``same`` value, or the latest array).
 
-    __slots__ = ("context", "memory", "payload")
+    ``payload`` holds only the root fields some member inherits (not the whole root payload), and ``raw``
+    the raw high-PII values seen in the context, which are cut out of its members' free text."""
 
-    def __init__(self, payload: dict[str, Any], context: Context | None, slots: int) -> None:
+    __slots__ = ("context", "memory", "payload", "raw")
+
+    def __init__(self, payload: dict[str, Any], context: Context | None, slots: int, raw: RawValues = EMPTY) -> None:
         self.payload = payload
         self.context = context
         self.memory: list[Any] = [None] * slots
+        self.raw = raw
+
+    def size(self) -> int:
+        """Approximate bytes held, charged against ``RuntimeConfig.context_cache_bytes`` when stored."""
+        return 200 + approximate_size(self.payload) + self.raw.size + 64 * len(self.memory)
 
 
 class RequestScope:
@@ -88,9 +107,10 @@ class RequestScope:
     marks the span as an error (type and scrubbed message only).
     """
 
-    __slots__ = ("_ended", "_tokens", "context", "context_name", "outer", "request_id", "span")
+    __slots__ = ("_ended", "_tokens", "context", "context_name", "outer", "raw", "request_id", "span")
 
-    def __init__(self, request_id: Any, span: Span, context: Context | None, context_name: str | None = None) -> None:
+    def __init__(self, request_id: Any, span: Span, context: Context | None, context_name: str | None = None,
+                 raw: RawValues = EMPTY) -> None:
         self.request_id = request_id
         self.span = span
         self.context = context
@@ -100,6 +120,8 @@ class RequestScope:
         """The scope that was current when this one was entered (scopes of other contexts stay visible)."""
         self._tokens: tuple[Any, Any] | None = None
         self._ended = False
+        self.raw = raw
+        """Raw high-PII values seen in this scope (and the scopes it was opened in): cut out of free text."""
 
     def __enter__(self) -> RequestScope:
         token = otel_context.attach(self.context) if self.context is not None else None
@@ -108,20 +130,37 @@ class RequestScope:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None and self.span.is_recording():
-            self.span.set_status(Status(StatusCode.ERROR, exc_type.__name__ if exc_type else None))
-            self.span.add_event("exception", {"exception.type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                                              "exception.message": sanitize_text(str(exc), 1024)})
-        if self._tokens is not None:
-            token, scope_token = self._tokens
-            self._tokens = None
+        # Never raises: the application's exception (if any) is the one that propagates, and the span and
+        # context are detached whatever recording the exception does.
+        try:
+            if exc is not None and self.span.is_recording():
+                self._record(exc)
+        except Exception:
+            _log.debug("obsgen: recording an exception on the request span failed", exc_info=True)
+        finally:
+            if self._tokens is not None:
+                token, scope_token = self._tokens
+                self._tokens = None
+                try:
+                    _current_request.reset(scope_token)
+                except ValueError:  # exited in another context (thread, task) than entered: nothing to restore
+                    pass
+                if token is not None:
+                    otel_context.detach(token)  # logs, never raises, on a mismatched context
             try:
-                _current_request.reset(scope_token)
-            except ValueError:  # exited in another context (thread, task) than entered: nothing to restore
-                pass
-            if token is not None:
-                otel_context.detach(token)  # logs, never raises, on a mismatched context
-        self.end()
+                self.end()
+            except Exception:
+                _log.debug("obsgen: ending the request span failed", exc_info=True)
+
+    def _record(self, exc: BaseException) -> None:
+        kind = type(exc)
+        try:
+            message = str(exc)
+        except Exception:  # an exception whose __str__ raises still marks the span
+            message = "<unprintable exception>"
+        self.span.set_status(Status(StatusCode.ERROR, kind.__name__))
+        self.span.add_event("exception", {"exception.type": f"{kind.__module__}.{kind.__qualname__}",
+                                          "exception.message": sanitize_text(message, 1024, self.raw, True)})
 
     def end(self, end_time_ns: int | None = None) -> None:
         if not self._ended:
@@ -147,8 +186,9 @@ class Telemetry:
         cfg = (config or RuntimeConfig()).resolved()
         self.model = model
         self.config = cfg
-        key, self.dev_mode = load_key(cfg.pii_key, cfg.dev_mode)
-        self._pseudonymize = _cached_pseudonyms(Pseudonymizer(key), cfg.pseudonym_cache_size)
+        self._keys = load_keys(cfg.pii_key, cfg.pii_previous_keys, cfg.dev_mode)
+        self.dev_mode = self._keys.dev
+        self._pseudonymize = _cached_pseudonyms(Pseudonymizer(self._keys.current), cfg.pseudonym_cache_size)
         self._strict = cfg.validation == "strict"
         self._shadow = bool(cfg.shadow)
         self._plans = build_plans(model, self._pseudonymize("obsgen"))
@@ -159,17 +199,34 @@ class Telemetry:
         self._reporter = Reporter(report, self._plans[report.event].checks) \
             if report is not None and cfg.report_invalid_events else None
 
-        self.resource = pipeline.resource(model, cfg, self.dev_mode)
-        self._pipeline = pipeline.build(model, cfg, self.resource)
-        self.tracer = self._pipeline.tracer_provider.get_tracer(pipeline.SCOPE, __version__)
-        self.meter = self._pipeline.meter_provider.get_meter(pipeline.SCOPE, __version__)
-        self._logs = self._pipeline.logs
-        self._metric_recorders: dict[str, Recorder] = {}
-        self._recorders = {name: self._make_recorders(plan) for name, plan in self._plans.items()}
+        self._texts = {name: text_plan(plan.event, model.attributes) for name, plan in self._plans.items()}
+        self._kept = {ctx.name: frozenset(f for plan in self._plans.values() if plan.context == ctx.name
+                                          for f in plan.inherit) for ctx in model.joins}
+        """Per context: the root fields its members inherit, all the join cache keeps of a root payload."""
         self._severity = {name: (SeverityNumber(plan.log_severity[0]), plan.log_severity[1])
                           for name, plan in self._plans.items() if plan.log_severity}
         self._duration_ns = {name: _duration_scale(plan) for name, plan in self._plans.items()
                              if plan.span_duration_field}
+        self._owns_kill_switches = kill_switches is None
+        self.kill_switches = kill_switches if kill_switches is not None else KillSwitchState(model.kill_switches)
+        self._reset_state()
+        resource = pipeline.resource(model, cfg, self.dev_mode)
+        self._start_pipeline(resource.merge(Resource({KEY_ID_ATTRIBUTE: self._keys.current_id})))
+        self._closed = False
+        for name, plan in self._plans.items():
+            setattr(self, name, self._event_method(plan))
+        atexit.register(self._at_exit)
+        forking.after_fork_in_child(self, Telemetry._after_fork_in_child)
+
+    def _start_pipeline(self, resource: Resource) -> None:
+        """The SDK pipeline and the instruments on it (again in a forked child, with the child's resource)."""
+        self.resource = resource
+        self._pipeline = pipeline.build(self.model, self.config, resource)
+        self.tracer = self._pipeline.tracer_provider.get_tracer(pipeline.SCOPE, __version__)
+        self.meter = self._pipeline.meter_provider.get_meter(pipeline.SCOPE, __version__)
+        self._logs = self._pipeline.logs
+        self._metric_recorders: dict[str, Recorder] = {}  # a forked child must not inherit the parent's totals
+        self._recorders = {name: self._make_recorders(plan) for name, plan in self._plans.items()}
         self._violations = self.meter.create_counter(
             VIOLATIONS_METRIC, unit="{violation}",
             description="Events breaking the spec's data contracts, by kind (completeness, validity, consistency, "
@@ -177,10 +234,17 @@ class Telemetry:
         self.meter.create_observable_counter(
             DROPPED_METRIC, callbacks=[self._observe_dropped], unit="{signal}",
             description="Spans and log records lost before export (queue full, export failed, left at shutdown).")
+        self.meter.create_observable_counter(
+            STATE_ERRORS_METRIC, callbacks=[self._observe_state_errors], unit="{error}",
+            description="Kill-switch state files found corrupt or unreadable (the last good state was kept).")
 
+    def _reset_state(self) -> None:
+        """Empty join and once-per state (at start, and in a forked child: the parent's contexts are its own)."""
+        cfg = self.config
         self._joined: dict[str, ExpiringLRU[_Joined]] = {
-            ctx.name: ExpiringLRU(cfg.context_cache_size, cfg.context_ttl_s) for ctx in model.joins}
-        keys = {ctx.key for ctx in model.joins}
+            ctx.name: ExpiringLRU(cfg.context_cache_size, cfg.context_ttl_s, max_bytes=cfg.context_cache_bytes,
+                                  sizeof=_Joined.size) for ctx in self.model.joins}
+        keys = {ctx.key for ctx in self.model.joins}
         self._once: dict[str, ExpiringLRU[bool]] = {}
         for plan in self._plans.values():
             for mp in plan.metrics:
@@ -189,12 +253,16 @@ class Telemetry:
                 elif mp.once_per is not None:
                     self._once[mp.metric.name] = ExpiringLRU(cfg.once_per_cache_size, cfg.once_per_ttl_s)
         self._reported: ExpiringLRU[bool] = ExpiringLRU(1024, 1.0)
-        self._owns_kill_switches = kill_switches is None
-        self.kill_switches = kill_switches if kill_switches is not None else KillSwitchState(model.kill_switches)
-        self._closed = False
-        for name, plan in self._plans.items():
-            setattr(self, name, self._event_method(plan))
-        atexit.register(self._at_exit)
+
+    def _after_fork_in_child(self) -> None:
+        """A pre-fork server's worker: its own ``service.instance.id``, fresh SDK state, nothing of the parent's
+        queued or aggregated data (the parent exports that), and the kill-switch watcher running again."""
+        if self._closed:
+            return
+        forking.abandon(self._pipeline, own_readers=self.config.metric_readers is None)
+        self._reset_state()
+        child_id = f"{self.resource.attributes.get('service.instance.id')}-{os.getpid()}"
+        self._start_pipeline(self.resource.merge(Resource({"service.instance.id": child_id})))
 
     @classmethod
     def from_default(cls, config: RuntimeConfig | None = None, *,
@@ -233,6 +301,17 @@ class Telemetry:
     def pseudonymize(self, value: object) -> str:
         """The pseudonym this runtime exports for a raw high-PII value (to look a user up in the data)."""
         return self._pseudonymize(value)
+
+    def pseudonyms(self, value: object) -> dict[str, str]:
+        """A raw value's pseudonym under the current and every previous key, by key id (the resource
+        attribute ``obsgen.pii.key_id`` of the data says which applies): lookups across a key rotation."""
+        ring = self._keys
+        return {ring.ids[i]: Pseudonymizer(key)(value) for i, key in enumerate((ring.current, *ring.previous))}
+
+    @property
+    def key_id(self) -> str:
+        """The id of the key pseudonyms are made with (exported as the resource attribute ``obsgen.pii.key_id``)."""
+        return self._keys.current_id
 
     @property
     def dropped(self) -> dict[str, int]:
@@ -308,6 +387,10 @@ class Telemetry:
         extra = {SHADOW: "true"} if self._shadow else {}
         return [Observation(q.dropped, {"signal": q.signal, **extra}) for q in self._pipeline.queues]
 
+    def _observe_state_errors(self, _options: CallbackOptions) -> list[Observation]:
+        extra = {SHADOW: "true"} if self._shadow else {}
+        return [Observation(self.kill_switches.file_errors, extra)]
+
     def _positional(self, plan: EventPlan, fields: dict[str, Any]) -> RequestScope | None:
         """Fields passed by position: strict raises; production ignores them (counted, reported), never raises."""
         field, reason = "(positional arguments)", "are not accepted: pass the event's fields by name"
@@ -345,21 +428,16 @@ class Telemetry:
             if kw in p:
                 p[name] = p.pop(kw)
         pseudonymize = self._pseudonymize
+        seen: list[tuple[str, Any]] | None = None
         for f in plan.pii:
             if f in p:
-                p[f] = pseudonymize(p[f])
-        for f, limit in plan.free_text:
-            v = p.get(f)
-            if type(v) is str:
-                p[f] = sanitize_text(v, limit)
+                v = p[f]
+                seen = [*(seen or ()), (f, v)]
+                p[f] = pseudonymize(v)
         for f in plan.array_fields:  # the runtime's own copy: its log record is built later, off this thread
             v = p.get(f)
             if type(v) is tuple or type(v) is list:
                 p[f] = list(v)
-        for f in plan.json_fields:
-            v = p.get(f)
-            if type(v) is dict:
-                p[f] = copy.deepcopy(v)
 
         key = plan.key
         joined: _Joined | None = None
@@ -373,6 +451,13 @@ class Telemetry:
                     p[key] = kv = scope.request_id
             if type(kv) in _KEY_TYPES:
                 joined = self._joined[plan.context].get(kv)  # type: ignore[index]
+        scope = _current_request.get()
+        raw = scope.raw if scope is not None else EMPTY
+        if joined is not None:
+            raw = raw.merged(joined.raw)
+        if seen:
+            raw = raw.plus(seen)
+        self._scrub(plan, p, raw)
         strict = self._strict
         dropped = False if strict else self._check_supplied(plan, p, joined is not None)
 
@@ -409,12 +494,43 @@ class Telemetry:
             dropped = True
 
         if plan.is_root:
-            return self._root(plan, p, ts_given, dropped)
+            return self._root(plan, p, ts_given, dropped, raw)
         if dropped:
             return None
         if plan.context is not None:
             self._check_context(plan, p, joined, mismatched)
-        return self._signals(plan, p, joined, ts_given)
+        return self._signals(plan, p, joined, ts_given, raw)
+
+    def _scrub(self, plan: EventPlan, p: dict[str, Any], raw: RawValues) -> None:
+        """Free text bounded and scrubbed (raw values of the context, patterns); raw values cut out of every
+        other string that could hold one; object attributes scrubbed whole and bounded in bytes, or removed."""
+        texts = self._texts[plan.name]
+        max_text = self.config.max_text_length
+        for f, limit, sensitive in texts.free_text:
+            v = p.get(f)
+            if type(v) is str:
+                p[f] = sanitize_text(v, limit or max_text, raw, sensitive)
+        if raw:
+            for f in texts.strings:
+                v = p.get(f)
+                if type(v) is str:
+                    p[f] = raw.replace(v)
+            for f in texts.string_arrays:
+                v = p.get(f)
+                if type(v) is list:
+                    p[f] = [raw.replace(x) if type(x) is str else x for x in v]
+        for f, sensitive in texts.objects:
+            v = p.get(f)
+            if v is None:
+                continue
+            try:
+                p[f] = scrub_object(v, self.config.max_object_bytes, raw, sensitive)
+            except TooLarge as exc:
+                del p[f]
+                if self._strict:
+                    self._count(plan.name, VALIDITY)
+                    raise EventValidationError(plan.name, f, str(exc)) from None
+                self._invalid(plan, p, f, VALIDITY, str(exc), "repaired by removing the field")
 
     def _check_supplied(self, plan: EventPlan, p: dict[str, Any], known_context: bool) -> bool:
         """Production: check what the application passed; repair (drop a field) or drop the event. True = drop.
@@ -443,19 +559,22 @@ class Telemetry:
                 del p[f]
         return drop
 
-    def _root(self, plan: EventPlan, p: dict[str, Any], ts_given: bool, dropped: bool) -> RequestScope | None:
+    def _root(self, plan: EventPlan, p: dict[str, Any], ts_given: bool, dropped: bool,
+              raw: RawValues) -> RequestScope | None:
         key = plan.key
         kv = p.get(key) if key is not None else None
+        kept = self._kept.get(plan.context) if plan.context is not None else None
         if dropped:
             # Remembered anyway (valid fields only) so the context's later events are judged on their own.
             known = type(kv) in _KEY_TYPES and plan.checks[key](kv) is None  # type: ignore[index]
             if known:
-                self._joined[plan.context].put(kv, _Joined(p, None, plan.slots))  # type: ignore[index]
-            return RequestScope(kv if known else None, INVALID_SPAN, None, plan.context) \
+                self._joined[plan.context].put(  # type: ignore[index]
+                    kv, _Joined({f: p[f] for f in kept or () if f in p}, None, plan.slots, raw))
+            return RequestScope(kv if known else None, INVALID_SPAN, None, plan.context, raw) \
                 if plan.opens_scope else None
         joined = None
         if kv is not None:  # validated: strict raised on a bad key, production dropped or removed it
-            joined = _Joined(p, None, plan.slots)
+            joined = _Joined({f: p[f] for f in kept or () if f in p}, None, plan.slots, raw)
             self._joined[plan.context].put(kv, joined)  # type: ignore[index]
             if plan.memories:
                 _remember(plan, p, joined.memory)
@@ -471,7 +590,7 @@ class Telemetry:
             if joined is not None:
                 joined.context = ctx
             if plan.opens_scope:
-                scope = RequestScope(kv, span, ctx, plan.context)
+                scope = RequestScope(kv, span, ctx, plan.context, raw)
             else:
                 span.end()
         self._record_metrics(plan, p, ctx)
@@ -479,7 +598,8 @@ class Telemetry:
             self._log(plan, p, ctx)
         return scope
 
-    def _signals(self, plan: EventPlan, p: dict[str, Any], joined: _Joined | None, ts_given: bool) -> Any:
+    def _signals(self, plan: EventPlan, p: dict[str, Any], joined: _Joined | None, ts_given: bool,
+                 raw: RawValues) -> Any:
         if self._shadow:
             p[SHADOW] = "true"
         ctx = joined.context if joined is not None else None
@@ -497,7 +617,7 @@ class Telemetry:
                 span = self.tracer.start_span(plan.span_name, context=ctx, kind=plan.span_kind,
                                               attributes=_span_attributes(plan, p))
                 ctx = _set_span_in_context(span, ctx)
-                scope = RequestScope(p.get(plan.key) if plan.key else None, span, ctx, plan.context)
+                scope = RequestScope(p.get(plan.key) if plan.key else None, span, ctx, plan.context, raw)
         self._record_metrics(plan, p, ctx)
         if plan.log_severity:
             self._log(plan, p, ctx)

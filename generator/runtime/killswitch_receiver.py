@@ -34,6 +34,7 @@ from obsgen.model import Model
 from obsgen.runtime.guarded_http import GuardedHttpServer, HttpError, Limits, Request
 from obsgen.runtime.killswitch import KillSwitchState
 from obsgen.runtime.secretfile import read_secret
+from obsgen.runtime.state import DEFAULT_FILE_MODE
 
 _log = logging.getLogger("obsgen.killswitch")
 WEBHOOK_PATH = "/v1/alertmanager"
@@ -97,7 +98,8 @@ class KillSwitchReceiver:
 
     def __init__(self, state: KillSwitchState, token: str, alert_switches: Mapping[str, str],
                  host: str = "127.0.0.1", port: int = 0, state_file: str | os.PathLike[str] | None = None,
-                 reset_on_resolve: bool = False, limits: Limits | None = None) -> None:
+                 reset_on_resolve: bool = False, limits: Limits | None = None,
+                 state_file_mode: int = DEFAULT_FILE_MODE) -> None:
         unknown = sorted(set(alert_switches.values()) - set(state.names))
         if unknown:
             raise ValueError(f"alerts name kill-switches the state does not have: {', '.join(unknown)}")
@@ -105,6 +107,9 @@ class KillSwitchReceiver:
         self._token = token.encode()
         self._alert_switches = dict(alert_switches)
         self._state_file = Path(state_file) if state_file else None
+        self._state_file_mode = state_file_mode
+        if self._state_file is not None and self._state_file.exists():
+            state.load_file(self._state_file)  # latched switches survive a restart; a corrupt file is kept
         self._reset_on_resolve = reset_on_resolve
         self._lock = threading.Lock()
         self.changes: dict[str, Change] = {}
@@ -235,10 +240,11 @@ class KillSwitchReceiver:
         self._write_state()
 
     def _write_state(self) -> None:
-        """Mirror the state (and the change records) to their JSON files atomically, for applications that watch it."""
+        """Mirror the state (explicit mode, fsync'ed, atomic; never over a corrupt one) and the change records to
+        their JSON files, for applications that watch them."""
         if self._state_file is None:
             return
-        _write_json(self._state_file, self.state.snapshot())
+        self.state.save_file(self._state_file, self._state_file_mode)
         if self.changes and self.changes_file is not None:
             _write_json(self.changes_file, {n: asdict(c) for n, c in sorted(self.changes.items())})
 

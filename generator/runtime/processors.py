@@ -151,6 +151,13 @@ class BoundedExportQueue(Generic[T]):
             return False
         return self._export_batches(deadline=time.monotonic() + timeout_s)
 
+    def abandon(self) -> None:
+        """In a forked child: drop the parent's items and stop the worker, exporting nothing and leaving the
+        exporter open (it may serve the child's new pipeline)."""
+        self._shutdown = True
+        self._queue.clear()
+        self._wake.set()
+
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Flush what fits in ``timeout_s``, then stop; never waits longer than the timeout (plus a little)."""
         if self._shutdown:

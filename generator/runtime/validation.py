@@ -133,6 +133,10 @@ def _general_check(schema: Mapping[str, Any]) -> Check:
     if "maxItems" in schema:
         most = schema["maxItems"]
         rules.append(lambda v: None if len(v) <= most else f"must have at most {most} items")
+    if "propertyNames" in schema:
+        names = frozenset(schema["propertyNames"]["enum"])
+        reason_k = f"may only have the keys {', '.join(schema['propertyNames']['enum'])}"
+        rules.append(lambda v: None if names.issuperset(v) else reason_k)
     if "items" in schema:
         item_type = schema["items"]["type"]
         is_item = _type_check(item_type)

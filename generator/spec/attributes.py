@@ -25,7 +25,7 @@ def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
                     "rename one of them so their labels differ")
         d = c.mapping(spec, p, required=("type", "pii", "cardinality", "description"),
                       optional=("enum", "format", "pattern", "minimum", "maximum", "max_length",
-                                "max_items", "items"))
+                                "max_items", "items", "keys"))
         if d is None:
             continue
         type_ = c.choice(d.get("type"), p + ("type",), m.ATTRIBUTE_TYPES)
@@ -45,13 +45,16 @@ def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
         items = c.choice(d["items"], p + ("items",), m.ATTRIBUTE_TYPES[:3]) if "items" in d else None
         if type_ == "array" and items is None and "items" not in d:
             c.error(p, "an array attribute needs `items`", "add `items: string` (or integer, number)")
+        keys = tuple(c.string_list(d["keys"], p + ("keys",), allow_empty=False)) if "keys" in d else None
+        if keys is not None and type_ not in (None, "object"):
+            c.error(p + ("keys",), "only an object attribute declares `keys`", "remove `keys` or set `type: object`")
         # An attribute with a bad field is still declared (with neutral stand-ins), so references to it
         # do not cascade into more errors; the model is never built while errors exist.
         out[name] = m.Attribute(
             name=name, type=str(type_ or "string"), description=c.text(d.get("description"), p + ("description",)),
             pii=str(pii or "none"), cardinality=str(cardinality or "low"), enum=enum, format=fmt, pattern=pattern,
             minimum=_float(bounds.get("minimum")), maximum=_float(bounds.get("maximum")),
-            max_length=sizes.get("max_length"), max_items=sizes.get("max_items"), items=items)
+            max_length=sizes.get("max_length"), max_items=sizes.get("max_items"), items=items, keys=keys)
     return out
 
 
