@@ -27,7 +27,7 @@ import promql_parser as pp
 import yaml
 from obsgen import contract
 from obsgen.emit.alertmanager import receiver_name
-from obsgen.model import Model
+from obsgen.model import Metric, Model
 from obsgen.model.simulation import split_field_key
 from obsgen.simulate import Simulation, parse_clock
 
@@ -254,8 +254,8 @@ def check_traces(stack: Stack, app: App, summary: dict[str, Any], since_ns: int)
         children = 0
         for event in logged:
             value = summary["samples"][event][0]
-            found = logged_by_key(stack, app, event, key, value, since_ns)
-            assert found, f"Loki has no {event} event with {key} {value}"
+            found = wait_for(lambda e=event, v=value, k=key: logged_by_key(stack, app, e, k, v, since_ns), 30,
+                             f"Loki's {event} event with {key} {value}")
             trace_id = found[0]["trace_id"]
             spans = jaeger_trace(stack, trace_id)
             by_id = {s["spanID"]: s for s in spans}
@@ -275,11 +275,14 @@ def check_exemplars(stack: Stack, app: App, since_s: float) -> int:
     """Every exemplar Prometheus holds for the app's latency histograms names a trace Jaeger has; how many."""
     histograms = [m for m in app.model.metrics if m.instrument == "histogram"]
     assert histograms, f"{app.name} declares no histogram"
-    found = 0
-    for metric in histograms:
+    def exemplar_traces(metric: Metric) -> set[str]:
         result = stack.prometheus.api("query_exemplars", query=f"{metric.prom_name}_bucket", start=since_s,
                                       end=time.time() + 60)
-        trace_ids = {e["labels"]["trace_id"] for series in result for e in series["exemplars"]}
+        return {e["labels"]["trace_id"] for series in result for e in series["exemplars"]}
+
+    found = 0
+    for metric in histograms:
+        trace_ids = wait_for(lambda m=metric: exemplar_traces(m), 30, f"exemplars of {metric.prom_name}")
         for trace_id in sorted(trace_ids)[:3]:
             assert jaeger_trace(stack, trace_id), trace_id
             found += 1
