@@ -75,8 +75,10 @@ def test_a_logged_event_and_a_latency_exemplar_lead_to_their_trace_in_jaeger(sta
                                                                              spec_case: SpecCase) -> None:
     app = stack.apps[spec_case.model.service.name]
     started_ns = time.time_ns()
-    summary = stack.simulate(app, f"{app.name}-traces", "--minutes", "10", "--start", "19:00", "--speedup", "600",
-                             "--rate", "100", "--seed", "5").start().finish(timeout=60)
+    # Six wall-clock seconds of traffic: a point's exemplars live in the collector's exposition only until the
+    # next export, so Prometheus (scraping every second) needs several exports to keep some.
+    summary = stack.simulate(app, f"{app.name}-traces", "--minutes", "60", "--start", "19:00", "--speedup", "600",
+                             "--rate", "50", "--seed", "5").start().finish(timeout=60)
     traces = check_traces(stack, app, summary, started_ns)
     exemplars = check_exemplars(stack, app, started_ns / 1e9)
     print(f"\n{app.name} traces: {traces} opened from Loki's trace_id, {exemplars} exemplar trace ids in Jaeger")

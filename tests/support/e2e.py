@@ -29,6 +29,7 @@ from obsgen import contract
 from obsgen.emit.alertmanager import receiver_name
 from obsgen.model import Metric, Model
 from obsgen.model.simulation import split_field_key
+from obsgen.runtime.pipeline import is_latency_histogram
 from obsgen.simulate import Simulation, parse_clock
 
 from tests.support.simulation import Run
@@ -273,8 +274,8 @@ def check_traces(stack: Stack, app: App, summary: dict[str, Any], since_ns: int)
 
 def check_exemplars(stack: Stack, app: App, since_s: float) -> int:
     """Every exemplar Prometheus holds for the app's latency histograms names a trace Jaeger has; how many."""
-    histograms = [m for m in app.model.metrics if m.instrument == "histogram"]
-    assert histograms, f"{app.name} declares no histogram"
+    histograms = [m for m in app.model.metrics if is_latency_histogram(m)]  # the ones keeping exemplars
+    assert histograms, f"{app.name} declares no latency histogram"
     def exemplar_traces(metric: Metric) -> set[str]:
         result = stack.prometheus.api("query_exemplars", query=f"{metric.prom_name}_bucket", start=since_s,
                                       end=time.time() + 60)
