@@ -104,8 +104,9 @@ def _promtool_pins(model: Model, found: burnrate.Scenario, states: dict[str, lis
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _push(url: str, alerts: list[dict[str, Any]]) -> None:
-    status, body = http(f"{url}/api/v2/alerts", json.dumps(alerts).encode(), {"Content-Type": "application/json"})
+def _push(url: str, alerts: list[dict[str, Any]], auth: dict[str, str]) -> None:
+    status, body = http(f"{url}/api/v2/alerts", json.dumps(alerts).encode(),
+                        {"Content-Type": "application/json", **auth})
     assert status == 200, (status, body)
 
 
@@ -113,7 +114,7 @@ def _stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _replay(model: Model, states: dict[str, list[bool]], url: str) -> None:
+def _replay(model: Model, states: dict[str, list[bool]], url: str, auth: dict[str, str]) -> None:
     slo, static = _alerts(model)
     page_rule = next(r for r in slo_alert_rules(model, slo) if r["labels"]["severity"] == "P1")
     labels = {"page": {"alertname": slo_alert_name(model, slo), **page_rule["labels"]},
@@ -131,7 +132,7 @@ def _replay(model: Model, states: dict[str, list[bool]], url: str) -> None:
             elif key in started_at:  # it just stopped: Prometheus sends it resolved once
                 batch.append({"labels": labels[key], "startsAt": _stamp(started_at.pop(key)), "endsAt": _stamp(now)})
         if batch:
-            _push(url, batch)
+            _push(url, batch, auth)
         time.sleep(TICK)
 
 
@@ -169,7 +170,7 @@ def test_a_burn_pages_exactly_once_through_alertmanager(model: Model, tmp_path: 
     try:
         alertmanager = Alertmanager(tmp_path, {n: f"{sink.url}/{n}" for n in receivers}, tokens)
         with started(alertmanager):
-            _replay(model, states, f"http://127.0.0.1:{alertmanager.port}")
+            _replay(model, states, f"http://127.0.0.1:{alertmanager.port}", alertmanager.auth)
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and _pages(sink, f"/{page}")[1][-1:] != ["resolved"]:
                 time.sleep(0.2)

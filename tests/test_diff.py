@@ -87,8 +87,7 @@ def test_objective_change_reads_as_slo_objective_budget_and_burn_thresholds(tmp_
                         "burn_thresholds 1h:0.0144 6h:0.006 1d:0.003 3d:0.001 → 1h:0.072 6h:0.03 1d:0.015 3d:0.005")
     assert not [line for line in lines if line.startswith("~ alert")]  # the SLO line says it; the JSON keeps them
     burns = [c for c in result.changes if c.kind == "alert" and c.context == "movie-recommender/error_rate"]
-    assert [c.name for c in burns] == [f'RecsysErrorRateErrorBudgetBurn{{burn_window="{w}"}}'
-                                       for w in ("1d", "1h", "3d", "6h")]
+    assert [c.name for c in burns] == [f'RecsysErrorRateErrorBudgetBurn{{severity="{s}"}}' for s in ("P1", "P3")]
     assert {f.field for c in burns for f in c.fields} == {"threshold", "annotations.description"}
 
 

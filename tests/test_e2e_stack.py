@@ -150,7 +150,7 @@ def test_every_series_the_dashboards_and_rules_query_has_data(stack: Stack, spec
     # Every incident that fires an alert, except those stopping an event (its series would then be missing).
     incidents = [arg for i in app.model.simulation.incidents if i.fires and not i.stop
                  for arg in ("--incident", i.name)]
-    summary: dict[str, Any] = stack.simulate(app, "series", *incidents, "--minutes", "30", "--start", "19:00",
+    summary: dict[str, Any] = stack.simulate(app, "series", *incidents, "--minutes", "60", "--start", "19:00",
                                              "--speedup", "600", "--rate", "200", "--seed", "14").start() \
         .finish(timeout=60)
     check_zero_loss(stack, app, summary)  # every export of the run has been scraped

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from obsgen.emit.stack.collector import LOKI_BATCH
 from obsgen.model import Model
 from obsgen.runtime import RuntimeConfig, Telemetry
 
@@ -110,7 +111,9 @@ def test_loki_killed_mid_traffic_gets_every_record_once_it_is_back(stack: Stack)
     expected = run["journeys"] * LOGGED_PER_JOURNEY
     got = wait_for(lambda: (n := stack.loki_count(run["instance"])) >= expected and n, 120,
                    f"{expected} log records in Loki after its restart")
-    assert got == expected
+    # Delivery is at least once: a push Loki had written (to its WAL) but not answered when it was killed is
+    # sent again, so at most one push's records can appear twice; none is missing.
+    assert expected <= got <= expected + LOKI_BATCH["max"], (got, expected)
 
 
 def test_sparse_counters_over_a_restart_count_every_event_in_increase(stack: Stack, model: Model) -> None:

@@ -141,7 +141,7 @@ def test_alertmanager_delivers_to_pagerduty_slack_and_smtp_shapes(tmp_path: Path
                        "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=5)).isoformat()}
                       for sev, klass in (("P1", "critical"), ("P2", "warning"), ("P3", "warning"))]
             status, body = http(f"http://127.0.0.1:{am.port}/api/v2/alerts", json.dumps(alerts).encode(),
-                                {"Content-Type": "application/json"})
+                                {"Content-Type": "application/json", **am.auth})
             assert status == 200, body
             deadline = time.monotonic() + 60
             paths = lambda: {n.path.split("/")[1] for n in sink.received}  # noqa: E731

@@ -1,6 +1,6 @@
 """SLOs as the generated rules state them: objective, error budget, period and burn thresholds.
 
-Read from the burn-rate alerts (labels ``slo`` and ``burn_window``; the description states the
+Read from the burn-rate alerts (label ``slo``; the ``burn_windows`` annotation or ``burn_window`` label;
 objective and period as ``(99.9% over 30d)``) and, where present, from recording rules labelled
 ``slo`` whose name says ``objective`` and whose expression is a number.
 """
@@ -35,7 +35,9 @@ def slo_facts(tree: Tree) -> dict[str, tuple[dict[str, str], str, int | None]]:
             key = slo_of(rule)
             facts, where, line = out.get(key, ({}, path, None))
             expr = str(rule.get("expr", ""))
-            if "alert" in rule and "burn_window" in labels:
+            annotations: dict[str, Any] = rule.get("annotations") or {}
+            windows = [w.split("/")[0] for w in str(annotations.get("burn_windows", "")).split(", ") if w]
+            if "alert" in rule and ("burn_window" in labels or windows):
                 if line is None:
                     where, line = path, line_of(tree[path], f"slo: {labels['slo']}")
                 stated = STATED.search(str((rule.get("annotations") or {}).get("description", "")))
@@ -43,10 +45,12 @@ def slo_facts(tree: Tree) -> dict[str, tuple[dict[str, str], str, int | None]]:
                     facts.setdefault("objective", f"{stated.group(1)}%")
                     facts.setdefault("budget", _percent(1 - Decimal(stated.group(1)) / 100))
                     facts["period"] = stated.group(2)
-                bound = thresholds(expr)
-                facts["burn_thresholds"] = " ".join(
-                    filter(None, [facts.get("burn_thresholds", ""), f"{labels['burn_window']}:"
-                                  + (bound[0].split()[-1] if bound else "?")]))
+                # One number per window pair, in the order the pairs are named (each pair compares its
+                # long and short window with the same number).
+                bounds = list(dict.fromkeys(b.split()[-1] for b in thresholds(expr)))
+                pairs = windows or [str(labels["burn_window"])]
+                stated_pairs = [f"{w}:{bounds[i] if i < len(bounds) else '?'}" for i, w in enumerate(pairs)]
+                facts["burn_thresholds"] = " ".join(filter(None, [facts.get("burn_thresholds", ""), *stated_pairs]))
             elif "objective" in str(rule.get("record", "")) and (number := NUMBER.match(expr)):
                 try:
                     objective = Decimal(number.group(1))

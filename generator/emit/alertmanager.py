@@ -77,9 +77,12 @@ def _integration(receiver: Receiver) -> tuple[str, dict[str, Any]]:
 
 
 def _receiver(model: Model, receiver: Receiver) -> dict[str, Any]:
-    if receiver.kind != "webhook":
-        key, config = _integration(receiver)
-        return {"name": receiver_name(model, receiver.name), key: [config]}
+    match receiver.kind:
+        case "webhook":
+            pass
+        case _:
+            key, config = _integration(receiver)
+            return {"name": receiver_name(model, receiver.name), key: [config]}
     webhook: dict[str, Any] = {"url": receiver.url, "send_resolved": True}
     if receiver.bearer_token_file:
         webhook["http_config"] = {"authorization": {"type": "Bearer",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from obsgen.model import Model
 from obsgen.runtime import STATE_ERRORS_METRIC, KillSwitchState
-from obsgen.runtime.killswitch_receiver import KillSwitchReceiver
+from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, alert_switches
 from obsgen.runtime.state import write_atomic
 
 from tests.test_runtime_harness import Harness
@@ -119,7 +119,8 @@ def test_a_corrupt_file_keeps_the_last_good_state_and_is_never_overwritten(
 def test_a_receiver_starting_over_a_corrupt_file_does_not_write_all_off(tmp_path: Path, model: Model) -> None:
     path = tmp_path / "state.json"
     path.write_bytes(b'{"disable_experiment": true, "pause_')
-    receiver = KillSwitchReceiver(KillSwitchState(model.kill_switches), "token", state_file=path)
+    receiver = KillSwitchReceiver(KillSwitchState(model.kill_switches), "token", alert_switches(model),
+                                  state_file=path)
     receiver.start()
     try:
         assert path.read_bytes() == b'{"disable_experiment": true, "pause_'
@@ -131,7 +132,8 @@ def test_a_receiver_starting_over_a_corrupt_file_does_not_write_all_off(tmp_path
 def test_a_receiver_restarting_keeps_latched_switches(tmp_path: Path, model: Model) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps({SWITCH: True}))
-    receiver = KillSwitchReceiver(KillSwitchState(model.kill_switches), "token", state_file=path)
+    receiver = KillSwitchReceiver(KillSwitchState(model.kill_switches), "token", alert_switches(model),
+                                  state_file=path)
     receiver.start()
     try:
         assert receiver.state.is_active(SWITCH) and json.loads(path.read_text())[SWITCH] is True
