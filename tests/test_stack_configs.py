@@ -177,7 +177,8 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
     assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
     assert pipelines["traces"]["exporters"] == ["otlp/jaeger"]
-    assert pipelines["logs/landing"]["exporters"] == pipelines["traces/landing"]["exporters"] == ["file/landing"]
+    assert pipelines["logs/landing"]["exporters"] == ["file/landing_logs"]
+    assert pipelines["traces/landing"]["exporters"] == ["file/landing_traces"]
     assert not any(name.startswith(("otlphttp", "prometheusremotewrite")) for name in config["exporters"])
     assert config["exporters"]["prometheus"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
     assert config["service"]["extensions"] == ["health_check", "file_storage/queue"]

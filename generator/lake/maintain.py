@@ -24,13 +24,16 @@ from dataclasses import dataclass
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-from obsgen.emit.stack.collector import LANDING_FILE
+from obsgen.emit.stack.collector import LANDING_FILES
 from obsgen.lake import tables
 from obsgen.lake.ingest import MANIFEST
 from obsgen.lake.layout import AGGREGATES, EVENTS, LATE, QUARANTINE, Lake, Windows, open_uri
 from obsgen.lake.lock import locked
 from obsgen.model import Model
 from pyarrow import fs as pafs
+
+LIVE_LANDING_FILES = frozenset(f"{name}.jsonl" for name in LANDING_FILES.values())
+"""The files the collector is writing now: never deleted (rotated ones are)."""
 
 DEFAULT_TARGET_MB = 128
 """The seed's lower bound of a good file size (128 MB–1 GB)."""
@@ -137,7 +140,7 @@ def plan_landing(lake: Lake, landing_uri: str) -> list[Action]:
     actions = []
     for digest, entry in sorted(lake.read_json(MANIFEST, {}).items(), key=lambda kv: kv[1]["path"]):
         info = landing_fs.get_file_info(entry["path"])
-        if info.type != pafs.FileType.File or posixpath.basename(info.path) == f"{LANDING_FILE}.jsonl":
+        if info.type != pafs.FileType.File or posixpath.basename(info.path) in LIVE_LANDING_FILES:
             continue
         if info.size == entry["bytes"] and (info.mtime_ns or 0) // 1_000_000 <= entry["landed_ms"]:
             actions.append(Action("delete-landing", info.path, f"ingested (sha256 {digest[:12]}…)",

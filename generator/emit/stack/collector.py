@@ -20,8 +20,10 @@ from obsgen.model.eventschema import SHA256_HEX_PATTERN
 COLLECTOR_FILE = "otel/collector.yaml"
 LANDING_MOUNT = "/var/lib/otelcol/landing"
 """Where the collector container writes the landing zone (compose mounts the host's ``lake/landing`` there)."""
-LANDING_FILE = "events"
-"""Name of each service's current landing file (``<service>/events.jsonl``; rotated ones get a time stamp)."""
+LANDING_FILES = {"logs": "events", "traces": "spans"}
+"""Per signal, the name of each service's current landing file (``<service>/events.jsonl``, ``spans.jsonl``;
+rotated ones get a time stamp). One exporter (and file) per signal: a file exporter shared by two pipelines
+panics when the second one flushes into it at shutdown."""
 LANDING_ROTATE_MB = 64
 LANDING_GROUP = "service.name"
 
@@ -212,7 +214,7 @@ def collector_context(services: Services) -> dict[str, Any]:
         "loki_tenant": credentials.LOKI_TENANT,
         "loki_tenant_header": credentials.LOKI_TENANT_HEADER,
         "telemetry_job": COLLECTOR_TELEMETRY_JOB,
-        "landing_file": LANDING_FILE,
+        "landing_files": LANDING_FILES,
         "landing_rotate_mb": LANDING_ROTATE_MB,
         "landing_group": LANDING_GROUP,
     }
