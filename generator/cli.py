@@ -297,6 +297,9 @@ def schema() -> None:
               help="Journeys (root events and what follows them) per wall-clock second at the daily peak "
                    "[default: the spec's simulation.roots peak_per_s].")
 @click.option("--no-pacing", is_flag=True, help="Send the same journeys as fast as possible, without waiting.")
+@click.option("--backpressure", is_flag=True,
+              help="Wait while the export queues are over half full instead of dropping (a load test of the "
+                   "collector and backends; a queue that stops draining is not waited for).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same journeys.")
 @click.option("--incident", "incidents", multiple=True, metavar="NAME",
               help="Break something on purpose (repeatable): an incident of the spec's simulation.incidents.")
@@ -324,8 +327,9 @@ def schema() -> None:
 @click.option("--json", "json_out", metavar="FILE", default=None,
               help="Also write the summary as JSON to FILE (- for stdout; the text summary then goes to stderr).")
 def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate: float | None, no_pacing: bool,
-             seed: int, incidents: tuple[str, ...], incident_at: float, incident_minutes: float | None,
-             settings: tuple[str, ...], endpoint: str | None, protocol: str | None, dev: bool,
+             backpressure: bool, seed: int, incidents: tuple[str, ...], incident_at: float,
+             incident_minutes: float | None, settings: tuple[str, ...], endpoint: str | None, protocol: str | None,
+             dev: bool,
              export_interval: float | None, killswitch_file: Path | None, killswitch_port: int | None,
              killswitch_host: str, token_file: Path | None, json_out: str | None) -> None:
     """Drive the instrumentation runtime with synthetic traffic for SPEC (default: the built-in spec), over OTLP.
@@ -349,7 +353,7 @@ def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate
     try:
         config = simulate_core.SimulationConfig(
             minutes=minutes, start_minute=simulate_core.parse_clock(start), speedup=speedup, rate=rate,
-            pace=not no_pacing, seed=seed, incidents=incidents, incident_at=incident_at,
+            pace=not no_pacing, backpressure=backpressure, seed=seed, incidents=incidents, incident_at=incident_at,
             incident_minutes=incident_minutes, fixed=dict(simulate_core.parse_setting(model, s) for s in settings))
         app = simulate_core.SimulatedApp(model, config, endpoint=endpoint, protocol=protocol, dev=dev,
                                          export_interval_s=export_interval, killswitch_file=killswitch_file,

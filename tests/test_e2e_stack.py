@@ -61,7 +61,7 @@ def test_every_event_sent_is_in_prometheus_and_loki_and_no_raw_id_is(stack: Stac
     z = ZERO_LOSS
     summary = stack.simulate(app, f"{app.name}-zero-loss", "--minutes", str(z["minutes"]), "--start", z["start"],
                              "--speedup", str(z["speedup"]), "--rate", str(z["rate"]), "--seed",
-                             str(z["seed"])).start().finish(timeout=90)
+                             str(z["seed"]), "--backpressure").start().finish(timeout=90)
     assert summary["total_events"] > 1_000 and set(summary["events"]) == {e.name for e in app.model.events}
     check_zero_loss(stack, app, summary)
     looked_up = check_loki_by_context_key(stack, app, summary, started_ns)
@@ -151,7 +151,8 @@ def test_every_series_the_dashboards_and_rules_query_has_data(stack: Stack, spec
     incidents = [arg for i in app.model.simulation.incidents if i.fires and not i.stop
                  for arg in ("--incident", i.name)]
     summary: dict[str, Any] = stack.simulate(app, "series", *incidents, "--minutes", "60", "--start", "19:00",
-                                             "--speedup", "600", "--rate", "200", "--seed", "14").start() \
+                                             "--speedup", "600", "--rate", "200", "--seed", "14",
+                                             "--backpressure").start() \
         .finish(timeout=60)
     check_zero_loss(stack, app, summary)  # every export of the run has been scraped
     check_series(stack, app)

@@ -100,7 +100,8 @@ def test_both_services_run_together_with_zero_loss_their_own_series_and_their_ow
     apps = list(stack.apps.values())
     sims = [stack.simulate(app, f"two-{app.name}", *[a for i in dict.fromkeys(i for i, _ in firing_incidents(app.model))
                                                       for a in ("--incident", i)],
-                           "--minutes", "120", "--start", "19:00", "--speedup", "600", "--rate", "150", "--seed", "21")
+                           "--minutes", "120", "--start", "19:00", "--speedup", "600", "--rate", "150", "--seed", "21",
+                           "--backpressure")
             for app in apps]
     for sim in sims:
         sim.start()

@@ -25,10 +25,14 @@ import yaml
 from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.model import Model
-from obsgen.simulate import SimulatedApp, SimulationConfig
+from obsgen.runtime import RuntimeConfig, Telemetry
+from obsgen.simulate import SimulatedApp, Simulation, SimulationConfig
 from obsgen.spec import default_spec_text, load_spec
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.support.simulation import Run
+from tests.support.simulation import PII_KEY, Run
 from tests.support.stack import free_ports, http, obsgen, wait_for, write_secret
 
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
@@ -398,3 +402,48 @@ def test_simulate_stops_early_on_sigterm_and_still_reports(tmp_path: Path) -> No
     summary = json.loads(out.read_text())
     assert summary["stopped_early"] is True and summary["journeys"] > 0
     assert b"(stopped early)" in stdout
+
+
+class _SlowLogExporter(InMemoryLogRecordExporter):
+    """The SDK's in-memory exporter, taking ``delay_s`` per batch, or blocking until ``release`` is set."""
+
+    def __init__(self, delay_s: float = 0.0, release: threading.Event | None = None) -> None:
+        super().__init__()
+        self.delay_s, self.release = delay_s, release
+
+    def export(self, batch: Any) -> Any:
+        if self.release is not None:
+            self.release.wait(60)
+        elif self.delay_s:
+            threading.Event().wait(self.delay_s)
+        return super().export(batch)
+
+
+def _run_into(model: Model, exporter: _SlowLogExporter, backpressure: bool) -> tuple[dict[str, int], int]:
+    """(dropped, log records exported) of a fast, unpaced run into ``exporter`` through small queues."""
+    rt = Telemetry(model, RuntimeConfig(pii_key=PII_KEY, span_exporter=InMemorySpanExporter(), log_exporter=exporter,
+                                        metric_readers=[InMemoryMetricReader()], max_queue_size=64,
+                                        max_export_batch_size=16))
+    try:
+        summary = Simulation(rt, SimulationConfig(minutes=10, pace=False, rate=2000, seed=5, start_minute=19 * 60,
+                                                  backpressure=backpressure)).run()
+        assert sum(summary.tally.events.values()) > 500
+        if exporter.release is not None:
+            exporter.release.set()
+        rt.force_flush(30)
+        return rt.dropped, len(exporter.get_finished_logs())
+    finally:
+        rt.shutdown(1)
+
+
+def test_backpressure_waits_for_a_slow_exporter_instead_of_dropping(model: Model) -> None:
+    dropped, exported = _run_into(model, _SlowLogExporter(0.002), backpressure=False)
+    assert dropped["logs"] > 0  # without it, an app outpacing its exporter loses log records
+    dropped, exported_waiting = _run_into(model, _SlowLogExporter(0.002), backpressure=True)
+    assert dropped == {"traces": 0, "logs": 0} and exported_waiting > exported
+
+
+def test_backpressure_does_not_wait_for_an_exporter_that_stopped(model: Model) -> None:
+    # Blocked until the run ends: had the run waited for it, it would never end (the test would time out).
+    dropped, _ = _run_into(model, _SlowLogExporter(release=threading.Event()), backpressure=True)
+    assert dropped["logs"] > 0  # the run went on after the stall and the runtime counted what it lost

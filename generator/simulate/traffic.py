@@ -63,6 +63,9 @@ class SimulationConfig:
     """Field → the value every event takes (``--set FIELD=VALUE``)."""
     tick_s: float = 0.1
     """Wall-clock seconds per scheduling tick (kill-switches are read once a tick)."""
+    backpressure: bool = False
+    """Wait while the runtime's export queues are over half full instead of letting them drop their oldest
+    items: a test of what the collector and backends take, not of a starved app (``--backpressure``)."""
 
     def check(self, model: Model) -> None:
         """Raise ``ValueError`` naming every bad setting."""
@@ -229,6 +232,43 @@ class _Population:
         self.open: list[_Entity] = []
 
 
+class ExportRoom:
+    """Backpressure for ``--backpressure``: ``wait()`` blocks while an export queue of the runtime is over half
+    full and draining, until it is down to a quarter.
+
+    A queue that stops draining (the collector down or refusing) is not waited for: after ``stall_s``
+    without progress the simulation goes on and the runtime drops and counts, as it would in a real app,
+    until the queue has drained to a quarter again.
+    """
+
+    def __init__(self, rt: Telemetry, stall_s: float = 2.0, poll_s: float = 0.001) -> None:
+        self._rt = rt
+        self._stall_s = stall_s
+        self._poll_s = poll_s
+        self._stalled = False
+
+    def _fullest(self) -> float:
+        return max((queued / capacity for queued, capacity in self._rt.backlog.values()), default=0.0)
+
+    def wait(self) -> None:
+        fullest = self._fullest()
+        if self._stalled:
+            self._stalled = fullest > 0.25
+            return
+        if fullest <= 0.5:
+            return
+        last, since = fullest, time.monotonic()
+        while fullest > 0.25:
+            time.sleep(self._poll_s)
+            fullest = self._fullest()
+            now = time.monotonic()
+            if fullest < last:
+                last, since = fullest, now
+            elif now - since > self._stall_s:
+                self._stalled = True
+                return
+
+
 class Simulation:
     """Drives ``rt`` with the traffic its spec's ``simulation`` section describes; ``run()`` returns what was sent."""
 
@@ -254,6 +294,7 @@ class Simulation:
             incident.since_s = start
         self._fixed = dict(cfg.fixed)
         self._flags = dict.fromkeys(rt.kill_switches.names, False)
+        self._export_room = ExportRoom(rt)
         self._on: list[str] = []
         self._switched_at: dict[str, float] = {}
         self._once: dict[str, set[Any]] = {}
@@ -424,6 +465,8 @@ class Simulation:
                         time.sleep(delay)
                     elif -delay > max_lag:
                         max_lag = -delay
+                if cfg.backpressure:
+                    self._export_room.wait()
                 self._context(root, elapsed + sim_step * j / n)
             done_ticks = i + 1
             if on_tick is not None:

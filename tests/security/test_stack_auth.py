@@ -88,7 +88,10 @@ def test_prometheus_alerts_and_scrapes_the_authenticated_alertmanager(servers: t
         status, body = http(f"{alertmanager.url}/api/v2/alerts", headers=alertmanager.auth)
         return status == 200 and any(a["labels"]["alertname"] == ALERT for a in json.loads(body))
 
-    wait_for(delivered, 60, f"{ALERT} in Alertmanager")
+    try:
+        wait_for(delivered, 60, f"{ALERT} in Alertmanager")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_notifier_state(prometheus, alertmanager)}") from None
     wait_for(lambda: prometheus.value('min(up{job=~"prometheus|alertmanager"})') == 1.0 and
              len(prometheus.query('up{job=~"prometheus|alertmanager"}')) == 2, 30,
              "Prometheus scraping itself and Alertmanager with their passwords")
@@ -98,6 +101,21 @@ def test_prometheus_alerts_and_scrapes_the_authenticated_alertmanager(servers: t
          "alert", "query", f"alertname={ALERT}"], capture_output=True, text=True, check=False, timeout=60)
     assert amtool.returncode == 0 and ALERT in amtool.stdout, amtool.stdout + amtool.stderr
 
+
+
+def _notifier_state(prometheus: Prometheus, alertmanager: Alertmanager) -> str:
+    """What Prometheus knows of the probe alert and its Alertmanager, and both logs' ends (for a failure)."""
+    parts = []
+    for what, get in (("alerts", lambda: prometheus.api("alerts")),
+                      ("alertmanagers", lambda: prometheus.api("alertmanagers")),
+                      ("notifications", lambda: prometheus.query('{__name__=~"prometheus_notifications_.*"}')),
+                      ("rule groups", lambda: prometheus.api("rules"))):
+        try:
+            parts.append(f"{what}: {json.dumps(get())[:2000]}")
+        except (AssertionError, OSError) as exc:
+            parts.append(f"{what}: {exc}")
+    return "\n".join([*parts, f"prometheus log:\n{prometheus.tail(3000)}",
+                       f"alertmanager log:\n{alertmanager.tail(3000)}"])
 
 
 def test_secrets_init_on_the_command_line_says_which_group_reads_them(tmp_path: Path) -> None:

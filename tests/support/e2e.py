@@ -172,7 +172,9 @@ def check_zero_loss(stack: Stack, app: App, summary: dict[str, Any]) -> None:
     """Every counter and histogram count equals what simulate sent (per metric, and per enum label of the
     plain event counters), nothing dropped or judged bad, and every log record in Loki."""
     model, prom, instance = app.model, stack.prometheus, summary["service_instance_id"]
-    assert summary["dropped"] == {"traces": 0, "logs": 0}
+    assert summary["dropped"] == {"traces": 0, "logs": 0}, (
+        f"{app.name} dropped {summary['dropped']} before export: with --backpressure only an export queue that "
+        "stopped draining for seconds (the collector refusing or stalled) loses records")
     expected = {m.count_series: summary["metrics"][m.name] for m in model.metrics if m.name in summary["metrics"]}
     assert expected, f"{app.name}: simulate counted no metric"
 
