@@ -318,11 +318,6 @@ class Telemetry:
         """Spans (``traces``) and log records (``logs``) lost so far, as ``obsgen.telemetry.dropped`` reports."""
         return {q.signal: q.dropped for q in self._pipeline.queues}
 
-    @property
-    def backlog(self) -> dict[str, tuple[int, int]]:
-        """Spans (``traces``) and log records (``logs``) waiting for export, each as (queued, queue capacity)."""
-        return {q.signal: (len(q), q.max_queue_size) for q in self._pipeline.queues}
-
     def force_flush(self, timeout_s: float = 30.0, *, metrics: bool = True) -> bool:
         """Export buffered spans and log records now (and collect metrics, unless ``metrics=False``)."""
         return self._pipeline.force_flush(timeout_s, metrics=metrics)
@@ -799,3 +794,11 @@ def _signals_text(plan: EventPlan) -> str:
     if plan.log_severity:
         parts.append(f"a {plan.log_severity[1]} log record")
     return "; ".join(parts) or "no signals"
+
+
+def export_backlog(rt: Telemetry) -> dict[str, tuple[int, int]]:
+    """Spans (``traces``) and log records (``logs``) of ``rt`` waiting for export, each as (queued, capacity).
+
+    A function, not a ``Telemetry`` attribute: the spec's events share that namespace (``rt.<event>``).
+    """
+    return {q.signal: (len(q), q.max_queue_size) for q in rt._pipeline.queues}

@@ -242,13 +242,15 @@ class ExportRoom:
     """
 
     def __init__(self, rt: Telemetry, stall_s: float = 2.0, poll_s: float = 0.001) -> None:
-        self._rt = rt
+        from obsgen.runtime.core import export_backlog
+
+        self._backlog = lambda: export_backlog(rt)
         self._stall_s = stall_s
         self._poll_s = poll_s
         self._stalled = False
 
     def _fullest(self) -> float:
-        return max((queued / capacity for queued, capacity in self._rt.backlog.values()), default=0.0)
+        return max((queued / capacity for queued, capacity in self._backlog().values()), default=0.0)
 
     def wait(self) -> None:
         fullest = self._fullest()
