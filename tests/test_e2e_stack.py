@@ -61,7 +61,7 @@ def test_every_event_sent_is_in_prometheus_and_loki_and_no_raw_id_is(stack: Stac
     z = ZERO_LOSS
     summary = stack.simulate(app, f"{app.name}-zero-loss", "--minutes", str(z["minutes"]), "--start", z["start"],
                              "--speedup", str(z["speedup"]), "--rate", str(z["rate"]), "--seed",
-                             str(z["seed"]), "--backpressure").start().finish(timeout=90)
+                             str(z["seed"]), "--backpressure").start().finish(timeout=240)
     assert summary["total_events"] > 1_000 and set(summary["events"]) == {e.name for e in app.model.events}
     check_zero_loss(stack, app, summary)
     looked_up = check_loki_by_context_key(stack, app, summary, started_ns)
@@ -78,7 +78,7 @@ def test_a_logged_event_and_a_latency_exemplar_lead_to_their_trace_in_jaeger(sta
     # Six wall-clock seconds of traffic: a point's exemplars live in the collector's exposition only until the
     # next export, so Prometheus (scraping every second) needs several exports to keep some.
     summary = stack.simulate(app, f"{app.name}-traces", "--minutes", "60", "--start", "19:00", "--speedup", "600",
-                             "--rate", "50", "--seed", "5").start().finish(timeout=60)
+                             "--rate", "50", "--seed", "5").start().finish(timeout=180)
     traces = check_traces(stack, app, summary, started_ns)
     exemplars = check_exemplars(stack, app, started_ns / 1e9)
     print(f"\n{app.name} traces: {traces} opened from Loki's trace_id, {exemplars} exemplar trace ids in Jaeger")
@@ -103,7 +103,7 @@ def test_a_collector_outage_never_stops_the_app_and_its_loss_is_counted(stack: S
                          "--seed", "13").start()
     try:
         instance = wait_for(lambda: next((r["metric"]["instance"] for r in prom.query(
-            f'{counter.prom_name}{{instance=~"e2e-outage-.*"}}')), None), 20, "the app's first metrics")
+            f'{counter.prom_name}{{instance=~"e2e-outage-.*"}}')), None), 90, "the app's first metrics")
         sent = f'sum({counter.prom_name}{{instance="{instance}"}})'
         before = prom.value(sent) or 0
         collector.kill()  # SIGKILL: no graceful drain
@@ -153,6 +153,6 @@ def test_every_series_the_dashboards_and_rules_query_has_data(stack: Stack, spec
     summary: dict[str, Any] = stack.simulate(app, "series", *incidents, "--minutes", "60", "--start", "19:00",
                                              "--speedup", "600", "--rate", "200", "--seed", "14",
                                              "--backpressure").start() \
-        .finish(timeout=60)
+        .finish(timeout=240)
     check_zero_loss(stack, app, summary)  # every export of the run has been scraped
     check_series(stack, app)

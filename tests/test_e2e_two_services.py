@@ -105,7 +105,7 @@ def test_both_services_run_together_with_zero_loss_their_own_series_and_their_ow
             for app in apps]
     for sim in sims:
         sim.start()
-    summaries = [sim.finish(timeout=120) for sim in sims]
+    summaries = [sim.finish(timeout=300) for sim in sims]
     prom = stack.prometheus
     for app, summary in zip(apps, summaries, strict=True):
         check_zero_loss(stack, app, summary)
