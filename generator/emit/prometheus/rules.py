@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 import yaml
+from obsgen.emit.memo import per_model
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.render import yaml_text
 from obsgen.model import (
@@ -333,6 +334,7 @@ def rule_path(model: Model, name: str) -> str:
     return f"{RULES_DIR}/{model.service.name}/{name}"
 
 
+@per_model
 def rule_groups(model: Model) -> dict[str, list[dict[str, Any]]]:
     """Rule groups per file name; recording groups come first so evaluation order is obvious."""
     ns = model.service.namespace
