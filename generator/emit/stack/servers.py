@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from obsgen.codecache import CodeCache
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import RULE_FILES, RULES_DIR, rule_path
 from obsgen.emit.render import Services, Sourced, header_text
@@ -75,10 +76,33 @@ def _yaml_quote(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+TEMPLATE_OPTIONS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True,
+                                     "autoescape": False}
+
+
+class _TemplateCache(jinja2.BytecodeCache):
+    """The templates' compiled code in obsgen's code cache (``obsgen.codecache``), keyed by the template, its
+    source's checksum, the Jinja2 version and ``TEMPLATE_OPTIONS``: compiling them is most of a first render."""
+
+    def __init__(self) -> None:
+        self.cache = CodeCache("templates")
+        self.options = f"{jinja2.__version__} {sorted(TEMPLATE_OPTIONS.items())}"
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self.cache.get(CodeCache.key(bucket.key, bucket.checksum, self.options))
+        if code is not None:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.code is not None:
+            self.cache.put(CodeCache.key(bucket.key, bucket.checksum, self.options), bucket.code)
+            self.cache.save()
+
+
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("obsgen.templates", ""), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+                             bytecode_cache=_TemplateCache(), **TEMPLATE_OPTIONS)
     env.filters["q"] = _yaml_quote
     return env
 

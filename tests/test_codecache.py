@@ -1,0 +1,64 @@
+"""obsgen's code cache (``obsgen.codecache``): generated source's compiled code kept like bytecode, never
+changing what is generated, written only where Python writes bytecode, and harmless when broken."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from obsgen.codecache import CodeCache, cached_compile
+
+OBSGEN = [sys.executable, "-c", "from obsgen.cli import main; main()"]
+
+
+def _generate(prefix: Path, out: Path, *extra: str, write: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(prefix)
+    if not write:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return subprocess.run([*OBSGEN, "generate", "--target", "compose", "--out", str(out), *extra], capture_output=True,
+                          text=True, env=env)
+
+
+def _caches(prefix: Path) -> dict[str, bytes]:
+    return {p.name.split(".")[0]: p.read_bytes() for p in prefix.rglob("*.codecache")}
+
+
+def test_cached_runs_generate_the_same_tree_and_a_broken_cache_is_compiled_anew(tmp_path: Path) -> None:
+    prefix = tmp_path / "pycache"
+    assert _generate(prefix, tmp_path / "out", write=False).returncode == 0
+    assert _caches(prefix) == {}  # PYTHONDONTWRITEBYTECODE: nothing written, as for .pyc files
+    checked = _generate(prefix, tmp_path / "out", "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    first = _caches(prefix)
+    assert set(first) == {"grafanalib", "templates"}
+    checked = _generate(prefix, tmp_path / "out", "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # every file the same bytes
+    assert _caches(prefix) == first  # nothing was missing: every compile came from the cache
+    for path in prefix.rglob("*.codecache"):
+        path.write_bytes(b"\x00 not marshal data")
+    checked = _generate(prefix, tmp_path / "out", "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert _caches(prefix) == first  # compiled anew: the same code
+
+
+@pytest.mark.parametrize("future", [True, False])
+def test_cached_code_is_compiled_with_the_future_flags_of_the_calling_module(tmp_path: Path, monkeypatch,
+                                                                            future: bool) -> None:
+    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    module = types.ModuleType("caller")
+    if future:
+        exec("from __future__ import annotations", vars(module))
+    source = "def f(x: int) -> None: pass"
+    for _ in range(2):  # compiled, then from the cache
+        cache = CodeCache("test")
+        with cached_compile(module, cache):
+            namespace: dict[str, object] = {}
+            exec(module.compile(source, "<generated>", "exec"), namespace)
+        assert namespace["f"].__annotations__["x"] == ("int" if future else int)  # type: ignore[attr-defined]
+    assert not hasattr(module, "compile") and cache.used and not cache.added
