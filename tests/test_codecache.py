@@ -35,7 +35,7 @@ def test_cached_runs_generate_the_same_tree_and_a_broken_cache_is_compiled_anew(
     checked = _generate(prefix, tmp_path / "out", "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     first = _caches(prefix)
-    assert set(first) == {"grafanalib", "templates"}
+    assert set(first) == {"dataclasses", "grafanalib", "templates"}
     checked = _generate(prefix, tmp_path / "out", "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr  # every file the same bytes
     assert _caches(prefix) == first  # nothing was missing: every compile came from the cache
@@ -62,3 +62,16 @@ def test_cached_code_is_compiled_with_the_future_flags_of_the_calling_module(tmp
             exec(module.compile(source, "<generated>", "exec"), namespace)
         assert namespace["f"].__annotations__["x"] == ("int" if future else int)  # type: ignore[attr-defined]
     assert not hasattr(module, "compile") and cache.used and not cache.added
+
+
+def test_an_exec_of_source_takes_its_code_from_the_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    module = types.ModuleType("caller")
+    for _ in range(2):  # compiled, then from the cache
+        cache = CodeCache("test-exec")
+        namespace: dict[str, object] = {}
+        with cached_compile(module, cache, "exec"):
+            module.exec("def f(x):\n    return x + 1", {}, namespace)
+        assert namespace["f"](1) == 2  # type: ignore[operator]
+    assert not hasattr(module, "exec") and cache.used and not cache.added
