@@ -23,7 +23,7 @@ import yaml
 from obsgen.codecache import CodeCache
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import RULE_FILES, RULES_DIR, rule_path
-from obsgen.emit.render import Services, Sourced, header_text
+from obsgen.emit.render import SafeLoader, Services, Sourced, header_text
 from obsgen.emit.stack import credentials
 from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, LOKI, PROMETHEUS
 from obsgen.model import Duration, Model, Share
@@ -58,7 +58,7 @@ COLLECTOR_TELEMETRY_JOB = "otel-collector"
 @cache
 def _versions() -> dict[str, Any]:
     text = resources.files("obsgen").joinpath("data/versions.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)["images"]
+    return yaml.load(text, Loader=SafeLoader)["images"]
 
 
 def image(name: str) -> str:
