@@ -13,7 +13,7 @@ file, like a ``.pyc``:
   unwritable or corrupt cache just means compiling, as without it;
 * keyed by a hash of everything the code is compiled from (source, file name, flags; for templates the
   template's checksum and the environment's options), so a stale entry is never used: it is only left
-  unused, and dropped when the file grows past ``MAX_ENTRIES``.
+  unused, and dropped once unused entries outnumber the used ones.
 """
 
 from __future__ import annotations
@@ -29,10 +29,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
-
-MAX_ENTRIES = 2048
-"""obsgen's dataclasses compile 465 methods, grafanalib about 90 scripts, the templates are 7: more means
-entries of older versions."""
 
 
 def cache_dir() -> Path:
@@ -74,7 +70,9 @@ class CodeCache:
     def save(self) -> None:
         if not self.added or sys.dont_write_bytecode:
             return
-        entries = self.entries if len(self.entries) <= MAX_ENTRIES else {k: self.entries[k] for k in self.used}
+        entries = self.entries
+        if len(entries) > 2 * len(self.used):  # mostly entries of other versions: keep what this run used
+            entries = {key: code for key, code in entries.items() if key in self.used}
         with suppress(OSError, ValueError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")

@@ -15,11 +15,9 @@ from obsgen.codecache import CodeCache, cached_compile
 OBSGEN = [sys.executable, "-c", "from obsgen.cli import main; main()"]
 
 
-def _generate(prefix: Path, out: Path, *extra: str, write: bool = True) -> subprocess.CompletedProcess[str]:
+def _generate(prefix: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(prefix)
-    if not write:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return subprocess.run([*OBSGEN, "generate", "--target", "compose", "--out", str(out), *extra], capture_output=True,
                           text=True, env=env)
 
@@ -30,10 +28,7 @@ def _caches(prefix: Path) -> dict[str, bytes]:
 
 def test_cached_runs_generate_the_same_tree_and_a_broken_cache_is_compiled_anew(tmp_path: Path) -> None:
     prefix = tmp_path / "pycache"
-    assert _generate(prefix, tmp_path / "out", write=False).returncode == 0
-    assert _caches(prefix) == {}  # PYTHONDONTWRITEBYTECODE: nothing written, as for .pyc files
-    checked = _generate(prefix, tmp_path / "out", "--check")
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert _generate(prefix, tmp_path / "out").returncode == 0
     first = _caches(prefix)
     assert set(first) == {"dataclasses", "grafanalib", "templates"}
     checked = _generate(prefix, tmp_path / "out", "--check")
@@ -75,3 +70,12 @@ def test_an_exec_of_source_takes_its_code_from_the_cache(tmp_path: Path, monkeyp
             module.exec("def f(x):\n    return x + 1", {}, namespace)
         assert namespace["f"](1) == 2  # type: ignore[operator]
     assert not hasattr(module, "exec") and cache.used and not cache.added
+
+
+def test_nothing_is_written_where_python_writes_no_bytecode(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # PYTHONDONTWRITEBYTECODE, as for .pyc files
+    cache = CodeCache("test-nowrite")
+    cache.put(CodeCache.key("x"), compile("x = 1", "<generated>", "exec"))
+    cache.save()
+    assert not list(tmp_path.rglob("*.codecache"))
