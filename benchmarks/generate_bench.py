@@ -18,7 +18,7 @@
 Every process runs from compiled bytecode and obsgen's code cache (`obsgen.codecache`), as an installed
 package does after its first run; one uncounted warm-up process per case writes them.
 
-    .venv/bin/python benchmarks/generate_bench.py                      # --rounds 11 --scale-rounds 3; ~3 min
+    .venv/bin/python benchmarks/generate_bench.py    # --rounds 11 --scale-rounds 3 --sizes 1,10,100; 4-8 min
     .venv/bin/python benchmarks/generate_bench.py --rounds 21 --sizes 1,10,50,100 --json /tmp/gen.json
     # against another version, e.g. main: its generator/ as DIR/obsgen, with templates/ inside
     mkdir -p /tmp/old && git archive main generator templates | tar -x -C /tmp/old &&
