@@ -15,8 +15,9 @@
    `--sizes`; time per service = time / N, and the cost of each service beyond the first (the slope between
    two sizes: the same for every pair of sizes when time is linear in the number of services).
 
-Every process runs from compiled bytecode and obsgen's code cache (`obsgen.codecache`), as an installed
-package does after its first run; one uncounted warm-up process per case writes them.
+Every process runs from compiled bytecode and with the stack templates' compiled code in Jinja2's file cache
+(`$XDG_CACHE_HOME/obsgen/templates`), as an installed package does after its first run; one uncounted warm-up
+process per case writes them (both into the run's temporary directory).
 
     .venv/bin/python benchmarks/generate_bench.py    # --rounds 11 --scale-rounds 3 --sizes 1,10,100; 4-8 min
     .venv/bin/python benchmarks/generate_bench.py --rounds 21 --sizes 1,10,50,100 --json /tmp/gen.json
@@ -51,7 +52,8 @@ TARGET_S = 0.3
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 """Every process runs from compiled bytecode, as an installed package does (pip compiles site-packages; an
 editable obsgen, or PYTHONDONTWRITEBYTECODE, would otherwise compile obsgen's sources in every process).
-``main`` points PYTHONPYCACHEPREFIX at the run's temporary directory, so the checkout stays clean."""
+``main`` points PYTHONPYCACHEPREFIX and XDG_CACHE_HOME at the run's temporary directory, so neither the checkout
+nor the user's cache directory changes."""
 
 
 def load() -> str:
@@ -119,7 +121,7 @@ def ratio_rounds(rounds: int, work: Path, compare: Path | None) -> dict[str, Tim
     if compare is not None:
         cases[f"{compare.name}, new dir"] = lambda: obsgen_from(compare, "generate", "--out", new_dir())
     times = {name: Times() for name in cases}
-    for command in cases.values():  # warm the page cache, write the .pyc files and the code cache; not counted
+    for command in cases.values():  # warm the page cache, write the .pyc files and the template cache (uncounted)
         timed(command())
     print("\ncold processes, ms (wall / cpu); load = 1-minute load average at the start of the round:")
     for r in range(rounds):
@@ -200,6 +202,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="obsgen-bench-") as tmp:
         work = Path(tmp)
         ENV["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        ENV["XDG_CACHE_HOME"] = str(work / "cache")
         times = ratio_rounds(args.rounds, work, args.compare)
         report_ratio(times)
         print(f"load average after the ratio rounds: {load()}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import sys
 import urllib.parse
@@ -12,16 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from obsgen import __version__
-from obsgen.codecache import CodeCache, cached_compile
+from obsgen.generate import TARGETS, build_tree, load, load_all
+from obsgen.model import Model
+from obsgen.spec.source import SpecInvalid
+from obsgen.write import JOURNAL, STACK, WriteFailed, check_tree, write_tree
 
 if TYPE_CHECKING:
     from obsgen.diff.changes import TreeDiff
-
-with cached_compile(dataclasses, CodeCache("dataclasses"), "exec"):  # the methods dataclasses write, compiled once
-    from obsgen.generate import TARGETS, build_tree, load, load_all
-    from obsgen.model import Model
-    from obsgen.spec.source import SpecInvalid
-    from obsgen.write import JOURNAL, STACK, WriteFailed, check_tree, write_tree
 
 EXIT_DRIFT = 1
 EXIT_BAD_INPUT = 2

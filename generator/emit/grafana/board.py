@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from grafanalib import core as g
 from obsgen.emit.grafana import panels as p
-from obsgen.emit.grafana.gcore import g
 from obsgen.emit.grafana.layout import layout
 from obsgen.emit.grafana.provisioning import LOKI, PROMETHEUS
 from obsgen.emit.grafana.queries import (

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from obsgen.emit.grafana.gcore import g
+from grafanalib import core as g
 from obsgen.emit.grafana.layout import Box
 from obsgen.emit.grafana.queries import LOKI_VARIABLE, PROMETHEUS_VARIABLE, query_expr
 from obsgen.model import SLO, Alert, Model, Tile
