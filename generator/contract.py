@@ -24,7 +24,7 @@ import promql_parser as pp
 from obsgen.emit.grafana.queries import query_expr, variable_selector
 from obsgen.emit.prometheus.rules import ALERTS_FILE, RECORDING_FILE, SLO_ALERTS_FILE, rule_groups
 from obsgen.model import SHADOW_LABEL, Model
-from obsgen.spec.source import Document, SpecError
+from obsgen.spec.source import Document, Path_, SpecError, dotted
 
 GRAFANA_VALUES = {"__rate_interval": "5m", "__interval": "1m", "__interval_ms": "60000", "__range": "1d",
                   "__range_s": "86400", "__range_ms": "86400000", "__auto": "5m"}
@@ -36,12 +36,17 @@ Labels = frozenset[str]
 
 @dataclass(frozen=True)
 class Where:
-    """Where an expression comes from, for the error: the spec line and what the expression is."""
+    """Where an expression comes from, for the error: the spec line and what the expression is.
+
+    A generated rule has no line of its own: ``items`` names the spec items it is built from (the alert or
+    SLO, then its indicator), and the error goes to the field of the first that shows the offending name,
+    else to the first item's line."""
 
     file: str
     line: int
     path: str
     what: str
+    items: tuple[Path_, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,10 @@ def known_series(model: Model) -> dict[str, Labels]:
     known = metric_series(model)
     groups = rule_groups(model)
     records = [rule for group in groups[RECORDING_FILE] for rule in group["rules"]]
+    parsed = [(rule, pp.parse(rule["expr"])) for rule in records]
     for _ in range(3):  # records read records: settle their labels in a few passes
-        for rule in records:
-            shape = _shape(pp.parse(rule["expr"]), known, lambda _: None)
+        for rule, node in parsed:
+            shape = _shape(node, known, lambda _: None)
             labels = (shape.labels or frozenset()) | set(rule.get("labels", {}))
             known[rule["record"]] = known.get(rule["record"], frozenset()) | labels
     alert_labels: set[str] = {"alertname", "alertstate"}
@@ -114,13 +120,29 @@ def expressions(model: Model) -> Iterator[tuple[str, Where]]:
                                                             f"variable `${variable.name}` of `{board.name}`")
         for tile, expr in alert_exprs(model, board):
             yield expr, Where(file, tile.line, tile.path, f"the alert annotation of tile `{board.name}/{tile.id}`")
-    source = next((b.spec_file for b in model.dashboards if b.spec_file), model.source)
+    origins = rule_origins(model)
     for path, groups in rule_groups(model).items():
         for group in groups:
             for rule in group["rules"]:
                 name = rule.get("record") or rule.get("alert")
-                yield rule["expr"], Where(source, 1, f"{path}: {group['name']}",
-                                          f"generated rule `{name}`")
+                items = origins.get(group["name"]) or origins.get(rule.get("alert", ""), ())
+                yield rule["expr"], Where(model.source, 1, dotted(items[0]) if items else path,
+                                          f"generated rule `{name}` ({path})", items)
+
+
+def rule_origins(model: Model) -> dict[str, tuple[Path_, ...]]:
+    """The spec items each generated rule comes from, by rule group (``rules.rule_groups``) or, in the one
+    group of the spec's alerts, by alert name: the item itself, then its indicator."""
+    ns = model.service.namespace
+    out: dict[str, tuple[Path_, ...]] = {}
+    for indicator in model.indicators:
+        out[f"{ns}-indicator-{indicator.name}"] = (("indicators", indicator.name),)
+    for slo in model.slos:
+        items = (("slos", slo.name), ("indicators", slo.indicator.name))
+        out[f"{ns}-slo-{slo.name}"] = out[f"{ns}-slo-alerts-{slo.name}"] = items
+    for alert in model.alerts:
+        out[alert.name] = (("alerts", alert.name), ("indicators", alert.indicator.name))
+    return out
 
 
 def check(model: Model, doc: Document | None = None, tolerated: tuple[str, ...] = ()) -> list[SpecError]:
@@ -135,11 +157,11 @@ def check(model: Model, doc: Document | None = None, tolerated: tuple[str, ...] 
     seen: set[tuple[str, int, str]] = set()
     for expr, where in expressions(model):
         def report(problem: str, fix: str, token: str = "", where: Where = where) -> None:
-            line = doc.token_line(where.path, token, where.line) if doc is not None else where.line
-            key = (where.path, line, problem)
+            file, line, path = _located(where, doc, token)
+            key = (path, line, problem)
             if key not in seen:
                 seen.add(key)
-                errors.append(SpecError(where.file, line, where.path, f"{where.what}: {problem}", fix))
+                errors.append(SpecError(file, line, path, f"{where.what}: {problem}", fix))
         try:
             node = pp.parse(substitute(expr))
         except ValueError as exc:
@@ -147,6 +169,19 @@ def check(model: Model, doc: Document | None = None, tolerated: tuple[str, ...] 
             continue
         _shape(node, _Known(known, tolerated), lambda issue: report(*issue))
     return errors
+
+
+def _located(where: Where, doc: Document | None, token: str) -> tuple[str, int, str]:
+    """File, line and path of an error about ``token`` in the expression of ``where``."""
+    if doc is None:
+        return where.file, where.line, where.path
+    if not where.items:
+        return where.file, doc.token_line(where.path, token, where.line), where.path
+    for item in where.items:
+        found = doc.token_field(item, token)
+        if found is not None:
+            return doc.source, found[1], dotted(found[0])
+    return doc.source, doc.line_of(where.items[0]), where.path
 
 
 def _first_line(exc: Exception) -> str:

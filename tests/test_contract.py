@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from obsgen import contract
 from obsgen.cli import EXIT_BAD_INPUT, main
-from obsgen.model import Model
+from obsgen.model import Metric, Model
 from obsgen.spec import default_spec_text
 from obsgen.spec.build import build_model
 from obsgen.spec.source import load_text
@@ -31,6 +32,14 @@ def _replace(old: str, new: str) -> str:
 
 def _line(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def _line_after(*needles: str) -> int:
+    """The line of the last needle, each found after the one before it."""
+    at = 0
+    for needle in needles:
+        at = SPEC.index(needle, at)
+    return SPEC.count("\n", 0, at) + 1
 
 
 def test_each_spec_honours_the_contract(spec_case: SpecCase) -> None:
@@ -124,3 +133,34 @@ def test_the_cli_rejects_a_misspelt_tile_metric_with_exit_2(tmp_path: Path, comm
                          ids=lambda path: path.stem)
 def test_every_fixture_spec_honours_the_contract(spec: Path) -> None:
     assert _check(spec.read_text()) == []
+
+
+def test_an_error_in_a_generated_rule_names_the_spec_field_it_comes_from() -> None:
+    """The spec readers keep such errors out, so the model is changed behind their back: the ranking
+    duration metric loses its `user_state` label, which the `cache_hits` indicator splits by and the
+    `latency_p95_warm` SLO matches on."""
+    doc = load_text(SPEC, "spec.yaml")
+    model = build_model(doc, "spec.yaml")
+    def unlabelled(metric: Metric) -> Metric:
+        if metric.name != "recsys.ranking.duration":
+            return metric
+        return replace(metric, labels=tuple(label for label in metric.labels if label != "user_state"))
+
+    events = tuple(replace(e, metrics=tuple(map(unlabelled, e.metrics))) for e in model.events)
+    errors = [e for e in contract.check(replace(model, events=events), doc) if "generated rule" in e.problem]
+    by_line = _line_after("indicators:\n  ranking_latency:", "  cache_hits:", "    by: [user_state]")
+    indicator = [e for e in errors if "`user_state:recsys_cache_hits:ratio_rate5m`" in e.problem]
+    assert indicator and {(e.line, e.path) for e in indicator} == {(by_line, "indicators.cache_hits.by[0]")}, indicator
+    slo = [e for e in errors if e.path.startswith("slos.latency_p95_warm")]
+    match_line = _line_after("slos:\n", "  latency_p95_warm:", "    match:")
+    assert slo and {(e.line, e.path) for e in slo} == {(match_line, "slos.latency_p95_warm.match.user_state")}, slo
+    assert all(e.line > 1 for e in errors), [str(e) for e in errors]
+
+
+def test_every_generated_rule_group_has_its_spec_items(spec_case: SpecCase) -> None:
+    from obsgen.emit.prometheus.rules import rule_groups
+
+    origins = contract.rule_origins(spec_case.model)
+    for groups in rule_groups(spec_case.model).values():
+        for group in groups:
+            assert group["name"] in origins or all(rule.get("alert") in origins for rule in group["rules"]), group

@@ -39,6 +39,8 @@ def header_text(origin: Sourced) -> str:
             "`obsgen generate`.")
 
 
+SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser for obsgen's own YAML data (burn-rate windows, image versions) where PyYAML has it."""
 SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 """libyaml's emitter where PyYAML was built with it (several times faster; the same bytes for what obsgen
 dumps, which the committed-tree test proves), else the pure-Python one."""

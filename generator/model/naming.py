@@ -24,6 +24,7 @@ for rule. Each private helper names the Go function it mirrors:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from obsgen.model.units import PER_UNITS, UNITS
 
@@ -221,6 +222,7 @@ def _metric_type(instrument: str) -> str:
         ) from None
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for the same few names over and over
 def prometheus_metric_name(otel_name: str, unit: str, instrument: str) -> str:
     """Base Prometheus name of an OTel metric (for a histogram: the name without _bucket/_sum/_count).
 
@@ -311,6 +313,7 @@ def _sanitize_label_name(name: str, preserve_multiple_underscores: bool) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for the same few names over and over
 def prometheus_label_name(
     otel_attribute: str,
     *,

@@ -22,9 +22,9 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from obsgen import model as m
 from obsgen.model.eventschema import event_schema
+from obsgen.model.fieldchecks import passes
 from obsgen.model.joins import Context
 from obsgen.model.quality import PLACEHOLDERS, REPORTED_KINDS, ByKind, DataQuality, Report, ReportValue, Template
 from obsgen.spec.reader import Checker
@@ -111,6 +111,10 @@ def _constant(c: Checker, value: Any, p: tuple, schema: dict[str, Any]) -> str |
     if isinstance(value, (dict, list)) or value is None:
         c.error(p, "expected a single value", "write a string, number or boolean")
         return None
+    if passes(schema, value):
+        return value  # type: ignore[no-any-return]
+    from jsonschema import Draft202012Validator  # only to explain a rejected value: it takes a while to import
+
     errors = list(Draft202012Validator(schema).iter_errors(value))
     if errors:
         c.error(p, f"`{value}` is not a valid value: {errors[0].message}",

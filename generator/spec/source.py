@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,31 @@ class Document:
             if token in self.text_lines[number - 1]:
                 return number
         return default
+
+    def token_field(self, item: Path_, token: str) -> tuple[Path_, int] | None:
+        """The field of ``item`` whose line first shows ``token`` as a whole word, and that line: of the paths
+        starting on the line, the one whose key or value is ``token``, else the deepest. None when no line
+        where a field of ``item`` starts shows it."""
+        fields = [(line, path) for path, line in self.lines.items() if path[:len(item)] == item]
+        if not token or not fields:
+            return None
+        word = re.compile(rf"(?<![\w.]){re.escape(token)}(?![\w.])")
+        for line in sorted({line for line, _ in fields}):
+            if 0 < line <= len(self.text_lines) and word.search(self.text_lines[line - 1]):
+                paths = [path for at, path in fields if at == line]
+                named = [path for path in paths if token in (path[-1], self.value_at(path))]
+                return max(named or paths, key=len), line
+        return None
+
+    def value_at(self, path: Path_) -> Any:
+        """The value at ``path``, None where there is none."""
+        value = self.data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return value
 
     def was_reported(self, path: Path_) -> bool:
         """Whether the loader already reported ``path`` or a value containing it."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -85,11 +86,18 @@ class Timeline:
         return Fraction(self.sums[t] - self.sums[first], (t - first) * self.scale)
 
     def signs(self, width: int, open_left: bool, threshold: Fraction) -> list[int | None]:
-        """Per minute, the sign of (window mean - threshold), None without a value; integers only."""
+        """Per minute, the sign of (window mean - threshold), None without a value; integers only.
+
+        A window spans ``span`` samples back: from minute ``span`` on, its sum is ``sums[t] - sums[t - span]``
+        (built-in ``map``s over whole lists: a week of minutes per pair and scenario); before, it starts at 0."""
         sums, num, den = self.sums, threshold.numerator * self.scale, threshold.denominator
-        firsts = [max(0, t - width + int(open_left)) for t in range(len(sums))]
-        return [None if t - f < 1 else ((d := (sums[t] - sums[f]) * den - num * (t - f)) > 0) - (d < 0)
-                for t, f in enumerate(firsts)]
+        n, span = len(sums), width - int(open_left)
+        if span < 1:
+            return [None] * n
+        head: list[int | None] = [None]
+        head += [((d := sums[t] * den - num * t) > 0) - (d < 0) for t in range(1, min(span, n))]
+        limit = num * span
+        return head + [(d > limit) - (d < limit) for d in map(den.__mul__, map(operator.sub, sums[span:], sums))]
 
 
 def pair_states(timeline: Timeline, pair: Pair, open_left: bool) -> tuple[list[bool], int]:
@@ -97,9 +105,11 @@ def pair_states(timeline: Timeline, pair: Pair, open_left: bool) -> tuple[list[b
     float rounding would decide; ``end + 1`` if none). Before ``long - short + 1`` the long window lacks
     history: the short-window record did not exist ``long - short`` ago."""
     long, short = (timeline.signs(w, open_left, pair.threshold) for w in (pair.long, pair.short))
-    guard = pair.long - pair.short + 1
-    holds = [t >= guard and a == 1 and b == 1 for t, (a, b) in enumerate(zip(long, short, strict=True))]
-    ties = [t for signs in (long, short) for t, sign in enumerate(signs) if sign == 0]
+    guard = max(0, pair.long - pair.short + 1)
+    above = {1}.__contains__
+    holds = [False] * min(guard, len(long))
+    holds += map(operator.and_, map(above, long[guard:]), map(above, short[guard:]))
+    ties = [signs.index(0) for signs in (long, short) if 0 in signs]
     return holds, min(ties, default=timeline.end + 1)
 
 

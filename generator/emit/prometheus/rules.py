@@ -10,8 +10,9 @@ from importlib import resources
 from typing import Any
 
 import yaml
+from obsgen.emit.memo import per_model
 from obsgen.emit.prometheus import promql as q
-from obsgen.emit.render import yaml_text
+from obsgen.emit.render import SafeLoader, yaml_text
 from obsgen.model import (
     SLO,
     Alert,
@@ -64,7 +65,7 @@ class BurnWindow:
 @cache
 def burn_windows() -> tuple[BurnWindow, ...]:
     """The multi-window table, read (once) from package data so it stays data, not code."""
-    raw = yaml.safe_load(resources.files("obsgen").joinpath("data/burn_rate_windows.yaml").read_text())
+    raw = yaml.load(resources.files("obsgen").joinpath("data/burn_rate_windows.yaml").read_text(), Loader=SafeLoader)
     return tuple(BurnWindow(parse_duration(r["long"]), parse_duration(r["short"]), Decimal(str(r["budget_fraction"])),
                             r["severity"]) for r in raw)
 
@@ -333,6 +334,7 @@ def rule_path(model: Model, name: str) -> str:
     return f"{RULES_DIR}/{model.service.name}/{name}"
 
 
+@per_model
 def rule_groups(model: Model) -> dict[str, list[dict[str, Any]]]:
     """Rule groups per file name; recording groups come first so evaluation order is obvious."""
     ns = model.service.namespace

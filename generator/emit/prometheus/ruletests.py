@@ -15,6 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from obsgen.emit.memo import per_model
 from obsgen.emit.prometheus import burnrate
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import (
@@ -251,6 +252,7 @@ def _minutes(seconds: int) -> int:
     return -(-seconds // 60)
 
 
+@per_model
 def alert_cases(model: Model, alert: Alert) -> list[Case]:
     rule = alert_rule(model, alert)
     step = alert_step(alert)
@@ -417,6 +419,7 @@ def _spike_case(model: Model, slo: SLO, pair: burnrate.Pair) -> Case | None:
                           extra=(pair.long + pair.short, pair.long + pair.short * 2))
 
 
+@per_model
 def slo_cases(model: Model, slo: SLO, proofs: bool) -> list[Case]:
     """Detection to the evaluation and silence for a spike only the short window sees: for the fastest
     pair of every SLO and, with ``proofs``, for every pair, plus the README's burns (8x for 8h, 3.5x for

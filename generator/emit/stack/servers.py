@@ -11,18 +11,24 @@ Everything here is pure: no I/O beyond reading package data, no clock.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import posixpath
 import re
+import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
 from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import RULE_FILES, RULES_DIR, rule_path
-from obsgen.emit.render import Services, Sourced, header_text
+from obsgen.emit.render import SafeLoader, Services, Sourced, header_text
 from obsgen.emit.stack import credentials
 from obsgen.emit.stack.ports import ALERTMANAGER, COLLECTOR, LOKI, PROMETHEUS
 from obsgen.model import Duration, Model, Share
@@ -57,7 +63,7 @@ COLLECTOR_TELEMETRY_JOB = "otel-collector"
 @cache
 def _versions() -> dict[str, Any]:
     text = resources.files("obsgen").joinpath("data/versions.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)["images"]
+    return yaml.load(text, Loader=SafeLoader)["images"]
 
 
 def image(name: str) -> str:
@@ -75,10 +81,57 @@ def _yaml_quote(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+TEMPLATE_OPTIONS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True, "keep_trailing_newline": True,
+                                     "autoescape": False}
+
+
+class TemplateCache(jinja2.FileSystemBytecodeCache):
+    """The templates' compiled code, kept by Jinja2's own file cache in the user's cache directory
+    (``template_cache_dir``): compiling them is most of a first render.
+
+    Jinja2 drops an entry whose template source, cache format or Python version changed; the key adds the
+    Jinja2 version and ``TEMPLATE_OPTIONS`` (both change the code) to the template's name and path. Like
+    Python's bytecode, nothing is written under ``PYTHONDONTWRITEBYTECODE``; an entry that cannot be read
+    or written only means compiling, as without the cache."""
+
+    OPTIONS = f"{jinja2.__version__} {sorted(TEMPLATE_OPTIONS.items())}"
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(str(directory), "%s.cache")
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        return hashlib.sha1(f"{name}\0{filename}\0{self.OPTIONS}".encode()).hexdigest()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):  # a damaged entry
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if sys.dont_write_bytecode:
+            return
+        with suppress(OSError):
+            os.makedirs(self.directory, exist_ok=True)
+            super().dump_bytecode(bucket)
+
+
+def template_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/obsgen/templates``, by default ``~/.cache/obsgen/templates``; None without a home."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # unset, empty or relative: the XDG default
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:
+            return None
+    return Path(base) / "obsgen" / "templates"
+
+
 @cache
 def _environment() -> jinja2.Environment:
+    directory = template_cache_dir()
     env = jinja2.Environment(loader=jinja2.PackageLoader("obsgen.templates", ""), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+                             bytecode_cache=TemplateCache(directory) if directory else None, **TEMPLATE_OPTIONS)
     env.filters["q"] = _yaml_quote
     return env
 
