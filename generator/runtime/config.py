@@ -81,6 +81,8 @@ class RuntimeConfig:
     stored contexts go first when it is spent."""
     max_text_length: int = DEFAULT_MAX_TEXT
     """Characters kept of a free-text field whose attribute declares no ``max_length`` (cut before scrubbing)."""
+    max_array_items: int = 1024
+    """Items kept of an array of strings whose attribute declares no ``max_items`` (more are cut and counted)."""
     max_object_bytes: int = 4096
     """Largest object attribute (its keys and values' text); a larger one is removed and counted."""
     check_unknown_contexts: bool = True

@@ -42,6 +42,7 @@ from obsgen.runtime.pii import (
     RawValues,
     TooLarge,
     load_keys,
+    sanitize_items,
     sanitize_text,
     scrub_object,
     text_plan,
@@ -515,10 +516,10 @@ class Telemetry:
                 v = p.get(f)
                 if type(v) is str:
                     p[f] = raw.replace(v)
-            for f in texts.string_arrays:
-                v = p.get(f)
-                if type(v) is list:
-                    p[f] = [raw.replace(x) if type(x) is str else x for x in v]
+        for f, limit, most, sensitive in texts.string_arrays:
+            v = p.get(f)
+            if type(v) is list:
+                self._scrub_items(plan, p, f, v, limit or max_text, most or self.config.max_array_items, raw, sensitive)
         for f, sensitive in texts.objects:
             v = p.get(f)
             if v is None:
@@ -531,6 +532,23 @@ class Telemetry:
                     self._count(plan.name, VALIDITY)
                     raise EventValidationError(plan.name, f, str(exc)) from None
                 self._invalid(plan, p, f, VALIDITY, str(exc), "repaired by removing the field")
+
+    def _scrub_items(self, plan: EventPlan, p: dict[str, Any], f: str, items: list[Any], limit: int, most: int,
+                     raw: RawValues, sensitive: bool) -> None:
+        """A string array bounded at ``most`` items of ``limit`` characters each, scrubbed item by item; cutting
+        is a validity violation (strict raises, production keeps what fits and counts it)."""
+        too_many = len(items) > most
+        too_long = sum(1 for x in items if type(x) is str and len(x) > limit)
+        p[f] = sanitize_items(items[:most] if too_many else items, limit, raw, sensitive)
+        if not (too_many or too_long):
+            return
+        reason = "; ".join(part for part in (
+            f"has {len(items)} items, more than {most}" if too_many else "",
+            f"has {too_long} item(s) longer than {limit} characters" if too_long else "") if part)
+        if self._strict:
+            self._count(plan.name, VALIDITY)
+            raise EventValidationError(plan.name, f, reason)
+        self._invalid(plan, p, f, VALIDITY, reason, "repaired by cutting it")
 
     def _check_supplied(self, plan: EventPlan, p: dict[str, Any], known_context: bool) -> bool:
         """Production: check what the application passed; repair (drop a field) or drop the event. True = drop.
