@@ -74,6 +74,8 @@ class RuntimeConfig:
     once_per_cache_size: int = 50_000
     """Other ``once_per`` keys (a session, say) remembered for once-per metrics."""
     once_per_ttl_s: float = 1800.0
+    once_per_cache_bytes: int = 8 << 20
+    """Byte budget of each ``once_per`` cache (its keys are charged: a client may send huge ones)."""
     pseudonym_cache_size: int = 16_384
     """Raw ids whose pseudonyms are kept (a bounded LRU; 0 turns it off): repeated ids skip the HMAC."""
     context_cache_bytes: int = 32 << 20
