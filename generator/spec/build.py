@@ -19,7 +19,7 @@ from obsgen.spec.dashboards import declared_names, parse_dashboards
 from obsgen.spec.events import parse_events
 from obsgen.spec.indicators import parse_indicators
 from obsgen.spec.joins import parse_joins
-from obsgen.spec.kubernetes import parse_kubernetes
+from obsgen.spec.kubernetes import parse_kubernetes, parse_stack
 from obsgen.spec.quality import parse_data_quality
 from obsgen.spec.quoted import check_quoted_numbers
 from obsgen.spec.reader import MISSING, Checker, shown
@@ -56,7 +56,7 @@ def read_model(doc: Document, source: str) -> Reading:
     c = Checker(doc)
     top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators", "routing"),
                     optional=("alerts", "slos", "kill_switches", "retention", "dashboards", "joins", "data_quality",
-                              "simulation", "kubernetes"))
+                              "simulation", "kubernetes", "stack"))
     if top is None:
         return Reading(None, c.errors)
     if "version" in top and top["version"] != 1:
@@ -84,6 +84,7 @@ def read_model(doc: Document, source: str) -> Reading:
     c.mark_broken("an alert", top.get("alerts"), [a.name for a in alerts])
     retention = parse_retention(c, top.get("retention", {}))
     kubernetes = parse_kubernetes(c, top.get("kubernetes", {}))
+    stack = parse_stack(c, top.get("stack", {}))
     simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches,
                                   {a.name: a for a in alerts})
     model = m.Model(source=source, service=service or STAND_IN_SERVICE, attributes=m.frozen_map(attributes),
@@ -91,7 +92,7 @@ def read_model(doc: Document, source: str) -> Reading:
                     alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches),
                     routing=routing or stand_in_routing(), retention=m.frozen_map(retention),
                     dashboards=tuple(dashboards), joins=tuple(joins), data_quality=data_quality,
-                    simulation=simulation, kubernetes=kubernetes)
+                    simulation=simulation, kubernetes=kubernetes, stack=stack)
     if not c.errors:
         return Reading(_with_slo_board(model), [])
     model = _with_slo_board(_valid_parts(model, c.errors))
