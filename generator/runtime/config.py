@@ -86,7 +86,8 @@ class RuntimeConfig:
     max_array_items: int = 1024
     """Items kept of an array of strings whose attribute declares no ``max_items`` (more are cut and counted)."""
     max_object_bytes: int = 4096
-    """Largest object attribute (its keys and values' text); a larger one is removed and counted."""
+    """Largest object attribute (its keys and values' text); a larger one is removed and counted. Also the most
+    characters an array of strings keeps in all (the items past it are cut and counted)."""
     check_unknown_contexts: bool = True
     """Count a ``require_known`` event whose context this process never saw (or forgot) as a violation.
     Turn off when events of one context can reach another instance."""

@@ -550,16 +550,27 @@ class Telemetry:
 
     def _scrub_items(self, plan: EventPlan, p: dict[str, Any], f: str, items: list[Any], limit: int, most: int,
                      raw: RawValues, sensitive: bool) -> None:
-        """A string array bounded at ``most`` items of ``limit`` characters each, scrubbed item by item; cutting
-        is a validity violation (strict raises, production keeps what fits and counts it)."""
+        """A string array bounded at ``most`` items of ``limit`` characters each and ``max_object_bytes`` in all
+        (so scrubbing it costs what scrubbing one object does), scrubbed item by item; cutting is a validity
+        violation (strict raises, production keeps what fits and counts it)."""
         too_many = len(items) > most
-        too_long = sum(1 for x in items if type(x) is str and len(x) > limit)
-        p[f] = sanitize_items(items[:most] if too_many else items, limit, raw, sensitive)
-        if not (too_many or too_long):
+        kept = items[:most] if too_many else items
+        too_long = sum(1 for x in kept if type(x) is str and len(x) > limit)
+        budget = self.config.max_object_bytes
+        total = fits = 0
+        for x in kept:
+            total += min(len(x), limit) if type(x) is str else 8
+            if total > budget:
+                break
+            fits += 1
+        p[f] = sanitize_items(kept[:fits] if fits < len(kept) else kept, limit, raw, sensitive)
+        if not (too_many or too_long or fits < len(kept)):
             return
         reason = "; ".join(part for part in (
             f"has {len(items)} items, more than {most}" if too_many else "",
-            f"has {too_long} item(s) longer than {limit} characters" if too_long else "") if part)
+            f"has {too_long} item(s) longer than {limit} characters" if too_long else "",
+            f"holds more than {budget} characters (kept the first {fits} items)" if fits < len(kept) else "")
+            if part)
         if self._strict:
             self._count(plan.name, VALIDITY)
             raise EventValidationError(plan.name, f, reason)

@@ -110,3 +110,16 @@ def test_strict_mode_rejects_an_oversized_item(bounded_model: Model) -> None:
             h.rt.ranking(items=["y" * 100], **RANKING)
     finally:
         h.close()
+
+
+def test_an_array_is_bounded_in_bytes_in_all(bounded_model: Model) -> None:
+    """100 items of 24 characters are 2,400 characters: over a 1,000-character budget the rest is cut."""
+    h = Harness(bounded_model, max_object_bytes=1_000)
+    try:
+        with h.rt.request(**REQUEST):
+            h.rt.ranking(items=[f"{i:03d}" + "y" * 21 for i in range(100)], **RANKING)
+        items = _items(h)
+        assert len(items) == 41 and sum(map(len, items)) <= 1_000
+        assert h.violations() == {("validity", "ranking"): 1}
+    finally:
+        h.close()
