@@ -6,6 +6,7 @@ refused, and promtool loads the web configs."""
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import subprocess
 import urllib.error
@@ -167,3 +168,14 @@ def test_secrets_init_keeps_your_certificates_and_refuses_a_partial_set(tmp_path
     result = CliRunner().invoke(main, ["secrets", "init", str(path), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert all((secrets / name).read_text() == "yours\n" for name in credentials.TLS_FILES)
+
+
+def test_stack_tls_must_be_a_boolean(tmp_path: Path) -> None:
+    spec = yaml.safe_load(default_spec_text())
+    spec["stack"] = {"tls": "yes"}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert re.search(r"spec\.yaml:\d+: stack\.tls: expected true or false, got .* — write true or false",
+                     result.output), result.output
