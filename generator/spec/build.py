@@ -1,7 +1,8 @@
 """Raw spec document → validated immutable ``Model``: the sections in dependency order, every error at once.
 
 Each section has its own module (``service``, ``attributes``, ``events``, ``joins``, ``quality``,
-``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``, ``simulation``); this one orders them and
+``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``, ``simulation``, ``kubernetes``, ``stack``); this
+one orders them and
 passes what later sections reference.
 """
 
@@ -19,7 +20,7 @@ from obsgen.spec.dashboards import declared_names, parse_dashboards
 from obsgen.spec.events import parse_events
 from obsgen.spec.indicators import parse_indicators
 from obsgen.spec.joins import parse_joins
-from obsgen.spec.kubernetes import parse_kubernetes, parse_stack
+from obsgen.spec.kubernetes import parse_kubernetes
 from obsgen.spec.quality import parse_data_quality
 from obsgen.spec.quoted import check_quoted_numbers
 from obsgen.spec.reader import MISSING, Checker, shown
@@ -29,6 +30,7 @@ from obsgen.spec.simulation import parse_simulation
 from obsgen.spec.sloboard import slo_dashboard
 from obsgen.spec.slos import parse_slos
 from obsgen.spec.source import Document, SpecError, SpecInvalid
+from obsgen.spec.stack import parse_stack
 
 
 @dataclass(frozen=True)

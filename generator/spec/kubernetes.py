@@ -1,6 +1,5 @@
-"""The optional deployment sections: ``kubernetes``, where the ``--target kubernetes`` resources go and what
-labels they carry (``namespace``, default ``monitoring``; ``labels``, Kubernetes label syntax), and ``stack``,
-how the generated compose stack runs (``tls``)."""
+"""The optional ``kubernetes`` section: where the ``--target kubernetes`` resources go and what labels
+they carry (``namespace``, default ``monitoring``; ``labels``, Kubernetes label syntax)."""
 
 from __future__ import annotations
 
@@ -29,10 +28,3 @@ def parse_kubernetes(c: Checker, raw: Any) -> m.Kubernetes:
             labels[key] = str(value)
     return m.Kubernetes(namespace=namespace or m.Kubernetes.namespace, labels=m.frozen_map(labels))
 
-
-def parse_stack(c: Checker, raw: Any) -> m.Stack:
-    p = ("stack",)
-    d = c.mapping(raw, p, optional=("tls",))
-    if d is None or "tls" not in d:
-        return m.Stack()
-    return m.Stack(tls=bool(c.boolean(d["tls"], p + ("tls",))))
