@@ -1,9 +1,8 @@
 """Raw spec document → validated immutable ``Model``: the sections in dependency order, every error at once.
 
 Each section has its own module (``service``, ``attributes``, ``events``, ``joins``, ``quality``,
-``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``, ``simulation``, ``kubernetes``, ``stack``); this
-one orders them and
-passes what later sections reference.
+``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``, ``simulation``, ``kubernetes``,
+``stack``); this one orders them and passes what later sections reference.
 """
 
 from __future__ import annotations
