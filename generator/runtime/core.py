@@ -73,6 +73,7 @@ DROPPED_METRIC = "obsgen.telemetry.dropped"
 STATE_ERRORS_METRIC = "obsgen.killswitch.state_errors"
 SHADOW = "shadow"
 _KEY_TYPES = (str, int)
+"""Context keys the join state looks up; anything else (garbage in production) names no context."""
 CONTEXT_SHARE = 64
 CONTEXT_MIN_BYTES = 16_384
 """A context stops remembering values for its references once it holds ``context_cache_bytes // CONTEXT_SHARE``
@@ -83,7 +84,6 @@ MAX_CACHED_ID = 256
 REPORTED_BYTES = 1 << 20
 """Byte budget of the once-a-second report dedup keyed by (event, field, kind): an unknown field's name is the
 client's."""
-"""Context keys the join state looks up; anything else (garbage in production) names no context."""
 _TIME_SCALE_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
                   "h": 3_600_000_000_000}
 
