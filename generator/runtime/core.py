@@ -555,14 +555,19 @@ class Telemetry:
         violation (strict raises, production keeps what fits and counts it)."""
         too_many = len(items) > most
         kept = items[:most] if too_many else items
-        too_long = sum(1 for x in kept if type(x) is str and len(x) > limit)
+        sizes = [len(x) if type(x) is str else 8 for x in kept]
         budget = self.config.max_object_bytes
-        total = fits = 0
-        for x in kept:
-            total += min(len(x), limit) if type(x) is str else 8
-            if total > budget:
-                break
-            fits += 1
+        too_long = fits = 0
+        if sum(sizes) <= budget and max(sizes, default=0) <= limit:
+            fits = len(kept)  # the common case: nothing to cut
+        else:
+            too_long = sum(n > limit for n in sizes)
+            total = 0
+            for n in sizes:
+                total += min(n, limit)
+                if total > budget:
+                    break
+                fits += 1
         p[f] = sanitize_items(kept[:fits] if fits < len(kept) else kept, limit, raw, sensitive)
         if not (too_many or too_long or fits < len(kept)):
             return
@@ -781,14 +786,14 @@ def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> int:
         if m.array:
             old = memory[m.slot]
             memory[m.slot] = new = tuple(v)
-            added += approximate_size(new) - (approximate_size(old) if old is not None else 0)
+            added += _items_size(new) - (_items_size(old) if old is not None else 0)
         elif m.same is None:
             if memory[m.slot] is None:
                 memory[m.slot] = set()
                 added += 216
             if v not in memory[m.slot]:
                 memory[m.slot].add(v)
-                added += 16 + approximate_size(v)
+                added += 16 + (57 + len(v) if type(v) is str else approximate_size(v))
         else:
             same = p.get(m.same)
             if same is None:
@@ -801,7 +806,7 @@ def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> int:
             seen = groups.get(same)
             if seen is None:
                 groups[same] = v  # one value per `same` is the common case: no set for it
-                added += 16 + approximate_size(same) + approximate_size(v)
+                added += 80 + (len(same) if type(same) is str else 0) + (len(v) if type(v) is str else 0)
             elif type(seen) is set:
                 if v not in seen:
                     seen.add(v)
@@ -810,6 +815,12 @@ def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> int:
                 groups[same] = {seen, v}
                 added += 216 + approximate_size(v)
     return added
+
+
+def _items_size(values: tuple[Any, ...]) -> int:
+    """``approximate_size`` of a remembered array, without a call per item (arrays of ids are the common case)."""
+    strings = [x for x in values if type(x) is str]
+    return 56 + 57 * len(strings) + sum(map(len, strings)) + 40 * (len(values) - len(strings))
 
 
 def _nothing(_: object) -> int:

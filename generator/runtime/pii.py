@@ -342,8 +342,8 @@ SENSITIVE_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (re.compile(r"(?<![0-9])[0-9]{9,}+(?![0-9])"), "<number>", _ANY),
 )
 _has_digit = re.compile(r"[0-9]").search
-_TRIGGERS = tuple(sorted({t for _, _, triggers in PATTERNS for t in triggers if t}))
-"""Every trigger but the empty one (the opaque-token pattern's, which needs a run of 40+ characters)."""
+_TRIGGERED = re.compile("|".join(map(re.escape, sorted({t for _, _, ts in PATTERNS for t in ts if t})))).search
+"""Finds any trigger but the empty one (the opaque-token pattern's, which needs a run of 40+ characters)."""
 _TOKEN_RUN = 40
 _BOUNDARIES = " \t\n\r\f\v,;|\"'<>()[]{}&"
 """Where a text may be cut: a secret, an email or a raw id never contains these, so it is cut whole."""
@@ -390,11 +390,11 @@ def sanitize_items(items: list[Any], limit: int, raw: RawValues = EMPTY, sensiti
     whether any item needs the full scrub: no raw value, no pattern trigger, no digit in a sensitive field
     and no item long enough to be an opaque token means every item is left as it is.
     """
-    out = [bound(x, limit) if type(x) is str else x for x in items]
-    strings = [x for x in out if type(x) is str]
-    probe = "\n".join(strings).lower()
-    if (raw and raw.found(probe)) or (sensitive and _has_digit(probe)) or any(t in probe for t in _TRIGGERS) \
-            or any(len(x) >= _TOKEN_RUN for x in strings):
+    strings = [x for x in items if type(x) is str]
+    longest = max(map(len, strings), default=0)
+    out = [bound(x, limit) if type(x) is str else x for x in items] if longest > limit else list(items)
+    probe = "\n".join(x for x in out if type(x) is str).lower()
+    if longest >= _TOKEN_RUN or _TRIGGERED(probe) or (raw and raw.found(probe)) or (sensitive and _has_digit(probe)):
         return [sanitize_text(x, limit, raw, sensitive) if type(x) is str else x for x in out]
     return out
 

@@ -89,7 +89,8 @@ class ExpiringLRU(Generic[V]):
                 return
             self._data[key] = (entry[0], entry[1], entry[2] + delta)  # keeps its place in the order
             self._bytes += delta
-            self._trim(self._clock())
+            if self._bytes > self.max_bytes:  # type: ignore[operator]
+                self._trim(self._clock())
 
     def add(self, key: Hashable, value: V) -> bool:
         """Store ``value`` unless ``key`` is already present and alive; True when it was stored.
@@ -140,6 +141,11 @@ class ExpiringLRU(Generic[V]):
 
 def approximate_size(value: Any, depth: int = 0) -> int:
     """Rough bytes of a JSON-like value in memory (CPython object overheads included), for byte budgets."""
+    kind = type(value)
+    if kind is str:
+        return 49 + len(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return 32  # the hot path's values: exact types first, the ABC checks below cost a microsecond each
     if isinstance(value, str):
         return 49 + len(value)
     if isinstance(value, Mapping):
