@@ -57,7 +57,7 @@ K = 20
 EVENTS_PER_JOURNEY = 1 + 1 + K + 1
 EXPERIMENT = "ranker-v2"
 QUEUE, BATCH, DELAY_S, METRIC_INTERVAL_S = 2048, 512, 1.0, 5.0
-PII_KEY = os.urandom(32)
+PII_KEY = os.urandom(32).hex()  # raw random bytes may start or end with whitespace: a refused key
 
 
 # -- the sink -------------------------------------------------------------------------------------------

@@ -454,7 +454,9 @@ def secrets_init(specs: tuple[Path, ...], out: Path) -> None:
 
     Random passwords (Prometheus, Alertmanager, Grafana's admin) and webhook tokens, the bcrypt web
     configs of Prometheus and Alertmanager and amtool's http config; every file mode 0440, the
-    directory 0750. An existing password or token is kept: delete its file to rotate it.
+    directory 0750. An existing password or token is kept: delete its file to rotate it. With the
+    spec's `stack: {tls: true}`, also the TLS files (tls-ca.crt, tls-server.crt, tls-server.key):
+    yours are kept, else a private CA and server certificate are made with `openssl`.
 
     \b
     Example:

@@ -228,6 +228,10 @@ KUBERNETES = obj({}, {"namespace": _full(kubernetes.DNS_LABEL),
                                 "additionalProperties": _full(kubernetes.LABEL_VALUE)}},
                  "Where the `--target kubernetes` resources go (namespace, default monitoring) and their labels.")
 
+STACK = obj({}, {"tls": BOOLEAN},
+            "How the generated stack runs: tls serves Prometheus and Alertmanager over HTTPS (obsgen secrets init "
+            "makes a private CA and the server certificate, or keeps yours) and every client checks the CA.")
+
 
 def spec_schema() -> Schema:
     """The whole schema, keys in a stable order."""
@@ -246,7 +250,8 @@ def spec_schema() -> Schema:
                "retention": obj({}, {key: DURATION for key in RETENTION_KEYS}),
                "dashboards": by_name(DASHBOARD, reader.SLUG),
                "joins": by_name(JOIN, reader.NAME),
-               "data_quality": DATA_QUALITY, "simulation": SIMULATION, "kubernetes": KUBERNETES}),
+               "data_quality": DATA_QUALITY, "simulation": SIMULATION, "kubernetes": KUBERNETES,
+               "stack": STACK}),
         "$defs": {"terms": {"anyOf": [METRIC_TERM, {"type": "array", "items": METRIC_TERM, "minItems": 1}]},
                   "value_spec": VALUE_SPEC, "cases": CASES},
     }

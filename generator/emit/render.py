@@ -29,6 +29,11 @@ class Services:
         return ", ".join(model.source for model in self.models)
 
     @property
+    def tls(self) -> bool:
+        """Prometheus and Alertmanager serve HTTPS: any spec of the tree asks for it (``stack.tls``)."""
+        return any(model.stack.tls for model in self.models)
+
+    @property
     def names(self) -> str:
         """The services, for comments in shared configs."""
         return ", ".join(model.service.name for model in self.models)

@@ -366,6 +366,15 @@ class Kubernetes:
 
 
 @dataclass(frozen=True)
+class Stack:
+    """How the generated stack runs (spec section ``stack``)."""
+
+    tls: bool = False
+    """Prometheus and Alertmanager serve HTTPS (certificates from ``obsgen secrets init``) and every client of
+    theirs uses ``https`` and checks the stack's CA."""
+
+
+@dataclass(frozen=True)
 class Model:
     source: str
     """How the spec is named in generated headers: stable across machines."""
@@ -386,6 +395,7 @@ class Model:
     simulation: Simulation = Simulation()
     """Synthetic traffic for ``obsgen simulate`` (none declared: derived from the rest of the spec)."""
     kubernetes: Kubernetes = Kubernetes()
+    stack: Stack = Stack()
 
     @property
     def metrics(self) -> tuple[Metric, ...]:

@@ -34,10 +34,12 @@ def attribute_schema(attr: Attribute) -> dict[str, Any]:
     for key, value in (("minimum", attr.minimum), ("maximum", attr.maximum)):
         if value is not None:
             schema[key] = int(value) if float(value).is_integer() else value
-    if attr.max_length is not None:
+    if attr.max_length is not None and attr.type != "array":
         schema["maxLength"] = attr.max_length
     if attr.items is not None:
         schema["items"] = {"type": attr.items}
+        if attr.max_length is not None:  # an array's `max_length` bounds each of its (string) items
+            schema["items"]["maxLength"] = attr.max_length
     if attr.max_items is not None:
         schema["maxItems"] = attr.max_items
     if attr.keys is not None:

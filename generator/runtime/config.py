@@ -74,6 +74,8 @@ class RuntimeConfig:
     once_per_cache_size: int = 50_000
     """Other ``once_per`` keys (a session, say) remembered for once-per metrics."""
     once_per_ttl_s: float = 1800.0
+    once_per_cache_bytes: int = 8 << 20
+    """Byte budget of each ``once_per`` cache (its keys are charged: a client may send huge ones)."""
     pseudonym_cache_size: int = 16_384
     """Raw ids whose pseudonyms are kept (a bounded LRU; 0 turns it off): repeated ids skip the HMAC."""
     context_cache_bytes: int = 32 << 20
@@ -81,8 +83,11 @@ class RuntimeConfig:
     stored contexts go first when it is spent."""
     max_text_length: int = DEFAULT_MAX_TEXT
     """Characters kept of a free-text field whose attribute declares no ``max_length`` (cut before scrubbing)."""
+    max_array_items: int = 1024
+    """Items kept of an array of strings whose attribute declares no ``max_items`` (more are cut and counted)."""
     max_object_bytes: int = 4096
-    """Largest object attribute (its keys and values' text); a larger one is removed and counted."""
+    """Largest object attribute (its keys and values' text); a larger one is removed and counted. Also the most
+    characters an array of strings keeps in all (the items past it are cut and counted)."""
     check_unknown_contexts: bool = True
     """Count a ``require_known`` event whose context this process never saw (or forgot) as a violation.
     Turn off when events of one context can reach another instance."""

@@ -42,6 +42,7 @@ from obsgen.runtime.pii import (
     RawValues,
     TooLarge,
     load_keys,
+    sanitize_items,
     sanitize_text,
     scrub_object,
     text_plan,
@@ -73,6 +74,16 @@ STATE_ERRORS_METRIC = "obsgen.killswitch.state_errors"
 SHADOW = "shadow"
 _KEY_TYPES = (str, int)
 """Context keys the join state looks up; anything else (garbage in production) names no context."""
+CONTEXT_SHARE = 64
+CONTEXT_MIN_BYTES = 16_384
+"""A context stops remembering values for its references once it holds ``context_cache_bytes // CONTEXT_SHARE``
+(at least ``CONTEXT_MIN_BYTES``): one context never takes the whole budget (later references to what it did
+not remember count as broken)."""
+MAX_CACHED_ID = 256
+"""Longest raw id whose pseudonym is cached (real ids are far shorter; a longer one is hashed every time)."""
+REPORTED_BYTES = 1 << 20
+"""Byte budget of the once-a-second report dedup keyed by (event, field, kind): an unknown field's name is the
+client's."""
 _TIME_SCALE_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
                   "h": 3_600_000_000_000}
 
@@ -85,17 +96,19 @@ class _Joined:
     ``payload`` holds only the root fields some member inherits (not the whole root payload), and ``raw``
     the raw high-PII values seen in the context, which are cut out of its members' free text."""
 
-    __slots__ = ("context", "memory", "payload", "raw")
+    __slots__ = ("context", "held", "memory", "payload", "raw")
 
     def __init__(self, payload: dict[str, Any], context: Context | None, slots: int, raw: RawValues = EMPTY) -> None:
         self.payload = payload
         self.context = context
         self.memory: list[Any] = [None] * slots
         self.raw = raw
+        self.held = 200 + approximate_size(payload) + raw.size + 64 * slots
+        """Approximate bytes held, growing as members fill the memory slots (see ``_remember``)."""
 
     def size(self) -> int:
-        """Approximate bytes held, charged against ``RuntimeConfig.context_cache_bytes`` when stored."""
-        return 200 + approximate_size(self.payload) + self.raw.size + 64 * len(self.memory)
+        """Charged against ``RuntimeConfig.context_cache_bytes`` when stored (growth is charged as it happens)."""
+        return self.held
 
 
 class RequestScope:
@@ -244,15 +257,18 @@ class Telemetry:
         self._joined: dict[str, ExpiringLRU[_Joined]] = {
             ctx.name: ExpiringLRU(cfg.context_cache_size, cfg.context_ttl_s, max_bytes=cfg.context_cache_bytes,
                                   sizeof=_Joined.size) for ctx in self.model.joins}
+        self._context_room = max(CONTEXT_MIN_BYTES, cfg.context_cache_bytes // CONTEXT_SHARE)
         keys = {ctx.key for ctx in self.model.joins}
         self._once: dict[str, ExpiringLRU[bool]] = {}
         for plan in self._plans.values():
             for mp in plan.metrics:
                 if mp.once_per in keys:
-                    self._once[mp.metric.name] = ExpiringLRU(cfg.context_cache_size, cfg.context_ttl_s)
+                    self._once[mp.metric.name] = ExpiringLRU(cfg.context_cache_size, cfg.context_ttl_s,
+                                                             max_bytes=cfg.once_per_cache_bytes, sizeof=_nothing)
                 elif mp.once_per is not None:
-                    self._once[mp.metric.name] = ExpiringLRU(cfg.once_per_cache_size, cfg.once_per_ttl_s)
-        self._reported: ExpiringLRU[bool] = ExpiringLRU(1024, 1.0)
+                    self._once[mp.metric.name] = ExpiringLRU(cfg.once_per_cache_size, cfg.once_per_ttl_s,
+                                                             max_bytes=cfg.once_per_cache_bytes, sizeof=_nothing)
+        self._reported: ExpiringLRU[bool] = ExpiringLRU(1024, 1.0, max_bytes=REPORTED_BYTES, sizeof=_nothing)
 
     def _after_fork_in_child(self) -> None:
         """A pre-fork server's worker: its own ``service.instance.id``, fresh SDK state, nothing of the parent's
@@ -515,10 +531,10 @@ class Telemetry:
                 v = p.get(f)
                 if type(v) is str:
                     p[f] = raw.replace(v)
-            for f in texts.string_arrays:
-                v = p.get(f)
-                if type(v) is list:
-                    p[f] = [raw.replace(x) if type(x) is str else x for x in v]
+        for f, limit, most, sensitive in texts.string_arrays:
+            v = p.get(f)
+            if type(v) is list:
+                self._scrub_items(plan, p, f, v, limit or max_text, most or self.config.max_array_items, raw, sensitive)
         for f, sensitive in texts.objects:
             v = p.get(f)
             if v is None:
@@ -531,6 +547,39 @@ class Telemetry:
                     self._count(plan.name, VALIDITY)
                     raise EventValidationError(plan.name, f, str(exc)) from None
                 self._invalid(plan, p, f, VALIDITY, str(exc), "repaired by removing the field")
+
+    def _scrub_items(self, plan: EventPlan, p: dict[str, Any], f: str, items: list[Any], limit: int, most: int,
+                     raw: RawValues, sensitive: bool) -> None:
+        """A string array bounded at ``most`` items of ``limit`` characters each and ``max_object_bytes`` in all
+        (so scrubbing it costs what scrubbing one object does), scrubbed item by item; cutting is a validity
+        violation (strict raises, production keeps what fits and counts it)."""
+        too_many = len(items) > most
+        kept = items[:most] if too_many else items
+        sizes = [len(x) if type(x) is str else 8 for x in kept]
+        budget = self.config.max_object_bytes
+        too_long = fits = 0
+        if sum(sizes) <= budget and max(sizes, default=0) <= limit:
+            fits = len(kept)  # the common case: nothing to cut
+        else:
+            too_long = sum(n > limit for n in sizes)
+            total = 0
+            for n in sizes:
+                total += min(n, limit)
+                if total > budget:
+                    break
+                fits += 1
+        p[f] = sanitize_items(kept[:fits] if fits < len(kept) else kept, limit, raw, sensitive)
+        if not (too_many or too_long or fits < len(kept)):
+            return
+        reason = "; ".join(part for part in (
+            f"has {len(items)} items, more than {most}" if too_many else "",
+            f"has {too_long} item(s) longer than {limit} characters" if too_long else "",
+            f"holds more than {budget} characters (kept the first {fits} items)" if fits < len(kept) else "")
+            if part)
+        if self._strict:
+            self._count(plan.name, VALIDITY)
+            raise EventValidationError(plan.name, f, reason)
+        self._invalid(plan, p, f, VALIDITY, reason, "repaired by cutting it")
 
     def _check_supplied(self, plan: EventPlan, p: dict[str, Any], known_context: bool) -> bool:
         """Production: check what the application passed; repair (drop a field) or drop the event. True = drop.
@@ -575,9 +624,9 @@ class Telemetry:
         joined = None
         if kv is not None:  # validated: strict raised on a bad key, production dropped or removed it
             joined = _Joined({f: p[f] for f in kept or () if f in p}, None, plan.slots, raw)
-            self._joined[plan.context].put(kv, joined)  # type: ignore[index]
             if plan.memories:
-                _remember(plan, p, joined.memory)
+                joined.held += _remember(plan, p, joined.memory)
+            self._joined[plan.context].put(kv, joined)  # type: ignore[index]
         scope = None
         ctx = None
         if self._shadow:
@@ -705,8 +754,11 @@ class Telemetry:
                 if group is not None and (v not in group if type(group) is set else v != group):
                     self._contract_violation(plan, ref.field, ref.kind,
                                              f"differs from the {ref.target} seen with the same {ref.same}")
-        if plan.memories:
-            _remember(plan, p, memory)
+        if plan.memories and joined.held < self._context_room:
+            added = _remember(plan, p, memory)
+            if added:
+                joined.held += added
+                self._joined[plan.context].charge(p.get(plan.key), added)  # type: ignore[index]
 
     def _invalid(self, plan: EventPlan, p: dict[str, Any], field: str, kind: str, reason: str, action: str) -> None:
         """Production: count an invalid payload and report it as the spec's ``data_quality.report`` event."""
@@ -722,19 +774,26 @@ class Telemetry:
             _log.debug("obsgen: reporting an invalid %s event failed", plan.name, exc_info=True)
 
 
-def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> None:
+def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> int:
     """Keep in the context what declared references will check this event's values against: a set of
-    values, the latest array, or per ``same`` value one value (a set once there are several)."""
+    values, the latest array, or per ``same`` value one value (a set once there are several).
+    Returns the approximate bytes the memory grew by (charged to the context cache's byte budget)."""
+    added = 0
     for m in plan.memories:
         v = p.get(m.field)
         if v is None:
             continue
         if m.array:
-            memory[m.slot] = tuple(v)
+            old = memory[m.slot]
+            memory[m.slot] = new = tuple(v)
+            added += _items_size(new) - (_items_size(old) if old is not None else 0)
         elif m.same is None:
             if memory[m.slot] is None:
                 memory[m.slot] = set()
-            memory[m.slot].add(v)
+                added += 216
+            if v not in memory[m.slot]:
+                memory[m.slot].add(v)
+                added += 16 + (57 + len(v) if type(v) is str else approximate_size(v))
         else:
             same = p.get(m.same)
             if same is None:
@@ -742,14 +801,31 @@ def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> None:
             groups = memory[m.slot]
             if groups is None:
                 memory[m.slot] = {same: v}
+                added += 232 + approximate_size(same) + approximate_size(v)
                 continue
             seen = groups.get(same)
             if seen is None:
                 groups[same] = v  # one value per `same` is the common case: no set for it
+                added += 80 + (len(same) if type(same) is str else 0) + (len(v) if type(v) is str else 0)
             elif type(seen) is set:
-                seen.add(v)
+                if v not in seen:
+                    seen.add(v)
+                    added += 16 + approximate_size(v)
             elif seen != v:
                 groups[same] = {seen, v}
+                added += 216 + approximate_size(v)
+    return added
+
+
+def _items_size(values: tuple[Any, ...]) -> int:
+    """``approximate_size`` of a remembered array, without a call per item (arrays of ids are the common case)."""
+    strings = [x for x in values if type(x) is str]
+    return 56 + 57 * len(strings) + sum(map(len, strings)) + 40 * (len(values) - len(strings))
+
+
+def _nothing(_: object) -> int:
+    """``sizeof`` of a cache whose values are flags: only the (client-chosen) keys are charged."""
+    return 0
 
 
 def _span_attributes(plan: EventPlan, p: dict[str, Any]) -> dict[str, Any]:
@@ -759,7 +835,8 @@ def _span_attributes(plan: EventPlan, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cached_pseudonyms(pseudonymizer: Pseudonymizer, size: int) -> Callable[[object], str]:
-    """``pseudonymizer`` behind a bounded LRU keyed by the raw id (string ids; others are hashed every time).
+    """``pseudonymizer`` behind a bounded LRU keyed by the raw id (string ids of at most ``MAX_CACHED_ID``
+    characters; others are hashed every time, so the cache holds at most ``size`` short keys: bounded in bytes).
 
     A user's or session's events repeat its ids, and an HMAC costs more than the lookup. The cache belongs
     to this one key: a runtime with another key (a rotation) starts with an empty one.
@@ -769,7 +846,7 @@ def _cached_pseudonyms(pseudonymizer: Pseudonymizer, size: int) -> Callable[[obj
     cached = functools.lru_cache(maxsize=size)(pseudonymizer)
 
     def pseudonymize(value: object) -> str:
-        return cached(value) if type(value) is str else pseudonymizer(value)
+        return cached(value) if type(value) is str and len(value) <= MAX_CACHED_ID else pseudonymizer(value)
     return pseudonymize
 
 

@@ -263,6 +263,10 @@ class RawValues:
         """Approximate bytes held (for the join cache's byte budget)."""
         return sum(len(n) + len(p) + 120 for n, p in self._needles.items())
 
+    def found(self, low: str) -> bool:
+        """Whether the lower-cased ``low`` holds any known value."""
+        return any(n in low for n in self._needles)
+
     def replace(self, text: str) -> str:
         """``text`` with every known value replaced: one substring test per value, one regex pass on a hit."""
         if not self._needles:
@@ -338,6 +342,9 @@ SENSITIVE_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (re.compile(r"(?<![0-9])[0-9]{9,}+(?![0-9])"), "<number>", _ANY),
 )
 _has_digit = re.compile(r"[0-9]").search
+_TRIGGERED = re.compile("|".join(map(re.escape, sorted({t for _, _, ts in PATTERNS for t in ts if t})))).search
+"""Finds any trigger but the empty one (the opaque-token pattern's, which needs a run of 40+ characters)."""
+_TOKEN_RUN = 40
 _BOUNDARIES = " \t\n\r\f\v,;|\"'<>()[]{}&"
 """Where a text may be cut: a secret, an email or a raw id never contains these, so it is cut whole."""
 
@@ -374,6 +381,22 @@ def sanitize_text(text: str, max_length: int | None = None, raw: RawValues = EMP
         for pattern, replacement, _ in SENSITIVE_PATTERNS:
             text = pattern.sub(replacement, text)
     return bound(text, limit)  # placeholders may be longer than what they replace
+
+
+def sanitize_items(items: list[Any], limit: int, raw: RawValues = EMPTY, sensitive: bool = False) -> list[Any]:
+    """A string array's items, each bounded to ``limit`` and scrubbed like free text (see ``sanitize_text``).
+
+    Arrays are mostly short ids that nothing matches, so one probe over the joined, bounded items decides
+    whether any item needs the full scrub: no raw value, no pattern trigger, no digit in a sensitive field
+    and no item long enough to be an opaque token means every item is left as it is.
+    """
+    strings = [x for x in items if type(x) is str]
+    longest = max(map(len, strings), default=0)
+    out = [bound(x, limit) if type(x) is str else x for x in items] if longest > limit else list(items)
+    probe = "\n".join(x for x in out if type(x) is str).lower()
+    if longest >= _TOKEN_RUN or _TRIGGERED(probe) or (raw and raw.found(probe)) or (sensitive and _has_digit(probe)):
+        return [sanitize_text(x, limit, raw, sensitive) if type(x) is str else x for x in out]
+    return out
 
 
 # -- objects -----------------------------------------------------------------------------------------
@@ -433,7 +456,9 @@ class TextPlan:
     """(field, max_length, sensitive): strings nothing constrains; bounded, raw values and patterns."""
     strings: tuple[str, ...]
     """Other strings that could hold any value (patterned ones): raw values replaced."""
-    string_arrays: tuple[str, ...]
+    string_arrays: tuple[tuple[str, int | None, int | None, bool], ...]
+    """(field, max_length, max_items, sensitive): arrays of strings, each item bounded and scrubbed like free
+    text (``max_length`` bounds an item), the array bounded at ``max_items``."""
     objects: tuple[tuple[str, bool], ...]
     """(field, sensitive): object attributes, scrubbed whole and bounded in bytes."""
 
@@ -444,6 +469,7 @@ def text_plan(event: Event, attributes: Mapping[str, Attribute]) -> TextPlan:
         free_text=tuple((a.name, a.max_length, a.pii != "none") for a in attrs if a.free_text and a.pii != "high"),
         strings=tuple(a.name for a in attrs if a.type == "string" and a.pattern is not None and a.enum is None
                       and a.pii != "high"),
-        string_arrays=tuple(a.name for a in attrs if a.type == "array" and a.items == "string" and a.enum is None),
+        string_arrays=tuple((a.name, a.max_length, a.max_items, a.pii != "none") for a in attrs
+                            if a.type == "array" and a.items == "string" and a.enum is None and a.pii != "high"),
         objects=tuple((a.name, a.pii != "none") for a in attrs if a.type == "object"),
     )

@@ -27,8 +27,9 @@ class ExpiringLRU(Generic[V]):
     """A thread-safe mapping with at most ``maxsize`` entries, each living ``ttl_s`` seconds after its write.
 
     Reads do not extend an entry's life: a request id is only worth remembering for as long as its
-    later events can arrive. When full (``maxsize`` entries, or ``max_bytes`` of ``sizeof`` charged at
-    write), the least recently written entries are evicted. Expired entries are dropped lazily, from the
+    later events can arrive. When full (``maxsize`` entries, or ``max_bytes`` charged: each entry's
+    ``sizeof(value)`` at write, plus what ``charge`` adds as it grows, plus its key's ``approximate_size``), the least
+    recently written entries are evicted. Expired entries are dropped lazily, from the
     oldest end, on every write.
     """
 
@@ -68,11 +69,28 @@ class ExpiringLRU(Generic[V]):
             return None
         return entry[1]
 
+    def _size(self, key: Hashable, value: V) -> int:
+        """What an entry is charged: its value's ``sizeof`` and its key (a client may choose a huge one)."""
+        return self._sizeof(value) + approximate_size(key) if self._sizeof is not None else 0
+
     def put(self, key: Hashable, value: V) -> None:
         now = self._clock()
-        size = self._sizeof(value) if self._sizeof is not None else 0
+        size = self._size(key, value)
         with self._lock:
             self._store(key, value, size, now)
+
+    def charge(self, key: Hashable, delta: int) -> None:
+        """Add ``delta`` bytes to a live entry's charge (a value that grew in place), evicting to stay in budget."""
+        if self._sizeof is None or not delta:
+            return
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                return
+            self._data[key] = (entry[0], entry[1], entry[2] + delta)  # keeps its place in the order
+            self._bytes += delta
+            if self._bytes > self.max_bytes:  # type: ignore[operator]
+                self._trim(self._clock())
 
     def add(self, key: Hashable, value: V) -> bool:
         """Store ``value`` unless ``key`` is already present and alive; True when it was stored.
@@ -85,7 +103,7 @@ class ExpiringLRU(Generic[V]):
             entry = self._data.get(key)
             if entry is not None and entry[0] > now:
                 return False
-            self._store(key, value, self._sizeof(value) if self._sizeof is not None else 0, now)
+            self._store(key, value, self._size(key, value), now)
             return True
 
     def _store(self, key: Hashable, value: V, size: int, now: float) -> None:
@@ -123,6 +141,11 @@ class ExpiringLRU(Generic[V]):
 
 def approximate_size(value: Any, depth: int = 0) -> int:
     """Rough bytes of a JSON-like value in memory (CPython object overheads included), for byte budgets."""
+    kind = type(value)
+    if kind is str:
+        return 49 + len(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return 32  # the hot path's values: exact types first, the ABC checks below cost a microsecond each
     if isinstance(value, str):
         return 49 + len(value)
     if isinstance(value, Mapping):

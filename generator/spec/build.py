@@ -1,8 +1,8 @@
 """Raw spec document → validated immutable ``Model``: the sections in dependency order, every error at once.
 
 Each section has its own module (``service``, ``attributes``, ``events``, ``joins``, ``quality``,
-``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``, ``simulation``); this one orders them and
-passes what later sections reference.
+``indicators``, ``slos``, ``alerts``, ``routing``, ``dashboards``, ``simulation``, ``kubernetes``,
+``stack``); this one orders them and passes what later sections reference.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from obsgen.spec.simulation import parse_simulation
 from obsgen.spec.sloboard import slo_dashboard
 from obsgen.spec.slos import parse_slos
 from obsgen.spec.source import Document, SpecError, SpecInvalid
+from obsgen.spec.stack import parse_stack
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def read_model(doc: Document, source: str) -> Reading:
     c = Checker(doc)
     top = c.mapping(doc.data, (), required=("version", "service", "attributes", "events", "indicators", "routing"),
                     optional=("alerts", "slos", "kill_switches", "retention", "dashboards", "joins", "data_quality",
-                              "simulation", "kubernetes"))
+                              "simulation", "kubernetes", "stack"))
     if top is None:
         return Reading(None, c.errors)
     if "version" in top and top["version"] != 1:
@@ -84,6 +85,7 @@ def read_model(doc: Document, source: str) -> Reading:
     c.mark_broken("an alert", top.get("alerts"), [a.name for a in alerts])
     retention = parse_retention(c, top.get("retention", {}))
     kubernetes = parse_kubernetes(c, top.get("kubernetes", {}))
+    stack = parse_stack(c, top.get("stack", {}))
     simulation = parse_simulation(c, top.get("simulation"), events, attributes, joins, indicators, kill_switches,
                                   {a.name: a for a in alerts})
     model = m.Model(source=source, service=service or STAND_IN_SERVICE, attributes=m.frozen_map(attributes),
@@ -91,7 +93,7 @@ def read_model(doc: Document, source: str) -> Reading:
                     alerts=tuple(alerts), kill_switches=m.frozen_map(kill_switches),
                     routing=routing or stand_in_routing(), retention=m.frozen_map(retention),
                     dashboards=tuple(dashboards), joins=tuple(joins), data_quality=data_quality,
-                    simulation=simulation, kubernetes=kubernetes)
+                    simulation=simulation, kubernetes=kubernetes, stack=stack)
     if not c.errors:
         return Reading(_with_slo_board(model), [])
     model = _with_slo_board(_valid_parts(model, c.errors))

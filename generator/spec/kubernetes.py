@@ -27,3 +27,4 @@ def parse_kubernetes(c: Checker, raw: Any) -> m.Kubernetes:
                 str(value), p + ("labels", key), LABEL_VALUE, "label value") is not None:
             labels[key] = str(value)
     return m.Kubernetes(namespace=namespace or m.Kubernetes.namespace, labels=m.frozen_map(labels))
+

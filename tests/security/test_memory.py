@@ -50,12 +50,12 @@ def test_the_join_cache_stays_within_its_byte_budget(harness: Harness) -> None:
 
 
 def test_a_byte_budget_evicts_the_oldest_entries() -> None:
-    cache: ExpiringLRU[str] = ExpiringLRU(100, 60.0, max_bytes=100, sizeof=len)
+    cache: ExpiringLRU[str] = ExpiringLRU(100, 60.0, max_bytes=300, sizeof=len)
     for key in "abcde":
-        cache.put(key, key * 30)
-    assert [k for k in "abcde" if k in cache] == ["c", "d", "e"] and cache.bytes == 90
+        cache.put(key, key * 30)  # charged 30 + 50 for its key
+    assert [k for k in "abcde" if k in cache] == ["c", "d", "e"] and cache.bytes == 240
     cache.put("d", "x")  # a rewrite is charged at its new size
-    assert cache.bytes == 61
+    assert cache.bytes == 211
 
 
 def test_large_payloads_do_not_grow_memory(model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,3 +75,55 @@ def test_large_payloads_do_not_grow_memory(model: Model, monkeypatch: pytest.Mon
         assert grown < 5_000_000, f"{grown} bytes kept for 1,000 requests"
     finally:
         rt.shutdown(1.0)
+
+
+def test_a_byte_budget_charges_the_keys_a_client_chose() -> None:
+    cache: ExpiringLRU[bool] = ExpiringLRU(10_000, 60.0, max_bytes=1_000_000, sizeof=lambda _: 0)
+    for i in range(200):
+        cache.add(f"{i:06d}" + "k" * 100_000, True)  # 20 MB of distinct keys
+    assert 0 < cache.bytes <= 1_000_000 and len(cache) < 10
+
+
+def test_growth_in_place_is_charged() -> None:
+    cache: ExpiringLRU[list[int]] = ExpiringLRU(100, 60.0, max_bytes=1_000, sizeof=lambda _: 100)
+    for key in "abc":
+        cache.put(key, [])
+    cache.charge("a", 800)  # "a" grew past the budget: the oldest entries go, "a" among them
+    assert cache.bytes <= 1_000 and "a" not in cache
+    cache.charge("gone", 10_000)  # nothing to charge
+    assert cache.bytes <= 1_000
+
+
+def test_huge_distinct_ids_do_not_grow_memory(model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids are the client's: 100 kB user and session ids, each new, must not stay in the pseudonym cache or
+    the once-per-session cache (what the runtime keeps is measured, without export queues)."""
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    rt = Telemetry(model, RuntimeConfig(pii_key=PII_KEY, metric_readers=[]))
+    try:
+        rt.request(user_id="warm-up", session_id="warm-up", **REQUEST).end()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(300):
+            huge = f"{i:06d}" + "u" * 100_000
+            rt.request(user_id=huge, session_id=huge + "s", **REQUEST).end()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert grown < 3_000_000, f"{grown} bytes kept for 60 MB of distinct ids"
+    finally:
+        rt.shutdown(1.0)
+
+
+def test_a_context_stops_remembering_at_its_share_of_the_budget(harness: Harness) -> None:
+    """One request with thousands of distinct impressions: what the context remembers for its references is
+    charged as it grows and capped at its share of ``context_cache_bytes``."""
+    rt = harness.rt
+    cache = rt._joined["request"]
+    with rt.request(user_id="user-1", session_id="session-1", surface="home", device_type="web", **REQUEST) as req:
+        for i in range(3_000):
+            rt.impression(request_id=req.request_id, canonical_id=f"tt{i:07d}" + "x" * 50, position=1 + i % 3,
+                          visible_ms=1.0, genre="drama", provider="other")
+    joined = cache.get(req.request_id)
+    assert joined is not None
+    assert 16_384 <= joined.held < 16_384 + 1_000  # the cap, overshot by at most one event's values
+    assert cache.bytes <= 200_000

@@ -65,20 +65,27 @@ ALERTMANAGER = Datasource("Alertmanager", "alertmanager", "alertmanager", stack.
 DATASOURCES = (PROMETHEUS, LOKI, ALERTMANAGER, JAEGER)
 
 
-def _datasource(ds: Datasource) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": ds.name, "type": ds.type, "uid": ds.uid, "access": "proxy", "url": ds.url,
-                             "isDefault": ds.default, "editable": False, "jsonData": ds.json_data}
+def _datasource(ds: Datasource, tls: bool) -> dict[str, Any]:
+    """One data source; with ``tls``, those behind a web config (basic auth) are reached over HTTPS, their
+    certificate checked against the stack's CA."""
+    https = tls and ds.basic_auth_password is not None
+    url = ds.url.replace("http://", "https://", 1) if https else ds.url
+    json_data = {**ds.json_data, "tlsAuthWithCACert": True} if https else ds.json_data
+    entry: dict[str, Any] = {"name": ds.name, "type": ds.type, "uid": ds.uid, "access": "proxy", "url": url,
+                             "isDefault": ds.default, "editable": False, "jsonData": json_data}
     secure = dict(ds.secure_json_data)
     if ds.basic_auth_password:
         entry |= {"basicAuth": True, "basicAuthUser": credentials.BASIC_AUTH_USER}
         secure["basicAuthPassword"] = f"$__file{{{credentials.mounted(ds.basic_auth_password)}}}"
+    if https:
+        secure["tlsCACert"] = f"$__file{{{credentials.mounted(credentials.TLS_CA)}}}"
     if secure:
         entry["secureJsonData"] = secure
     return entry
 
 
-def datasources_config() -> dict[str, Any]:
-    return {"apiVersion": 1, "datasources": [_datasource(ds) for ds in DATASOURCES]}
+def datasources_config(tls: bool = False) -> dict[str, Any]:
+    return {"apiVersion": 1, "datasources": [_datasource(ds, tls) for ds in DATASOURCES]}
 
 
 def dashboards_config() -> dict[str, Any]:
@@ -99,5 +106,5 @@ def dashboards_config() -> dict[str, Any]:
 
 
 def emit(services: Services) -> dict[str, str]:
-    return {DATASOURCES_FILE: yaml_text(services, datasources_config()),
+    return {DATASOURCES_FILE: yaml_text(services, datasources_config(services.tls)),
             DASHBOARDS_FILE: yaml_text(services, dashboards_config())}

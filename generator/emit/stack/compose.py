@@ -115,6 +115,9 @@ def services(specs: Services) -> list[ComposeService]:
 
     def secrets(service: str) -> tuple[credentials.Secret, ...]:
         return tuple(credentials.secrets_of(specs, service))
+    # stack.tls: the probes of the servers behind web configs speak HTTPS (busybox's wget does not check the
+    # certificate; it asks its own container on loopback).
+    web = "https" if specs.tls else "http"
 
     return [
         ComposeService(
@@ -138,7 +141,7 @@ def services(specs: Services) -> list[ComposeService]:
                      f"--web.listen-address=:{ALERTMANAGER.port('http')}", "--cluster.listen-address=",
                      f"--web.config.file={credentials.mounted(credentials.ALERTMANAGER_WEB_CONFIG)}"),
             ports=_published(ALERTMANAGER.ports),
-            healthcheck=_probe_with_password(f"http://127.0.0.1:{ALERTMANAGER.port('http')}/-/ready",
+            healthcheck=_probe_with_password(f"{web}://127.0.0.1:{ALERTMANAGER.port('http')}/-/ready",
                                              credentials.ALERTMANAGER_PASSWORD),
             depends_on=needs_probe, secrets=secrets(ALERTMANAGER.name),
             comment=("v0.25.0: the version whose amtool checks alerting/alertmanager.yml in the tests "
@@ -173,7 +176,7 @@ def services(specs: Services) -> list[ComposeService]:
                      f"--enable-feature={','.join(PROMETHEUS_FEATURES)}",
                      f"--web.config.file={credentials.mounted(credentials.PROMETHEUS_WEB_CONFIG)}"),
             ports=_published(PROMETHEUS.ports),
-            healthcheck=_probe_with_password(f"http://127.0.0.1:{PROMETHEUS.port('http')}/-/ready",
+            healthcheck=_probe_with_password(f"{web}://127.0.0.1:{PROMETHEUS.port('http')}/-/ready",
                                              credentials.PROMETHEUS_PASSWORD),
             depends_on=(*needs_probe, (ALERTMANAGER.name, HEALTHY), (COLLECTOR.name, HEALTHY)),
             secrets=secrets(PROMETHEUS.name),

@@ -5,6 +5,9 @@ Emitters only name the files (configs use ``password_file``, ``credentials_file`
 Grafana's ``$__file{}``); the random values and the bcrypt hashes of the web configs are made by
 ``obsgen secrets init`` (``obsgen.secretfiles``), outside the pure, byte-stable tree.
 
+With ``stack.tls`` they serve HTTPS (``TLS_FILES``; ``obsgen secrets init`` makes a private CA and the server
+certificate, or keeps the ones you put there) and every client above uses ``https`` and checks ``TLS_CA``.
+
 Authentication in the stack: Prometheus and Alertmanager require HTTP basic auth (user ``BASIC_AUTH_USER``,
 their web configs ``*-web.yml``) on every endpoint; their clients (Prometheus → Alertmanager, the
 Prometheus self-scrape and Alertmanager scrape, Grafana's data sources, the healthchecks, amtool) read
@@ -35,6 +38,16 @@ PROMETHEUS_WEB_CONFIG = "prometheus-web.yml"
 ALERTMANAGER_WEB_CONFIG = "alertmanager-web.yml"
 AMTOOL_HTTP_CONFIG = "amtool-http.yml"
 """amtool's ``--http.config.file`` (basic auth with the Alertmanager password); not mounted anywhere."""
+TLS_CA = "tls-ca.crt"
+"""With ``stack.tls``: the CA every client of Prometheus and Alertmanager checks their certificate against."""
+TLS_CERT = "tls-server.crt"
+TLS_KEY = "tls-server.key"
+"""The server certificate and key of Prometheus and Alertmanager (names: ``TLS_NAMES``). Their web configs
+name them relative to themselves (``tls_server_config``), so one web config works in a container and natively."""
+TLS_FILES = (TLS_CA, TLS_CERT, TLS_KEY)
+TLS_NAMES = ("alertmanager", "prometheus", "localhost", "127.0.0.1")
+"""The names the server certificate covers: the compose services, and loopback for the self-scrape, the
+healthchecks and native runs."""
 
 PASSWORDS = (PROMETHEUS_PASSWORD, ALERTMANAGER_PASSWORD, GRAFANA_ADMIN_PASSWORD)
 WEB_CONFIGS = {PROMETHEUS_WEB_CONFIG: PROMETHEUS_PASSWORD, ALERTMANAGER_WEB_CONFIG: ALERTMANAGER_PASSWORD}
@@ -79,6 +92,10 @@ def stack_secrets(specs: Services) -> list[Secret]:
         Secret(PROMETHEUS_WEB_CONFIG, mounted(PROMETHEUS_WEB_CONFIG), ("prometheus",)),
         Secret(ALERTMANAGER_WEB_CONFIG, mounted(ALERTMANAGER_WEB_CONFIG), ("alertmanager",)),
     ]
+    if specs.tls:
+        fixed += [Secret(TLS_CA, mounted(TLS_CA), ("grafana", "prometheus"), generated=False),
+                  Secret(TLS_CERT, mounted(TLS_CERT), ("alertmanager", "prometheus"), generated=False),
+                  Secret(TLS_KEY, mounted(TLS_KEY), ("alertmanager", "prometheus"), generated=False)]
     return sorted([*fixed, *receiver_secrets(specs)], key=lambda s: s.name)
 
 

@@ -176,6 +176,8 @@ def prometheus_context(services: Services) -> dict[str, Any]:
         "telemetry_target": f"{COLLECTOR.name}:{COLLECTOR.port('telemetry')}",
         "basic_auth_user": credentials.BASIC_AUTH_USER,
         "alertmanager_password_file": credentials.mounted(credentials.ALERTMANAGER_PASSWORD),
+        # stack.tls: the servers with a password (web config) also serve HTTPS; their clients check the CA.
+        "tls_ca_file": credentials.mounted(credentials.TLS_CA) if services.tls else None,
         # (job, target, password file of its basic auth or None)
         "self_targets": [
             ("prometheus", f"localhost:{PROMETHEUS.port('http')}",
