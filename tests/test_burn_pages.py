@@ -20,6 +20,7 @@ the last, ``resolved``.
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -30,13 +31,16 @@ import pytest
 import yaml
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE, receiver_name
 from obsgen.emit.prometheus import burnrate, ruletests
+from obsgen.emit.prometheus import promql as q
 from obsgen.emit.prometheus.rules import (
+    RECORDING_FILE,
     RULE_FILES,
+    SLO_ALERTS_FILE,
     alert_rule,
-    rule_groups,
     rule_path,
     slo_alert_name,
     slo_alert_rules,
+    slo_windows,
 )
 from obsgen.emit.prometheus.templates import render_template
 from obsgen.model import Model, parse_duration
@@ -101,16 +105,24 @@ def _promtool_pins(model: Model, found: burnrate.Scenario, states: dict[str, lis
     ns = model.service.namespace
     wanted = {f"{ns}-indicator-{slo.indicator.name}", f"{ns}-slo-{slo.name}", f"{ns}-alerts",
               f"{ns}-slo-alerts-{slo.name}"}
-    order = [g["name"] for f in RULE_FILES for g in rule_groups(model)[f] if g["name"] in wanted]
-    for name in RULE_FILES:
-        groups = yaml.safe_load((ROOT / rule_path(model, name)).read_text())["groups"]
-        (work / name).write_text(yaml.safe_dump({"groups": [g for g in groups if g["name"] in wanted]}))
-    test = {"rule_files": list(RULE_FILES), "evaluation_interval": "1m", "group_eval_order": order,
-            "tests": [{"interval": "1m", "input_series": ruletests._slo_series(model, slo, found.runs),
-                       "alert_rule_test": checks}]}
-    path = work / "sequence_test.yml"
-    path.write_text(yaml.safe_dump(test, sort_keys=False))
-    result = run(find_tool("promtool3"), "test", "rules", str(path))
+    groups = {name: [g for g in _groups(model, name) if g["name"] in wanted] for name in RULE_FILES}
+    _promtool(work, groups, [{"interval": "1m", "input_series": ruletests._slo_series(model, slo, found.runs),
+                              "alert_rule_test": checks}], "promtool3")
+
+
+def _groups(model: Model, name: str) -> list[dict[str, Any]]:
+    """The groups of a committed rule file of ``model``."""
+    return yaml.safe_load((ROOT / rule_path(model, name)).read_text())["groups"]
+
+
+def _promtool(work: Path, groups: dict[str, list[dict[str, Any]]], tests: list[dict[str, Any]], tool: str) -> None:
+    """``tool test rules`` on ``tests`` over these groups per rule file, evaluated in file order every minute."""
+    for name, kept in groups.items():
+        (work / name).write_text(yaml.safe_dump({"groups": kept}))
+    test = {"rule_files": list(groups), "evaluation_interval": "1m",
+            "group_eval_order": [g["name"] for kept in groups.values() for g in kept], "tests": tests}
+    (work / "sequence_test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    result = run(find_tool(tool), "test", "rules", str(work / "sequence_test.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -200,3 +212,35 @@ def test_a_burn_pages_exactly_once_through_alertmanager(model: Model, tmp_path: 
     assert {a["labels"]["alertname"] for p in pages for a in p["alerts"]} == {slo_alert_name(model, _alerts(model)[0])}
     # The spec alert still reached its kill switch.
     assert any(n.path == switch and n.body["status"] == "firing" for n in sink.received), scenario
+
+
+MINUTE_TICKETS = os.environ.get("OBSGEN_MINUTE_TICKETS") == "1"
+
+
+@pytest.mark.skipif(not MINUTE_TICKETS, reason="opt-in (OBSGEN_MINUTE_TICKETS=1): minutes of promtool per run")
+@pytest.mark.parametrize("tool", ["promtool", "promtool3"])
+def test_ticket_burns_fire_at_the_minute_the_condition_first_holds(model: Model, tmp_path: Path, tool: str) -> None:
+    """The README's ticket burns (3.5x for 2d, 1.2x for 4d), with full history and on a cold start, on
+    1-minute samples and evaluations: the generated tests pin them at 15-minute ones. The rules are the
+    committed SLO records the ticket reads (the burn windows) and the SLO's alerts."""
+    slo = ruletests.proof_slo(model)
+    assert slo is not None
+    budget = Fraction(slo.error_budget)
+    longest = max(p.long for p in ruletests.slo_pairs(slo))
+    cases = []
+    for rate, minutes in ruletests.PROOF_BURNS:
+        if next(p for p in ruletests.slo_pairs(slo) if p.threshold < rate * budget).severity != "P3":
+            continue
+        for kind, shape in (("cold start", [(rate * budget, minutes)]),
+                            ("full history", [(None, longest), (rate * budget, minutes)])):
+            case = ruletests._scenario_case(model, slo, f"{kind}, {rate}x the budget for {minutes}m", shape,
+                                            1, ["P3"])
+            assert case is not None and case.checks[-1][1], case
+            cases.append(case.render())
+    assert len(cases) == 4
+    ns = model.service.namespace
+    records = {q.slo_record(model, w.text) for w in slo_windows()}
+    recording = [{**g, "rules": [r for r in g["rules"] if r.get("record") in records]}
+                 for g in _groups(model, RECORDING_FILE) if g["name"] == f"{ns}-slo-{slo.name}"]
+    alerting = [g for g in _groups(model, SLO_ALERTS_FILE) if g["name"] == f"{ns}-slo-alerts-{slo.name}"]
+    _promtool(tmp_path, {RECORDING_FILE: recording, SLO_ALERTS_FILE: alerting}, cases, tool)

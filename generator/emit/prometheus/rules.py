@@ -310,8 +310,9 @@ def carried_alerts(model: Model, slo: SLO, severity: str) -> list[Alert]:
 
 def carried_condition(model: Model, slo: SLO, alerts: list[Alert]) -> str:
     """True while one of the carried spec ``alerts`` fires (after its ``for``), with the labels of the burn
-    conditions (``service``, ``slo``) so either side of the ``or`` is the same alert. Rule groups evaluate
-    apart, so in Prometheus this follows the spec alert by up to one evaluation interval."""
+    conditions (``service``, ``slo``) so either side of the ``or`` is the same alert (``> 0`` keeps the
+    series, which are 1, and states a condition as pint asks). Rule groups evaluate apart, so in Prometheus
+    this follows the spec alert by up to one evaluation interval."""
     names = [a.name for a in alerts]
     name = f'alertname="{names[0]}"' if len(names) == 1 else f'alertname=~"{"|".join(names)}"'
     firing = f'ALERTS{{{name}, alertstate="firing", service="{model.service.name}"}}'
