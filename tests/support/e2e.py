@@ -439,7 +439,8 @@ def check_alert_path(stack: Stack, app: App, incident: str, alert_name: str, see
     assert calendar.timegm(time.strptime(firing["activeAt"][:19], "%Y-%m-%dT%H:%M:%S")) >= int(summary["started_at"]), \
         "the alert began pending during this run"
     assert notes[0].authorization == f"Bearer {stack.tokens[receiver]}"
-    line = f"{app.name}: {incident} fired {alert_name} ({rule.severity}) → {receiver}"
+    line = f"{app.name}: {incident} fired {alert_name} ({rule.severity}) → {receiver}" + (
+        f" (paged as {paged})" if paged != alert_name else "")
     if rule.kill_switch is None:
         return line
     assert firing["labels"]["kill_switch"] == rule.kill_switch
