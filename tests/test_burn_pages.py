@@ -54,6 +54,8 @@ TICK = 0.05
 HISTORY = 360
 """Minutes of 0.05 % baseline before each burn: the page's longest window (6h) is full."""
 SCENARIOS = {"20% for 15m": (Fraction(1, 5), 15), "2% for 2h": (Fraction(1, 50), 120)}
+SPEC_ALERT_FIRST = {"20% for 15m": False, "2% for 2h": True}
+"""Which fires first: the burn condition (and it outlasts the spec alert) or the spec alert (the burn outlasts it)."""
 
 
 def _alerts(model: Model) -> tuple[Any, Any]:
@@ -182,6 +184,8 @@ def test_a_burn_pages_exactly_once_through_alertmanager(model: Model, tmp_path: 
     burn, minutes = SCENARIOS[scenario]
     found, states = _sequence(model, burn, minutes)
     assert all(any(s) for s in states.values()), "both the SLO page and the spec alert fire in this scenario"
+    burning, spec = burnrate.starts(found.states["P1"]), burnrate.starts(states["static"])
+    assert (spec[0] < burning[0]) is SPEC_ALERT_FIRST[scenario], (burning, spec)
     assert len(_transitions(states["page"])) == 2, "the page fires once and resolves once: no handover gap"
     _promtool_pins(model, found, states, tmp_path)
     config = yaml.safe_load((ROOT / ALERTMANAGER_FILE).read_text())
