@@ -57,15 +57,17 @@ def test_p1_inhibits_lower_severities_of_the_same_family(spec_case: SpecCase) ->
             "equal": ["service", "family"]} in rules
 
 
-def test_a_spec_alert_inhibits_the_slo_alert_on_its_indicator_and_shares_its_group(model: Model) -> None:
-    rules = config(model)["inhibit_rules"]
-    assert {"source_matchers": ['slo=""'], "target_matchers": ['slo=~".+"'],
-            "equal": ["service", "family", "severity"]} in rules
+def test_a_spec_alert_carried_by_an_slo_alert_pages_only_through_it(model: Model) -> None:
+    """RecsysErrorRateHigh (P1 on errors) reaches its kill switch and otherwise a receiver without
+    integrations: the error-rate SLO's P1 alert fires for it and pages. No inhibition between the two."""
     (route,) = config(model)["route"]["routes"]
-    shared = [r for r in route["routes"] if r["matchers"] == ['severity="P1"', 'family="errors"']]
-    assert [r["group_by"] for r in shared] == [["service", "family"]]
-    assert route["routes"].index(shared[0]) < [r["matchers"] for r in route["routes"]].index(['severity="P1"'])
-    assert alertmanager.shared_signals(model) == [("errors", "P1")]
+    carried = [r for r in route["routes"] if r["matchers"] == ['severity="P1"', 'family="errors"', 'slo=""']]
+    assert [r["receiver"] for r in carried] == [alertmanager.CARRIED]
+    assert route["routes"][0]["matchers"] == ['kill_switch=~".+"'] and route["routes"][0]["continue"] is True
+    assert route["routes"].index(carried[0]) < [r["matchers"] for r in route["routes"]].index(['severity="P1"'])
+    assert {"name": alertmanager.CARRIED} in config(model)["receivers"]
+    assert len(config(model)["inhibit_rules"]) == 1
+    assert alertmanager.carried_signals(model) == [("errors", "P1")]
 
 
 def test_credentials_are_read_from_files_never_inlined(spec_case: SpecCase) -> None:

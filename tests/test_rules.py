@@ -91,9 +91,13 @@ def test_burn_rate_alerts_one_per_severity_or_ing_its_pairs_without_for(model: M
     assert all("for" not in a and "burn_window" not in a["labels"] for a in alerts)
     assert all(a["labels"]["family"] == "errors" for a in alerts)  # the indicator, as on the spec's alerts
     thresholds = [re.findall(r"> ([0-9.]+)", a["expr"]) for a in alerts]
-    assert thresholds == [["0.0144"] * 2 + ["0.006"] * 2, ["0.003"] * 2 + ["0.001"] * 2]
+    assert thresholds == [["0.0144"] * 2 + ["0.006"] * 2 + ["0"], ["0.003"] * 2 + ["0.001"] * 2]
     page = alerts[0]["expr"].split("\nor\n")
     assert "ratio_rate1h" in page[0] and "ratio_rate5m" in page[0] and "ratio_rate6h" in page[1]
+    # The page carries the spec's P1 alert on the same indicator; the ticket carries none.
+    assert 'ALERTS{alertname="RecsysErrorRateHigh", alertstate="firing", service="movie-recommender"}' in page[2]
+    assert '"slo", "error_rate"' in page[2] and "ALERTS" not in alerts[1]["expr"]
+    assert [a["annotations"].get("carries") for a in alerts] == ["RecsysErrorRateHigh", None]
     assert 'present_over_time(service_slo:recsys_slo_errors:ratio_rate5m{slo="error_rate"}[5m] offset 55m)' in page[0]
     assert "[6h] offset 66h)" in alerts[1]["expr"]  # the 3d window must hold 66h of history
 

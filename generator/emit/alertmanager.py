@@ -4,19 +4,22 @@ Each service gets a route matching its ``service`` label, holding its P1–P4 se
 kill-switch route; its receivers are named ``<service>/<receiver>`` so two specs may both call a
 receiver ``oncall-page``. Alerts whose ``service`` matches no spec reach ``UNROUTED``, a receiver with
 no integrations (listed in Alertmanager's UI, never notified): every generated alert carries ``service``.
-Inhibition compares ``service``, so it never crosses services.
+A spec alert that an SLO's burn-rate alert carries (``rules.carrier``: the SLO alert also fires for it)
+pages through that alert only: its own route leads to ``CARRIED``, also without integrations, after its
+kill-switch route. Inhibition compares ``service``, so it never crosses services.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from obsgen.emit.prometheus.rules import budgeted_slos, burn_severities
+from obsgen.emit.prometheus.rules import carrier
 from obsgen.emit.render import Services, yaml_text
 from obsgen.model import SEVERITIES, Model, Receiver
 
 ALERTMANAGER_FILE = "alerting/alertmanager.yml"
 UNROUTED = "obsgen-unrouted"
+CARRIED = "obsgen-paged-by-slo-alert"
 ROOT_GROUP_BY = ("alertname", "service")
 
 
@@ -26,28 +29,19 @@ def receiver_name(model: Model, name: str) -> str:
     return f"{model.service.name}/{name}"
 
 
-def shared_signals(model: Model) -> list[tuple[str, str]]:
-    """(family, severity) pairs on which a spec alert and an SLO burn-rate alert watch the same indicator."""
-    slo_pairs = {(slo.indicator.name, severity) for slo in budgeted_slos(model) for severity in burn_severities()}
-    return sorted({(a.indicator.name, a.severity) for a in model.alerts} & slo_pairs)
+def carried_signals(model: Model) -> list[tuple[str, str]]:
+    """(family, severity) of the spec alerts an SLO burn-rate alert carries."""
+    return sorted({(a.indicator.name, a.severity) for a in model.alerts if carrier(model, a) is not None})
 
 
-def _inhibit_rules(services: Services) -> list[dict[str, Any]]:
-    """P1 silences P2–P4 of the same family; a spec alert silences the SLO burn-rate alert of the same
-    family (indicator) and severity, so a sustained burn both see pages once. The spec alert wins because
-    it may carry a kill switch, which inhibition would otherwise mute too."""
-    rules: list[dict[str, Any]] = [{
+def _inhibit_rules() -> list[dict[str, Any]]:
+    """P1 silences P2–P4 of the same family. A spec alert and the SLO alert carrying it need no rule:
+    the spec alert does not page (``CARRIED``), and muting either would also mute a kill switch or a page."""
+    return [{
         "source_matchers": ['severity="P1"'],
         "target_matchers": [f'severity=~"{"|".join(SEVERITIES[1:])}"'],
         "equal": ["service", "family"],
     }]
-    if any(shared_signals(model) for model in services.models):
-        rules.append({
-            "source_matchers": ['slo=""'],
-            "target_matchers": ['slo=~".+"'],
-            "equal": ["service", "family", "severity"],
-        })
-    return rules
 
 
 def _integration(receiver: Receiver) -> tuple[str, dict[str, Any]]:
@@ -106,18 +100,11 @@ def service_route(model: Model) -> dict[str, Any]:
             "repeat_interval": "1h",
             "continue": True,
         })
-    for family, severity in shared_signals(model):
-        # A spec alert and an SLO alert on one signal share a group (one incident, one PagerDuty
-        # dedup key): whichever fires first opens it, the other joins it instead of paging again.
-        route = routing.route(severity)
-        routes.append({
-            "matchers": [f'severity="{severity}"', f'family="{family}"'],
-            "receiver": receiver_name(model, route.receiver),
-            "group_by": ["service", "family"],
-            "group_wait": route.group_wait.text,
-            "group_interval": route.group_interval.text,
-            "repeat_interval": route.repeat_interval.text,
-        })
+    for family, severity in carried_signals(model):
+        # The SLO alert of this family and severity fires for the spec alert and pages for it: one alert,
+        # one notification. The spec alert still reaches its kill switch (the route above continues).
+        routes.append({"matchers": [f'severity="{severity}"', f'family="{family}"', 'slo=""'],
+                       "receiver": CARRIED})
     for route in routing.severities:
         routes.append({
             "matchers": [f'severity="{route.severity}"'],
@@ -139,6 +126,8 @@ def service_route(model: Model) -> dict[str, Any]:
 
 def alertmanager_config(services: Services) -> dict[str, Any]:
     receivers = [{"name": UNROUTED}]
+    if any(carried_signals(model) for model in services.models):
+        receivers.append({"name": CARRIED})
     for model in services.models:
         routing = model.routing
         receivers += [_receiver(model, r) for r in routing.all_receivers]
@@ -148,7 +137,7 @@ def alertmanager_config(services: Services) -> dict[str, Any]:
             "group_by": list(ROOT_GROUP_BY),
             "routes": [service_route(model) for model in services.models],
         },
-        "inhibit_rules": _inhibit_rules(services),
+        "inhibit_rules": _inhibit_rules(),
         "receivers": receivers,
     }
 

@@ -27,6 +27,7 @@ import promql_parser as pp
 import yaml
 from obsgen import contract
 from obsgen.emit.alertmanager import receiver_name
+from obsgen.emit.prometheus.rules import carrier, slo_alert_name
 from obsgen.model import Metric, Model
 from obsgen.model.simulation import split_field_key
 from obsgen.runtime.pipeline import is_latency_histogram
@@ -426,8 +427,10 @@ def check_alert_path(stack: Stack, app: App, incident: str, alert_name: str, see
         firing = wait_for(lambda: (a := alert(prom, app.name, alert_name)) and a["state"] == "firing" and a, 90,
                           f"{alert_name} to fire in Prometheus")
         receiver = receiver_of(model, rule.severity)
+        slo = carrier(model, rule)  # an SLO alert that carries the spec alert pages for it
+        paged = alert_name if slo is None else slo_alert_name(model, slo)
         notes = wait_for(lambda: [n for n in stack.sink.received if n.path == f"/{receiver}" and any(
-            a["labels"]["alertname"] == alert_name for a in n.body["alerts"])], 30, f"{alert_name} at {receiver}")
+            a["labels"]["alertname"] == paged for a in n.body["alerts"])], 30, f"{paged} at {receiver}")
         if rule.kill_switch is not None:
             wait_for(lambda: ks.state().get(rule.kill_switch), 30,
                      "Alertmanager to deliver the alert to the kill-switch receiver")
@@ -441,7 +444,8 @@ def check_alert_path(stack: Stack, app: App, incident: str, alert_name: str, see
     assert calendar.timegm(time.strptime(firing["activeAt"][:19], "%Y-%m-%dT%H:%M:%S")) >= int(summary["started_at"]), \
         "the alert began pending during this run"
     assert notes[0].authorization == f"Bearer {stack.tokens[receiver]}"
-    line = f"{app.name}: {incident} fired {alert_name} ({rule.severity}) → {receiver}"
+    line = f"{app.name}: {incident} fired {alert_name} ({rule.severity}) → {receiver}" + (
+        f" (paged as {paged})" if paged != alert_name else "")
     if rule.kill_switch is None:
         return line
     assert firing["labels"]["kill_switch"] == rule.kill_switch

@@ -292,11 +292,39 @@ def burn_condition(model: Model, slo: SLO, bw: BurnWindow) -> str:
     return f"(\n  {long_sel} > {threshold}\n  and\n  {short_sel} > {threshold}\n  and\n  {guard}\n)"
 
 
+def carrier(model: Model, alert: Alert) -> SLO | None:
+    """The SLO whose burn-rate alert of ``alert``'s severity also fires for ``alert`` and pages for it: the
+    first budgeted SLO on the same indicator, if that severity has burn-rate alerts.
+
+    Two alerts watching one signal are two Alertmanager alerts, and whichever starts second (or outlasts
+    the other while unmuted) makes Alertmanager notify the group again; no inhibition rule avoids that when
+    either may come first. One alert that fires while either condition holds is one notification."""
+    if alert.severity not in burn_severities():
+        return None
+    return next((slo for slo in budgeted_slos(model) if slo.indicator is alert.indicator), None)
+
+
+def carried_alerts(model: Model, slo: SLO, severity: str) -> list[Alert]:
+    """The spec's alerts the SLO's alert of ``severity`` carries (fires for, pages for)."""
+    return [a for a in model.alerts if a.severity == severity and carrier(model, a) is slo]
+
+
+def carried_condition(model: Model, slo: SLO, alerts: list[Alert]) -> str:
+    """True while one of the carried spec ``alerts`` fires (after its ``for``), with the labels of the burn
+    conditions (``service``, ``slo``) so either side of the ``or`` is the same alert (``> 0`` keeps the
+    series, which are 1, and states a condition as pint asks). Rule groups evaluate apart, so in Prometheus
+    this follows the spec alert by up to one evaluation interval."""
+    names = [a.name for a in alerts]
+    name = f'alertname="{names[0]}"' if len(names) == 1 else f'alertname=~"{"|".join(names)}"'
+    firing = f'ALERTS{{{name}, alertstate="firing", service="{model.service.name}"}}'
+    return f'label_replace(\n  max by (service) ({firing}) > 0,\n  "slo", "{slo.name}", "", ""\n)'
+
+
 def slo_alert_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
     """One alert per severity; its expression ``or``s that severity's window pairs, so one incident is one
-    alert (label set) while the fast pair hands over to the slow one. No ``for`` unless the SLO asks for an
-    ``alert_delay``. ``family`` is the indicator's, as on the spec's own alerts, so Alertmanager can tell
-    they watch the same signal."""
+    alert (label set) while the fast pair hands over to the slow one, and the spec alerts it carries
+    (``carrier``). No ``for`` unless the SLO asks for an ``alert_delay``. ``family`` is the indicator's, as
+    on the spec's own alerts, so Alertmanager can tell they watch the same signal."""
     assert slo.budget_period is not None
     period, budget = slo.budget_period, slo.error_budget
     rules = []
@@ -306,19 +334,25 @@ def slo_alert_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
             f"over {bw.long} and {bw.short} above {q.number(bw.threshold(period, budget))} "
             f"({q.number(bw.factor(period))}x the budget: {q.number(bw.budget_fraction * 100)}% of it gone in "
             f"{bw.long})" for bw in pairs)
+        carried = carried_alerts(model, slo, severity)
+        also = (f" It also fires while {' or '.join(a.name for a in carried)} fires, and pages for it."
+                if carried else "")
         rule: dict[str, Any] = {
             "alert": slo_alert_name(model, slo),
-            "expr": "\nor\n".join(burn_condition(model, slo, bw) for bw in pairs),
+            "expr": "\nor\n".join([*(burn_condition(model, slo, bw) for bw in pairs),
+                                    *([carried_condition(model, slo, carried)] if carried else [])]),
             "labels": {"severity": severity, "severity_class": route.severity_class,
                        "service": model.service.name, "family": slo.indicator.name, "slo": slo.name},
             "annotations": {
                 "summary": f"SLO {slo.name} is burning its error budget too fast.",
                 "description": (f"{slo.description.rstrip('.')} ({q.number((1 - budget) * 100)}% over "
-                                f"{period}): the bad-event ratio is {conditions}."),
+                                f"{period}): the bad-event ratio is {conditions}.{also}"),
                 "runbook_url": f"{model.service.runbook_url}#slo-{slo.name.replace('_', '-')}",
                 "burn_windows": ", ".join(f"{bw.long}/{bw.short}" for bw in pairs),
             },
         }
+        if carried:
+            rule["annotations"]["carries"] = ", ".join(a.name for a in carried)
         if slo.alert_delay is not None:
             rule["for"] = slo.alert_delay.text
         rules.append(rule)

@@ -304,6 +304,8 @@ PROOF_BURNS = ((Fraction(8), 8 * 60), (Fraction(7, 2), 2 * 1440), (Fraction(6, 5
 """(burn rate as a multiple of the budget, minutes): the detection scenarios of the README."""
 COLD_SPIKE = (Fraction(1, 10), 5, 10)
 """A 5-minute 10 % spike starting 10 minutes after Prometheus starts."""
+QUIET_SHARE = Fraction(1, 2)
+"""The quiet baseline of the silence cases, as a share of the budget: 0.05 % for a 0.1 % budget."""
 
 
 def slo_pairs(slo: SLO) -> list[burnrate.Pair]:
@@ -436,6 +438,7 @@ def slo_cases(model: Model, slo: SLO, proofs: bool) -> list[Case]:
                                     f"{q.number(_decimal(ratio * 100))}%", [(None, start), (ratio, minutes),
                                                                              (None, 120)], STEP_MINUTES, [],
                                     extra=(start + minutes, start + minutes + 5, 60, 120)))
+        cases += _quiet_cases(model, slo, pairs)
         for rate, minutes in PROOF_BURNS:
             # The first severity that fires; full history for the pairs without a case of their own.
             severity = next(p.severity for p in pairs if p.threshold < rate * budget)
@@ -451,6 +454,34 @@ def slo_cases(model: Model, slo: SLO, proofs: bool) -> list[Case]:
                 title = f"{kind}, {q.number(_decimal(rate))}x the budget for {burnrate.minutes_text(minutes)}"
                 cases.append(_scenario_case(model, slo, title, shape, step, [severity]))
     return [c for c in cases if c is not None]
+
+
+def _quiet_cases(model: Model, slo: SLO, pairs: Sequence[burnrate.Pair]) -> list[Case | None]:
+    """Per severity, silence for the quiet baseline (``QUIET_SHARE`` of the budget) from a cold start until
+    every window is full (checked at each pair's first evaluation with history and when its long window
+    fills), then for the 10 % spike of ``COLD_SPIKE`` on that baseline with full windows (checked when it
+    ends, when each short window lets go of it and after). Pages every minute; tickets every 15 minutes,
+    where the spike is one 15-minute sample holding its bad events plus a full budget's worth for the rest
+    of the sample, more than the baseline adds."""
+    budget = Fraction(slo.error_budget)
+    quiet = QUIET_SHARE * budget
+    ratio, minutes, _ = COLD_SPIKE
+    cases: list[Case | None] = []
+    for severity in sorted({p.severity for p in pairs}):
+        mine = [p for p in pairs if p.severity == severity]
+        step = max(pair_step(p) for p in mine)
+        longest, shortest = max(p.long for p in mine), max(p.short for p in mine)
+        spike = ratio if step == STEP_MINUTES else (ratio * minutes + budget * (step - minutes)) / step
+        width = max(minutes, step)
+        sample = "" if step == STEP_MINUTES else f" (a {step}m sample at {q.number(_decimal(spike * 100))}%)"
+        end = longest + width
+        cases.append(_scenario_case(
+            model, slo, f"{severity} windows, cold start at {q.number(_decimal(quiet * 100))}% for "
+            f"{burnrate.minutes_text(longest)}, then a {minutes}m spike of {q.number(_decimal(ratio * 100))}%{sample}",
+            [(quiet, longest), (spike, width), (quiet, shortest)], step, [],
+            extra=(step, *(p.long - p.short + step for p in mine), *(p.long for p in mine),
+                   end, *(end + p.short - step for p in mine), end + shortest)))
+    return cases
 
 
 def detection_table(model: Model) -> str:
