@@ -36,6 +36,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -51,6 +52,7 @@ from tests.support.stack import Collector, Loki, Prometheus, http, rule_files, s
 PII_KEY = secrets.token_hex(32)
 SEED_REQUIREMENT = 1000.0
 """The seed's acceptance criterion: event emission throughput > 1,000 events/s."""
+CORES = os.cpu_count() or 1
 PEAK = 20 * 60
 """Simulated start: the daily peak (20:00), where the diurnal curve is flat for the length of a run."""
 LOGGED_EVENTS = ("impression", "click", "error")
@@ -67,21 +69,41 @@ def _worker(index: int, run_id: str, endpoint: str | None, journeys_per_s: float
     from obsgen.runtime import RuntimeConfig, Telemetry
     from obsgen.simulate import Simulation, SimulationConfig
 
-    rt = Telemetry.from_default(RuntimeConfig(pii_key=PII_KEY, endpoint=endpoint, metric_export_interval_s=5.0,
-                                              **options))
+    rt = Telemetry.from_default(RuntimeConfig(pii_key=PII_KEY, endpoint=endpoint, **options))
     config = SimulationConfig(minutes=duration_s / 60, start_minute=PEAK, speedup=1.0, rate=journeys_per_s,
                               pace=export, seed=seed + index)
     sim = Simulation(rt, config)
     cpu = time.process_time()
+    threads_before = thread_cpu()
     summary = sim.run()
     flush_start = time.monotonic()
     flushed = rt.force_flush(60)
+    threads = thread_cpu()  # before shutdown, while the export threads still exist
     rt.shutdown(10)
     conn.send({"instance": f"bench-{run_id}-{index}", "events": dict(summary.tally.events),
                "metrics": dict(summary.tally.metrics), "journeys": summary.journeys,
                "wall_s": summary.wall_seconds, "flush_s": time.monotonic() - flush_start, "flushed": flushed,
-               "max_lag_s": summary.max_lag_s, "dropped": rt.dropped, "cpu_s": time.process_time() - cpu})
+               "max_lag_s": summary.max_lag_s, "dropped": rt.dropped, "cpu_s": time.process_time() - cpu,
+               "thread_cpu_s": {k: v - threads_before.get(k, 0.0) for k, v in threads.items()}})
     conn.close()
+
+
+THREAD_ROLES = {"MainThread": "app", "obsgen-export-traces": "export_spans", "obsgen-export-logs": "export_logs",
+                "OtelPeriodicExportingMetricReader": "export_metrics"}
+"""The worker threads the bench tells apart (the simulated application's, one per export); any other is ``other``."""
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads so far, by role: the simulated application's thread, each export thread."""
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            seconds = cpu_seconds(f"self/task/{thread.native_id}")
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        role = THREAD_ROLES.get(thread.name, "other")
+        out[role] = out.get(role, 0.0) + seconds
+    return out
 
 
 def run_workers(workers: int, endpoint: str | None, journeys_per_s: float, duration_s: float, seed: int,
@@ -110,9 +132,16 @@ def run_workers(workers: int, endpoint: str | None, journeys_per_s: float, durat
     return run_id, results
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU seconds of ``/proc/<pid>`` (a process, or ``self/task/<tid>`` for one thread)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores spent on anything but idle and I/O wait since boot (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def collector_counts(collector: Collector) -> dict[str, float]:
@@ -143,6 +172,7 @@ def measure(rate: float, args: argparse.Namespace, events_per_journey: float, co
     model = load_default()
     servers = {"collector": collector, "loki": loki, "prometheus": prometheus}
     cpu_before = {name: cpu_seconds(s.process.pid) for name, s in servers.items() if s.process}
+    machine_before, load_before = machine_busy(), os.getloadavg()
     otelcol_before = collector_counts(collector)
     start = time.monotonic()
     options: dict[str, Any] = {"protocol": args.protocol}
@@ -153,7 +183,11 @@ def measure(rate: float, args: argparse.Namespace, events_per_journey: float, co
                                   options=options)
     elapsed = time.monotonic() - start
     cpu = {name: cpu_seconds(s.process.pid) - cpu_before[name] for name, s in servers.items() if s.process}
+    for role in sorted({role for r in results for role in r["thread_cpu_s"]}):
+        cpu[f"worker_{role}"] = sum(r["thread_cpu_s"].get(role, 0.0) for r in results)
     cpu["workers"] = sum(r["cpu_s"] for r in results)
+    busy = machine_busy() - machine_before  # every process's, ours and the other work on the machine
+    pipeline_cpu = sum(cpu[k] for k in (*servers, "workers") if k in cpu)
 
     events = {e: sum(r["events"].get(e, 0) for r in results) for e in ("request", "ranking", *LOGGED_EVENTS)}
     sent = sum(sum(r["events"].values()) for r in results)
@@ -221,6 +255,13 @@ def measure(rate: float, args: argparse.Namespace, events_per_journey: float, co
         "collector_refused_or_failed": refused,
         "loki_failed_sends": int(delta.get("otelcol_exporter_send_failed_log_records", 0)),
         "cpu_cores": {k: round(v / wall, 2) for k, v in cpu.items()},
+        "cpu_s_per_10k_events": {k: round(v / sent * 10_000, 3) for k, v in cpu.items()},
+        "pipeline_cpu_s_per_10k_events": round(pipeline_cpu / sent * 10_000, 3),
+        "capacity_events_per_s": round(CORES * sent / pipeline_cpu),
+        "machine": {"load_before": [round(x, 2) for x in load_before],
+                    "load_after": [round(x, 2) for x in os.getloadavg()],
+                    "busy_cores": round(busy / elapsed, 2),
+                    "others_cores": round((busy - pipeline_cpu) / elapsed, 2)},
         "zero_loss": zero_loss and (logs_got == logs_expected or not args.require_loki), "kept_pace": max_lag < 1.0,
     }
 
@@ -282,8 +323,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  target {rate:>8,.0f} ev/s: achieved {row['achieved_events_per_s']:>8,.0f} ev/s "
                       f"({row['events']:,} events), lag max {row['max_lag_s']:.2f}s, dropped {row['dropped']}, "
                       f"prometheus {'=' if row['prometheus_matches'] else '!='}, "
-                      f"loki {'=' if row['loki_matches'] else '!='}, CPU cores {row['cpu_cores']}"
+                      f"loki {'=' if row['loki_matches'] else '!='}"
                       + ("" if row["zero_loss"] and row["kept_pace"] else "  <- FAILS"), flush=True)
+                machine = row["machine"]
+                print(f"    CPU s per 10k events: {row['pipeline_cpu_s_per_10k_events']} in all "
+                      f"(all {CORES} cores would carry {row['capacity_events_per_s']:,} events/s at this cost), "
+                      f"{row['cpu_s_per_10k_events']}; load {machine['load_before'][0]} -> {machine['load_after'][0]}, "
+                      f"cores busy {machine['busy_cores']} (other work {machine['others_cores']})", flush=True)
                 loss = row["loss"]
                 print(f"    loss: runtime dropped {loss['runtime_dropped']}, collector did not accept "
                       f"{loss['collector_not_accepted']}, Prometheus {loss['prometheus_pct']}% "

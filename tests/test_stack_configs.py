@@ -168,7 +168,7 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
     tree = spec_tree
     config = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())
     pipelines = config["service"]["pipelines"]
-    assert set(pipelines) == {"traces", "metrics", "logs", "logs/landing", "traces/landing"}
+    assert set(pipelines) == {"traces", "metrics", "logs", "logs/landing"}
     for name, pipeline in pipelines.items():
         assert pipeline["receivers"] == ["otlp"]
         # Logs: no batch processor holding accepted records in memory; the persistent queue batches.
@@ -176,9 +176,9 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
         assert pipeline["processors"] == ["memory_limiter", "transform/pii_guard", *batch]
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
     assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
-    assert pipelines["traces"]["exporters"] == ["otlp/jaeger"]
+    # Spans: one pipeline to Jaeger and the landing zone, so the PII guard runs once a span.
+    assert pipelines["traces"]["exporters"] == ["otlp/jaeger", "file/landing_traces"]
     assert pipelines["logs/landing"]["exporters"] == ["file/landing_logs"]
-    assert pipelines["traces/landing"]["exporters"] == ["file/landing_traces"]
     assert not any(name.startswith(("otlphttp", "prometheusremotewrite")) for name in config["exporters"])
     assert config["exporters"]["prometheus"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
     assert config["service"]["extensions"] == ["health_check", "file_storage/queue"]
