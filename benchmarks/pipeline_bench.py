@@ -45,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.support.stack, when run as a script from anywhere
 
+from obsgen.emit.stack.collector import COLLECTOR_FILE  # noqa: E402
 from obsgen.spec import load_default  # noqa: E402
 
 from tests.support.stack import Collector, Loki, Prometheus, http, rule_files, started  # noqa: E402
@@ -178,6 +179,8 @@ def measure(rate: float, args: argparse.Namespace, events_per_journey: float, co
     options: dict[str, Any] = {"protocol": args.protocol}
     if args.queue_size:
         options["max_queue_size"] = args.queue_size
+    if args.batch_size:
+        options["max_export_batch_size"] = args.batch_size
     endpoint = f"http://127.0.0.1:{collector.ports['grpc']}" if args.protocol == "grpc" else collector.endpoint
     run_id, results = run_workers(args.workers, endpoint, rate / events_per_journey, args.duration, args.seed,
                                   options=options)
@@ -283,12 +286,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="OTLP protocol of the runtimes (default http/protobuf, the runtime's default)")
     parser.add_argument("--queue-size", type=int, default=0,
                         help="the runtimes' span/log queue size (default: the runtime's, 2048)")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="the runtimes' span/log export batch size (default: the runtime's, 512)")
     parser.add_argument("--no-require-loki", dest="require_loki", action="store_false",
                         help="pass a rate on Prometheus and the collector alone (Loki's count is still reported)")
     parser.add_argument("--loki-wait", type=float, default=60.0,
                         help="seconds to wait for Loki to hold every log record (default 60)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--work", help="keep the servers' data and logs in this directory (default: a temporary one)")
+    parser.add_argument("--collector-config", type=Path,
+                        help=f"run this collector config instead of {COLLECTOR_FILE} (to compare two configs' CPU)")
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop the stack
@@ -313,7 +320,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         loki = Loki(work)
-        collector = Collector(work, loki.port)
+        root = ROOT
+        if args.collector_config:  # the same tree, another collector config
+            root = work / "root"
+            (root / COLLECTOR_FILE).parent.mkdir(parents=True, exist_ok=True)
+            (root / COLLECTOR_FILE).write_text(args.collector_config.read_text())
+        collector = Collector(work, loki.port, root=root)
         rules = rule_files()
         prometheus = Prometheus(work, collector, None, loki.port, rules, interval=None)
         with started(loki, collector, prometheus, timeout=120):
