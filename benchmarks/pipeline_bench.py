@@ -14,13 +14,19 @@ the workers **kept pace** (never more than 1 s behind their schedule). The ramp 
 that fails; the best passing rate is the result. Every log record must also be in Loki (``--no-require-loki``
 passes a rate on Prometheus and the collector alone); each rate reports the loss per backend.
 
-Also reported: the CPU each component used (where the machine's cores went), the figure relative to
-the seed's requirement (1,000 events/s), and the share of the workers' own capacity with export turned
-off (``OTEL_*_EXPORTER=none``, the same journeys unpaced): the price of the pipeline.
+Also reported, for each rate: the CPU seconds per 10,000 events of each process (the collector, Loki,
+Prometheus) and of each worker thread (the simulated application's, and the span, log and metric export
+threads), their sum, and the rate all cores would carry at that cost; the load average before and after,
+and the cores the machine's other work took meanwhile (``/proc/stat`` less this pipeline). On a machine
+other work shares, the achieved rate says little and the CPU per event a lot (contention inflates it
+somewhat: compare figures taken at similar loads). Then the figure relative to the seed's requirement
+(1,000 events/s), and the share of the workers' own capacity with export turned off
+(``OTEL_*_EXPORTER=none``, the same journeys unpaced): the price of the pipeline.
 
     .venv/bin/python benchmarks/pipeline_bench.py                       # ramp 5000..10000; about 6 minutes
     .venv/bin/python benchmarks/pipeline_bench.py --queue-size 8192     # the runtimes' queues 4x the default
     .venv/bin/python benchmarks/pipeline_bench.py --rates 3000,4000 --loki-wait 120
+    .venv/bin/python benchmarks/pipeline_bench.py --rates 3000 --collector-config old.yaml   # another config's CPU
 
 Needs the tools of scripts/install-tools.sh (otelcol-obsgen, prometheus3, loki).
 """
