@@ -14,13 +14,19 @@ the workers **kept pace** (never more than 1 s behind their schedule). The ramp 
 that fails; the best passing rate is the result. Every log record must also be in Loki (``--no-require-loki``
 passes a rate on Prometheus and the collector alone); each rate reports the loss per backend.
 
-Also reported: the CPU each component used (where the machine's cores went), the figure relative to
-the seed's requirement (1,000 events/s), and the share of the workers' own capacity with export turned
-off (``OTEL_*_EXPORTER=none``, the same journeys unpaced): the price of the pipeline.
+Also reported, for each rate: the CPU seconds per 10,000 events of each process (the collector, Loki,
+Prometheus) and of each worker thread (the simulated application's, and the span, log and metric export
+threads), their sum, and the rate all cores would carry at that cost; the load average before and after,
+and the cores the machine's other work took meanwhile (``/proc/stat`` less this pipeline). On a machine
+other work shares, the achieved rate says little and the CPU per event a lot (contention inflates it
+somewhat: compare figures taken at similar loads). Then the figure relative to the seed's requirement
+(1,000 events/s), and the share of the workers' own capacity with export turned off
+(``OTEL_*_EXPORTER=none``, the same journeys unpaced): the price of the pipeline.
 
     .venv/bin/python benchmarks/pipeline_bench.py                       # ramp 5000..10000; about 6 minutes
     .venv/bin/python benchmarks/pipeline_bench.py --queue-size 8192     # the runtimes' queues 4x the default
     .venv/bin/python benchmarks/pipeline_bench.py --rates 3000,4000 --loki-wait 120
+    .venv/bin/python benchmarks/pipeline_bench.py --rates 3000 --collector-config old.yaml   # another config's CPU
 
 Needs the tools of scripts/install-tools.sh (otelcol-obsgen, prometheus3, loki).
 """
@@ -36,6 +42,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -44,6 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.support.stack, when run as a script from anywhere
 
+from obsgen.emit.stack.collector import COLLECTOR_FILE  # noqa: E402
 from obsgen.spec import load_default  # noqa: E402
 
 from tests.support.stack import Collector, Loki, Prometheus, http, rule_files, started  # noqa: E402
@@ -51,6 +59,7 @@ from tests.support.stack import Collector, Loki, Prometheus, http, rule_files, s
 PII_KEY = secrets.token_hex(32)
 SEED_REQUIREMENT = 1000.0
 """The seed's acceptance criterion: event emission throughput > 1,000 events/s."""
+CORES = os.cpu_count() or 1
 PEAK = 20 * 60
 """Simulated start: the daily peak (20:00), where the diurnal curve is flat for the length of a run."""
 LOGGED_EVENTS = ("impression", "click", "error")
@@ -67,21 +76,41 @@ def _worker(index: int, run_id: str, endpoint: str | None, journeys_per_s: float
     from obsgen.runtime import RuntimeConfig, Telemetry
     from obsgen.simulate import Simulation, SimulationConfig
 
-    rt = Telemetry.from_default(RuntimeConfig(pii_key=PII_KEY, endpoint=endpoint, metric_export_interval_s=5.0,
-                                              **options))
+    rt = Telemetry.from_default(RuntimeConfig(pii_key=PII_KEY, endpoint=endpoint, **options))
     config = SimulationConfig(minutes=duration_s / 60, start_minute=PEAK, speedup=1.0, rate=journeys_per_s,
                               pace=export, seed=seed + index)
     sim = Simulation(rt, config)
     cpu = time.process_time()
+    threads_before = thread_cpu()
     summary = sim.run()
     flush_start = time.monotonic()
     flushed = rt.force_flush(60)
+    threads = thread_cpu()  # before shutdown, while the export threads still exist
     rt.shutdown(10)
     conn.send({"instance": f"bench-{run_id}-{index}", "events": dict(summary.tally.events),
                "metrics": dict(summary.tally.metrics), "journeys": summary.journeys,
                "wall_s": summary.wall_seconds, "flush_s": time.monotonic() - flush_start, "flushed": flushed,
-               "max_lag_s": summary.max_lag_s, "dropped": rt.dropped, "cpu_s": time.process_time() - cpu})
+               "max_lag_s": summary.max_lag_s, "dropped": rt.dropped, "cpu_s": time.process_time() - cpu,
+               "thread_cpu_s": {k: v - threads_before.get(k, 0.0) for k, v in threads.items()}})
     conn.close()
+
+
+THREAD_ROLES = {"MainThread": "app", "obsgen-export-traces": "export_spans", "obsgen-export-logs": "export_logs",
+                "OtelPeriodicExportingMetricReader": "export_metrics"}
+"""The worker threads the bench tells apart (the simulated application's, one per export); any other is ``other``."""
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads so far, by role: the simulated application's thread, each export thread."""
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            seconds = cpu_seconds(f"self/task/{thread.native_id}")
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        role = THREAD_ROLES.get(thread.name, "other")
+        out[role] = out.get(role, 0.0) + seconds
+    return out
 
 
 def run_workers(workers: int, endpoint: str | None, journeys_per_s: float, duration_s: float, seed: int,
@@ -110,9 +139,16 @@ def run_workers(workers: int, endpoint: str | None, journeys_per_s: float, durat
     return run_id, results
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU seconds of ``/proc/<pid>`` (a process, or ``self/task/<tid>`` for one thread)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores spent on anything but idle and I/O wait since boot (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def collector_counts(collector: Collector) -> dict[str, float]:
@@ -143,17 +179,24 @@ def measure(rate: float, args: argparse.Namespace, events_per_journey: float, co
     model = load_default()
     servers = {"collector": collector, "loki": loki, "prometheus": prometheus}
     cpu_before = {name: cpu_seconds(s.process.pid) for name, s in servers.items() if s.process}
+    machine_before, load_before = machine_busy(), os.getloadavg()
     otelcol_before = collector_counts(collector)
     start = time.monotonic()
     options: dict[str, Any] = {"protocol": args.protocol}
     if args.queue_size:
         options["max_queue_size"] = args.queue_size
+    if args.batch_size:
+        options["max_export_batch_size"] = args.batch_size
     endpoint = f"http://127.0.0.1:{collector.ports['grpc']}" if args.protocol == "grpc" else collector.endpoint
     run_id, results = run_workers(args.workers, endpoint, rate / events_per_journey, args.duration, args.seed,
                                   options=options)
     elapsed = time.monotonic() - start
     cpu = {name: cpu_seconds(s.process.pid) - cpu_before[name] for name, s in servers.items() if s.process}
+    for role in sorted({role for r in results for role in r["thread_cpu_s"]}):
+        cpu[f"worker_{role}"] = sum(r["thread_cpu_s"].get(role, 0.0) for r in results)
     cpu["workers"] = sum(r["cpu_s"] for r in results)
+    busy = machine_busy() - machine_before  # every process's, ours and the other work on the machine
+    pipeline_cpu = sum(cpu[k] for k in (*servers, "workers") if k in cpu)
 
     events = {e: sum(r["events"].get(e, 0) for r in results) for e in ("request", "ranking", *LOGGED_EVENTS)}
     sent = sum(sum(r["events"].values()) for r in results)
@@ -221,6 +264,13 @@ def measure(rate: float, args: argparse.Namespace, events_per_journey: float, co
         "collector_refused_or_failed": refused,
         "loki_failed_sends": int(delta.get("otelcol_exporter_send_failed_log_records", 0)),
         "cpu_cores": {k: round(v / wall, 2) for k, v in cpu.items()},
+        "cpu_s_per_10k_events": {k: round(v / sent * 10_000, 3) for k, v in cpu.items()},
+        "pipeline_cpu_s_per_10k_events": round(pipeline_cpu / sent * 10_000, 3),
+        "capacity_events_per_s": round(CORES * sent / pipeline_cpu),
+        "machine": {"load_before": [round(x, 2) for x in load_before],
+                    "load_after": [round(x, 2) for x in os.getloadavg()],
+                    "busy_cores": round(busy / elapsed, 2),
+                    "others_cores": round((busy - pipeline_cpu) / elapsed, 2)},
         "zero_loss": zero_loss and (logs_got == logs_expected or not args.require_loki), "kept_pace": max_lag < 1.0,
     }
 
@@ -242,12 +292,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="OTLP protocol of the runtimes (default http/protobuf, the runtime's default)")
     parser.add_argument("--queue-size", type=int, default=0,
                         help="the runtimes' span/log queue size (default: the runtime's, 2048)")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="the runtimes' span/log export batch size (default: the runtime's, 512)")
     parser.add_argument("--no-require-loki", dest="require_loki", action="store_false",
                         help="pass a rate on Prometheus and the collector alone (Loki's count is still reported)")
     parser.add_argument("--loki-wait", type=float, default=60.0,
                         help="seconds to wait for Loki to hold every log record (default 60)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--work", help="keep the servers' data and logs in this directory (default: a temporary one)")
+    parser.add_argument("--collector-config", type=Path,
+                        help=f"run this collector config instead of {COLLECTOR_FILE} (to compare two configs' CPU)")
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop the stack
@@ -272,7 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         loki = Loki(work)
-        collector = Collector(work, loki.port)
+        root = ROOT
+        if args.collector_config:  # the same tree, another collector config
+            root = work / "root"
+            (root / COLLECTOR_FILE).parent.mkdir(parents=True, exist_ok=True)
+            (root / COLLECTOR_FILE).write_text(args.collector_config.read_text())
+        collector = Collector(work, loki.port, root=root)
         rules = rule_files()
         prometheus = Prometheus(work, collector, None, loki.port, rules, interval=None)
         with started(loki, collector, prometheus, timeout=120):
@@ -282,8 +341,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  target {rate:>8,.0f} ev/s: achieved {row['achieved_events_per_s']:>8,.0f} ev/s "
                       f"({row['events']:,} events), lag max {row['max_lag_s']:.2f}s, dropped {row['dropped']}, "
                       f"prometheus {'=' if row['prometheus_matches'] else '!='}, "
-                      f"loki {'=' if row['loki_matches'] else '!='}, CPU cores {row['cpu_cores']}"
+                      f"loki {'=' if row['loki_matches'] else '!='}"
                       + ("" if row["zero_loss"] and row["kept_pace"] else "  <- FAILS"), flush=True)
+                machine = row["machine"]
+                print(f"    CPU s per 10k events: {row['pipeline_cpu_s_per_10k_events']} in all "
+                      f"(all {CORES} cores would carry {row['capacity_events_per_s']:,} events/s at this cost), "
+                      f"{row['cpu_s_per_10k_events']}; load {machine['load_before'][0]} -> {machine['load_after'][0]}, "
+                      f"cores busy {machine['busy_cores']} (other work {machine['others_cores']})", flush=True)
                 loss = row["loss"]
                 print(f"    loss: runtime dropped {loss['runtime_dropped']}, collector did not accept "
                       f"{loss['collector_not_accepted']}, Prometheus {loss['prometheus_pct']}% "

@@ -221,10 +221,10 @@ def test_diff_base_compares_two_git_revisions(tmp_path: Path) -> None:
 
 def test_collector_pipeline_and_receiver_changes(base: dict[str, str]) -> None:
     new = dict(base)
-    new["otel/collector.yaml"] = base["otel/collector.yaml"].replace("      exporters: [otlp/jaeger]",
-                                                                     "      exporters: [otlp/jaeger, debug]", 1)
+    new["otel/collector.yaml"] = base["otel/collector.yaml"].replace(
+        "      exporters: [otlp/jaeger, file/landing_traces]", "      exporters: [otlp/jaeger, debug]", 1)
     new["alerting/alertmanager.yml"] = base["alerting/alertmanager.yml"].replace(
         "http://alert-sink:9096/oncall-page", "http://pager:9096/oncall-page")
     lines = render.summary_lines(diff_trees(base, new))
     assert lines == ["~ receiver movie-recommender/oncall-page: webhook_configs",
-                     "~ pipeline traces: exporters otlp/jaeger → otlp/jaeger, debug"]
+                     "~ pipeline traces: exporters otlp/jaeger, file/landing_traces → otlp/jaeger, debug"]
