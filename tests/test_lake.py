@@ -190,7 +190,7 @@ def _backdated(tmp_path: Path, model: Model, today: dt.date) -> Lake:
     errors = [("error", {"timestamp_ms": ms(day, i), "component": "api", "severity": s, "error_code": "E_X1",
                          "message": "m"}) for i, s in enumerate(("error", "critical"))]
     write_landing(model, landing, "errors.jsonl", errors, dt.datetime.combine(day, dt.time(12), dt.UTC))
-    Ingest(model, lake).run(str(landing))
+    Ingest(model, lake, batch_bytes=1).run(str(landing))  # a batch per landing file: two small files a partition
     return lake
 
 
