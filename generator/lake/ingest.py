@@ -56,6 +56,8 @@ LAG_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 2 * 86400, 3 * 86400)
 BATCH_BYTES = 64 << 20
 """Landing bytes per batch (whole files): the collector's rotation size, about two million events zstd-compressed."""
 DAY_MS = 86400_000
+MAX_TIME_MS = 8_640_000_000_000_000
+"""The furthest event time from 1970 a date holds (JavaScript's limit, ±273,790 years)."""
 
 @dataclass
 class Summary:
@@ -122,8 +124,10 @@ class Ingest:
     # -- the SQL ------------------------------------------------------------------------------------
 
     def _event_ms(self, event: Event) -> str:
+        """SQL: the event time in ms (NULL when there is none, or none a date can hold)."""
         tf = self.time_field[event.name]
-        return q("t:" + tf) if tf else "_signal_ms"
+        t = q("t:" + tf) if tf else "_signal_ms"
+        return f"CASE WHEN {t} BETWEEN {-MAX_TIME_MS} AND {MAX_TIME_MS} THEN CAST({t} AS BIGINT) END"
 
     def landed_sql(self, files: list[str]) -> str:
         """SQL: every landed event (``obsgen.lake.landing.events_sql``) with its landing file's path and time."""
@@ -184,7 +188,7 @@ FROM (
 
     def judged_sql(self, event: Event, objects: bool) -> str:
         """SQL: the staged rows of ``event`` as the lake's columns, with their natural key and reason."""
-        cols = ", ".join(f"{q('t:' + f)} AS {q(f)}" for f in event.fields)
+        cols = ", ".join(f"{schema_sql.column(self.schemas[f], q('t:' + f))} AS {q(f)}" for f in event.fields)
         content = ", ".join(f"{q(f)} := {q('t:' + f)}" for f in sorted(event.fields))
         key = f"md5(to_json(struct_pack({content})))"
         kf = self.key_field[event.name]

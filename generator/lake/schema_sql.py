@@ -7,6 +7,10 @@ number, 3.0 is an integer, NaN and infinities are rejected), then the rules in t
 check tries them, each with the compiled check's words, so a quarantined event carries the reason the
 runtime's strict mode gives for it (tests/test_lake_validity.py holds the two to the same verdicts).
 
+Integers are typed as HUGEINT while judged, so a bound is checked on the value itself (1e20 is an integer that
+breaks ``maximum``, as in JSON Schema); the lake keeps 64 bits, so a larger integer no bound stops is
+quarantined ("must fit in 64 bits"), the one verdict JSON Schema does not give.
+
 Patterns: JSON Schema (and Python's ``re``) search without anchoring and let ``$`` match before a final
 newline; RE2 (DuckDB) does not, so ``$`` becomes ``\\n?$``; ``\\d``, ``\\w`` and ``\\s`` are Unicode
 classes in Python and become RE2's Unicode classes. Constructs RE2 lacks (look-around, back-references)
@@ -46,9 +50,9 @@ def scalar(v: str, k: str, type_: str) -> str:
     if type_ == "string":
         return f"(CASE {k} WHEN 's' THEN {v}.stringValue WHEN 'y' THEN {v}.bytesValue END)"
     if type_ == "integer":
-        return (f"(CASE {k} WHEN 'i' THEN TRY_CAST({v}.intValue AS BIGINT) WHEN 'd' THEN (CASE WHEN "
+        return (f"(CASE {k} WHEN 'i' THEN TRY_CAST({v}.intValue AS HUGEINT) WHEN 'd' THEN (CASE WHEN "
                 f"isfinite({v}.doubleValue) AND {v}.doubleValue = trunc({v}.doubleValue) THEN "
-                f"TRY_CAST({v}.doubleValue AS BIGINT) END) END)")
+                f"TRY_CAST({v}.doubleValue AS HUGEINT) END) END)")
     if type_ == "number":
         return (f"(CASE {k} WHEN 'i' THEN TRY_CAST({v}.intValue AS DOUBLE) WHEN 'd' THEN (CASE WHEN "
                 f"isfinite({v}.doubleValue) THEN {v}.doubleValue END) END)")
@@ -139,4 +143,15 @@ def reason(schema: Mapping[str, Any], t: str) -> str:
     """SQL: why the present value whose typed form is ``t`` fails ``schema`` (NULL when it passes)."""
     whens = [f"WHEN {t} IS NULL THEN {literal('must be ' + ARTICLE[schema['type']])}"]
     whens += [f"WHEN {fails} THEN {literal(why)}" for fails, why in rules(schema, t)]
+    if schema["type"] == "integer":  # the lake's column is 64-bit (JSON Schema has no limit; OTLP has the same)
+        whens.append(f"WHEN {t} NOT BETWEEN {-(2 ** 63)} AND {2 ** 63 - 1} THEN 'must fit in 64 bits'")
     return f"(CASE {' '.join(whens)} END)"
+
+
+def column(schema: Mapping[str, Any], t: str) -> str:
+    """SQL: the typed value ``t`` as the lake's column (integers in 64 bits; NULL where the value is invalid)."""
+    if schema["type"] == "integer":
+        return f"TRY_CAST({t} AS BIGINT)"
+    if schema["type"] == "array" and schema.get("items", {}).get("type") == "integer":
+        return f"TRY_CAST({t} AS BIGINT[])"
+    return t
