@@ -106,8 +106,8 @@ events AS (
 SELECT _file, _event,
        CASE WHEN _time_ns IS NULL OR _time_ns = '0' THEN NULL ELSE TRY_CAST(_time_ns AS HUGEINT) // 1000000 END
          AS _signal_ms,
-       coalesce(lower(CASE WHEN {shadow}.stringValue IS NOT NULL THEN {shadow}.stringValue
-                           WHEN {shadow}.boolValue THEN 'true' END) = 'true', false) AS _shadow,
+       list_contains(_keys, {literal(SHADOW)}) AND coalesce(lower(CASE WHEN {shadow}.stringValue IS NOT NULL
+         THEN {shadow}.stringValue WHEN {shadow}.boolValue THEN 'true' END) = 'true', false) AS _shadow,
        _keys, _attrs
 FROM events"""
 
