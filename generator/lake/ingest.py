@@ -196,7 +196,7 @@ FROM (
             key = f"coalesce(CAST({q('t:' + kf)} AS VARCHAR), {key})"
         reason = (f"coalesce({self._reason(event, objects=True)}, "
                   "CASE WHEN _event_ms IS NULL THEN 'has no event time' END)")
-        joined = "staged LEFT JOIN objects USING (_row)" if objects else "staged"
+        joined = "staged LEFT JOIN objects USING (_row)" if objects else f"({self.staged_sql(event)})"
         return (f"SELECT {cols}, {key} AS {q(tables.KEY)}, _event_ms AS {q(tables.EVENT_MS)}, "
                 f"_landed_ms AS {q(tables.LANDED_MS)}, _shadow AS {q(tables.SHADOW)}, _day, _late, _row, _file, "
                 f"_raw, {reason} AS _reason FROM {joined}")
@@ -215,9 +215,9 @@ FROM (
             "SELECT '' AS event_type, 'not an event of the spec' AS reason, _file, to_json(_attrs), _landed_ms "
             "FROM landed WHERE _event IS NULL ORDER BY rowid").fetchall(), source, summary)
         for event in self.model.events:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(event)}")
             objects = [f for f in event.fields if f in self.objects]
-            if objects:
+            if objects:  # staged first: Python judges the rows holding an object
+                con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(event)}")
                 con.register("objects", self._objects(con, objects))
             con.execute(f"CREATE OR REPLACE TEMP TABLE judged AS {self.judged_sql(event, bool(objects))}")
             quarantine += self._quarantined(con.execute(
@@ -231,7 +231,7 @@ FROM (
                 continue
             summary.lag_chunks.append(lags.combine_chunks().cast(pa.int64()))
             fresh = self._fresh(con, event, name, valid)
-            for day in sorted(set(fresh.column("_day").to_pylist())):
+            for day in sorted(pc.unique(fresh.column("_day")).to_pylist()):
                 rows = fresh.filter(pc.equal(fresh.column("_day"), pa.scalar(day, pa.date32())))
                 self._write(rows.select(self.arrow[event.name].names).cast(self.arrow[event.name]),
                             self.lake.partition(event.name, day), name)
