@@ -100,7 +100,9 @@ def main() -> None:
     parser.add_argument("--file-events", type=int, default=1_000_000,
                         help="Events per landing file (the collector rotates at 64 MB: about two million).")
     parser.add_argument("--rounds", type=int, default=1, help="Rollup rounds per engine.")
-    parser.add_argument("--ingest-rounds", type=int, default=1, help="Ingest rounds (each into a new lake).")
+    parser.add_argument("--ingest-rounds", type=int, default=1,
+                        help="Ingest rounds (each into a new lake); 0: roll up the lake a previous run left in --work.")
+    parser.add_argument("--spark-memory", default="6g", help="Spark's driver memory (local mode: all of Spark's).")
     parser.add_argument("--no-spark", action="store_true")
     parser.add_argument("--work", type=Path, default=None, help="Keep the lake here (default: a temporary dir).")
     parser.add_argument("--json", type=Path, default=None)
@@ -119,10 +121,9 @@ def main() -> None:
         written = write_day(model, work / "landing", args.events, args.file_events)
         marker.write_text(json.dumps({"events": written}))
         print(f"  landing files written in {time.perf_counter() - t:.1f} s (not timed)")
-    rounds = []
+    rounds, lake = [], Lake.at(str(work / "lake"))
     for _ in range(args.ingest_rounds):  # each round into a new lake: the same work every time
         shutil.rmtree(work / "lake", ignore_errors=True)
-        lake = Lake.at(str(work / "lake"))
         t, cpu = time.perf_counter(), time.process_time()
         summary = Ingest(model, lake).run(str(work / "landing"))
         ingest_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
@@ -134,11 +135,13 @@ def main() -> None:
               f"({cpu_s:.1f} CPU-s = {written / cpu_s:,.0f} events per CPU-second; {duplicates:,} duplicates "
               f"found)\n    {rounds[-1]['uptime']}")
     result["ingest"] = rounds
+    if not rounds:
+        print(f"  no ingest: rolling up the lake in {work / 'lake'}")
     end = DAY + dt.timedelta(days=1)
     engines: list[tuple[str, Any]] = [("duckdb", lambda: DuckDBEngine(lake))]
     if not args.no_spark:
         t = time.perf_counter()
-        session = spark_session("local[2]")
+        session = spark_session("local[2]", driver_memory=args.spark_memory)
         result["spark_start_s"] = round(time.perf_counter() - t, 1)
         print(f"  spark session started in {result['spark_start_s']} s (not in the rollup times)")
         engines.append(("spark", lambda: SparkEngine(lake, session=session)))
