@@ -285,7 +285,7 @@ FROM (
     def _fresh(self, con: Any, event: Event, name: str, valid: str) -> pa.Table:
         """The valid rows of ``event`` whose natural key neither an earlier row of the batch nor the partition has."""
         days = [d for (d,) in con.execute(f"SELECT DISTINCT _day FROM judged WHERE {valid}").fetchall()]
-        seen = [pa.table({"_day": pa.array([day] * t.num_rows, pa.date32()), tables.KEY: t.column(0)})
+        seen = [pa.table({"_day": pa.repeat(pa.scalar(day, pa.date32()), t.num_rows), tables.KEY: t.column(0)})
                 for day in days for t in [self._keys(self.lake.partition(event.name, day), name)] if t.num_rows]
         con.register("seen", pa.concat_tables(seen) if seen else
                      pa.table({"_day": pa.array([], pa.date32()), tables.KEY: pa.array([], pa.string())}))
@@ -367,7 +367,7 @@ FROM (
 
 
 def _arrow(relation: Any) -> pa.Table:
-    """A DuckDB relation's rows as an Arrow table (``to_arrow_table`` since DuckDB 1.4, ``arrow`` before)."""
+    """A DuckDB relation's rows as an Arrow table (``to_arrow_table`` in newer DuckDB, ``arrow`` in older)."""
     fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
     return fetch()
 
