@@ -128,6 +128,32 @@ def test_ingesting_again_changes_nothing(tmp_path: Path, model: Model, truth: Tr
     assert after == before
 
 
+def test_copies_within_one_batch_are_written_once(tmp_path: Path, model: Model, truth: Truth) -> None:
+    landing, lake = tmp_path / "landing", Lake.at(str(tmp_path / "lake"))
+    write_landing(model, landing, "a.jsonl", truth.events, LANDED)
+    write_landing(model, landing, "b.jsonl", truth.events[::-1], LANDED)
+    summary = Ingest(model, lake).run(str(landing))
+    assert (summary.files_read, sum(summary.ingested.values())) == (2, len(truth.events))
+    assert sum(summary.duplicates.values()) == len(truth.events)
+
+
+def test_a_run_killed_before_its_manifest_is_finished_by_the_next(tmp_path: Path, model: Model,
+                                                                   truth: Truth) -> None:
+    landing, lake, root = tmp_path / "landing", Lake.at(str(tmp_path / "lake")), tmp_path / "lake"
+    write_landing(model, landing, "a.jsonl", truth.events, LANDED)
+    Ingest(model, lake).run(str(landing))
+    written = sorted(p.relative_to(root) for p in root.rglob("events/**/*.parquet"))
+    # Killed after writing some partitions, before the manifest: one partition's file missing, no manifest.
+    (root / "_state" / "ingested.json").unlink()
+    next(root.glob("events/event_type=request/*/*.parquet")).unlink()
+    again = Ingest(model, lake).run(str(landing))
+    assert sum(again.ingested.values()) == len(truth.events) and not sum(again.duplicates.values())
+    assert sorted(p.relative_to(root) for p in root.rglob("events/**/*.parquet")) == written  # rewritten, no copy
+    for event in model.events:
+        assert pq.read_table(lake.partition(event.name, DAY)).num_rows == sum(
+            1 for name, _ in truth.events if name == event.name)
+
+
 def _request(n: int, day: dt.date) -> tuple[str, dict[str, Any]]:
     return ("request", {"request_id": rid(n), "user_id": sha(f"u{n}"), "timestamp_ms": ms(day, 3600),
                         "experiment_id": "exp-1", "bucket": "control", "k": 3})
@@ -190,7 +216,7 @@ def _backdated(tmp_path: Path, model: Model, today: dt.date) -> Lake:
     errors = [("error", {"timestamp_ms": ms(day, i), "component": "api", "severity": s, "error_code": "E_X1",
                          "message": "m"}) for i, s in enumerate(("error", "critical"))]
     write_landing(model, landing, "errors.jsonl", errors, dt.datetime.combine(day, dt.time(12), dt.UTC))
-    Ingest(model, lake).run(str(landing))
+    Ingest(model, lake, batch_bytes=1).run(str(landing))  # a batch per landing file: two small files a partition
     return lake
 
 

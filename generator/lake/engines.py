@@ -56,11 +56,18 @@ def spark_ddl(schema: pa.Schema) -> str:
     return ", ".join(f"`{f.name}` {kind(f.type)}" for f in schema)
 
 
-def spark_session(master: str = "local[2]") -> Any:
-    """A SparkSession for the rollups (quiet, UTC, few shuffle partitions: lake days are small for Spark)."""
+def spark_session(master: str = "local[2]", driver_memory: str | None = None) -> Any:
+    """A SparkSession for the rollups (quiet, UTC, few shuffle partitions: lake days are small for Spark).
+
+    ``driver_memory`` (e.g. "6g"; Spark's default is 1g) matters in local mode, where the driver does all the
+    work: the join-integrity queries broadcast an event table's keys, which for a day of ten million events
+    does not fit in 1g. It has no effect once a JVM runs (under ``spark-submit``, pass ``--driver-memory``)."""
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(master).appName("obsgen-lake")
+    builder = SparkSession.builder
+    if driver_memory:
+        builder = builder.config("spark.driver.memory", driver_memory)
+    spark = (builder.master(master).appName("obsgen-lake")
              .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", "2")
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.ansi.enabled", "true").getOrCreate())

@@ -4,13 +4,18 @@ Batch, idempotent and resumable:
 
 * a landing file whose SHA-256 is in the manifest (``_state/ingested.json``) is skipped, so ingesting
   the same files again changes nothing;
-* each landing file's rows go to ``part-<its hash>.parquet`` in each partition it touches and are
-  de-duplicated on the events' natural key against the partition's other files: a run killed half-way
-  is finished by the next one (the same file names are rewritten) without a duplicate;
-* an invalid event (the spec's JSON Schema, checked by the same compiled checks the runtime uses) goes
-  to ``quarantine/`` with its reason; an event that lands more than the late window after its date
-  (``retention.late_arrival``, T+2 days by default) goes to ``late/``; the rest go to their own date's
-  partition, and that date's rollups become stale (``_state/stale.json``).
+* landing files are read in batches (``batch_bytes`` of landing data each, whole files): a batch's rows go to
+  ``part-<its hash>.parquet`` in each partition it touches and are de-duplicated on the events' natural key
+  within the batch and against the partition's other files: a run killed half-way is finished by the next
+  one (the same file names are rewritten, or the rows already written are found) without a duplicate;
+* an invalid event (the spec's JSON Schema, as the SQL of ``obsgen.lake.schema_sql``) goes to ``quarantine/``
+  with its reason; an event that lands more than the late window after its date (``retention.late_arrival``,
+  T+2 days by default) goes to ``late/``; the rest go to their own date's partition, and that date's rollups
+  become stale (``_state/stale.json``).
+
+The work is DuckDB's: its JSON reader parses the files, SQL flattens OTLP into events, types and judges the
+fields, finds duplicates and orders the rows; Python only moves files and decodes the rare rows that need
+it (quarantined and late records, ``object`` fields).
 
 Timeliness (event time → landed time, the landing file's modification time) is summarised per run and
 written as Prometheus text (``_state/lake.prom``, for node_exporter's textfile collector).
@@ -21,28 +26,38 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import posixpath
+import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-from obsgen.lake import tables
-from obsgen.lake.landing import Decoder, messages
+from obsgen.lake import landing, schema_sql, tables
 from obsgen.lake.layout import GRAINS, LATE, QUARANTINE, STATE, Lake, Windows, open_uri
 from obsgen.lake.lock import locked
-from obsgen.model import Model
-from obsgen.runtime.validation import EventSchema
+from obsgen.lake.schema_sql import q
+from obsgen.lake.sql import literal
+from obsgen.model import Event, Model
+from obsgen.model.eventschema import attribute_schema
+from obsgen.runtime.validation import compile_check
 from pyarrow import fs as pafs
 
 MANIFEST = "ingested.json"
 STALE = "stale.json"
 METRICS = "lake.prom"
 LAG_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 2 * 86400, 3 * 86400)
-
+BATCH_BYTES = 64 << 20
+"""Landing bytes per batch (whole files): the collector's rotation size, about two million events zstd-compressed."""
+DAY_MS = 86400_000
+MAX_TIME_MS = 8_640_000_000_000_000
+"""The furthest event time from 1970 a date holds (JavaScript's limit, ±273,790 years)."""
 
 @dataclass
 class Summary:
@@ -53,19 +68,26 @@ class Summary:
     quarantined: Counter[str] = field(default_factory=Counter)
     late: Counter[str] = field(default_factory=Counter)
     stale_dates: set[str] = field(default_factory=set)
-    lags_ms: list[int] = field(default_factory=list)
+    lag_chunks: list[pa.Array] = field(default_factory=list)
+    """Event time → landed time (ms) of every valid event in its window, one array per batch and event."""
+
+    @property
+    def lags_ms(self) -> pa.Array:
+        return pa.concat_arrays(self.lag_chunks) if self.lag_chunks else pa.array([], pa.int64())
 
     def timeliness(self, late_window_days: int) -> dict[str, Any]:
-        lags = sorted(self.lags_ms)
-        if not lags:
+        lags = self.lags_ms
+        n = len(lags)
+        if not n:
             return {"events": 0}
+        ordered = lags.take(pc.sort_indices(lags))
 
-        def at(q: float) -> float:
-            return lags[min(len(lags) - 1, int(q * len(lags)))] / 1000
+        def at(quantile: float) -> float:
+            return ordered[min(n - 1, int(quantile * n))].as_py() / 1000
 
-        within = sum(1 for lag in lags if lag <= late_window_days * 86400_000)
-        return {"events": len(lags), "p50_s": at(0.5), "p95_s": at(0.95), "max_s": lags[-1] / 1000,
-                "within_late_window": within / len(lags)}
+        within = pc.sum(pc.less_equal(lags, late_window_days * DAY_MS)).as_py() or 0
+        return {"events": n, "p50_s": at(0.5), "p95_s": at(0.95), "max_s": ordered[n - 1].as_py() / 1000,
+                "within_late_window": within / n}
 
     def to_dict(self, late_window_days: int) -> dict[str, Any]:
         return {"files_read": self.files_read, "files_skipped": self.files_skipped,
@@ -74,109 +96,212 @@ class Summary:
                 "stale_dates": sorted(self.stale_dates), "timeliness": self.timeliness(late_window_days)}
 
 
+@dataclass
+class Landed:
+    """One landing file read for a batch."""
+
+    path: str
+    digest: str
+    size: int
+    landed_ms: int
+    local: str
+    """Where DuckDB reads it (a temporary file of JSON lines, zstd-compressed or not)."""
+
+
 class Ingest:
-    def __init__(self, model: Model, lake: Lake) -> None:
+    def __init__(self, model: Model, lake: Lake, batch_bytes: int = BATCH_BYTES) -> None:
         self.model = model
         self.lake = lake
+        self.batch_bytes = batch_bytes
         self.windows = Windows.of(model)
-        self.decoder = Decoder(model)
-        self.events = {e.name: e for e in model.events}
-        self.schemas = {e.name: EventSchema(model, e) for e in model.events}
         self.arrow = {e.name: tables.event_schema(model, e) for e in model.events}
         self.time_field = {e.name: tables.timestamp_field(model, e) for e in model.events}
         self.key_field = {e.name: tables.key_field(model, e) for e in model.events}
+        names = list(dict.fromkeys(f for e in model.events for f in e.fields))
+        self.schemas = {name: attribute_schema(model.attributes[name]) for name in names}
+        self.objects = {name: compile_check(s) for name, s in self.schemas.items() if s["type"] == "object"}
 
-    # -- one record ---------------------------------------------------------------------------------
+    # -- the SQL ------------------------------------------------------------------------------------
 
-    def problem(self, event: str, fields: dict[str, Any]) -> str | None:
-        schema = self.schemas[event]
-        for name in schema.event.required:
-            if name not in fields:
-                return f"field {name} is required"
-        for name, value in fields.items():
-            check = schema.checks.get(name)
-            if check is None:
-                return f"field {name} is not a field of this event"
-            reason = check(value)
-            if reason is not None:
-                return f"field {name} {reason}"
-        return None
+    def _event_ms(self, event: Event) -> str:
+        """SQL: the event time in ms (NULL when there is none, or none a date can hold)."""
+        tf = self.time_field[event.name]
+        t = q("t:" + tf) if tf else "_signal_ms"
+        return f"CASE WHEN {t} BETWEEN {-MAX_TIME_MS} AND {MAX_TIME_MS} THEN CAST({t} AS BIGINT) END"
 
-    # -- one landing file ---------------------------------------------------------------------------
+    def landed_sql(self, files: list[str]) -> str:
+        """SQL: every landed event (``obsgen.lake.landing.events_sql``) with its landing file's path and time."""
+        return (f"SELECT e.*, f._landed_ms FROM ({landing.events_sql(self.model, files)}) AS e "
+                "JOIN batch_files AS f USING (_file)")
 
-    def ingest_file(self, data: bytes, source: str, digest: str, landed_ms: int, summary: Summary) -> None:
-        late_ms = self.windows["late_arrival"] * 86400_000
-        rows: dict[tuple[str, dt.date], list[dict[str, Any]]] = defaultdict(list)
-        quarantine: list[dict[str, Any]] = []
-        late: dict[tuple[str, dt.date], list[dict[str, Any]]] = defaultdict(list)
-        for message in messages(data):
-            for landed in self.decoder.events(message):
-                event, fields = landed.event, landed.fields
-                if event is None:
-                    quarantine.append(self._quarantined("", "not an event of the spec", source, fields, landed_ms))
-                    summary.quarantined["(unknown)"] += 1
-                    continue
-                reason = self.problem(event, fields)
-                tf = self.time_field[event]
-                event_ms = fields.get(tf) if tf else landed.time_ms
-                if reason is None and event_ms is None:
-                    reason = "has no event time"
-                if reason is not None:
-                    quarantine.append(self._quarantined(event, reason, source, fields, landed_ms))
-                    summary.quarantined[event] += 1
-                    continue
-                day = dt.datetime.fromtimestamp(event_ms / 1000, dt.UTC).date()
-                end_of_window = (dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000
-                                 + 86400_000 + late_ms)
-                if landed_ms >= end_of_window:
-                    late[(event, day)].append({"source": source, "record": json.dumps(fields, sort_keys=True),
-                                               tables.EVENT_MS: event_ms, tables.LANDED_MS: landed_ms})
-                    summary.late[event] += 1
-                    continue
-                summary.lags_ms.append(max(0, landed_ms - event_ms))
-                attrs = self.model.attributes
-                row = {name: tables.column_value(attrs[name], v) for name, v in fields.items()}
-                row[tables.KEY] = tables.natural_key(fields, self.key_field[event])
-                row[tables.EVENT_MS] = event_ms
-                row[tables.LANDED_MS] = landed_ms
-                row[tables.SHADOW] = landed.shadow
-                rows[(event, day)].append(row)
-        name = f"part-{digest[:16]}.parquet"
-        for (event, day), batch in sorted(rows.items()):
-            written = self._write_partition(event, day, batch, name)
-            summary.ingested[event] += written
-            summary.duplicates[event] += len(batch) - written
-            if written:
+    def staged_sql(self, event: Event) -> str:
+        """SQL: the landed rows of ``event`` with, per field, its presence, typed value and reason (``object``
+        fields: presence only), the event time and date, whether it is late, and the attributes as JSON text
+        where a record may be needed (invalid, late, or holding an object to be judged in Python)."""
+        late_ms = self.windows["late_arrival"] * DAY_MS
+        level1, level2, level3 = ["*"], ["*"], ["*"]
+        for name in event.fields:
+            schema, v = self.schemas[name], q("v:" + name)
+            position = f"list_position(_rkeys, {literal(name)})"
+            level1.append(f"_attrs[len(_keys) + 1 - {position}].value AS {v}, "
+                          f"{position} IS NOT NULL AS {q('p:' + name)}")
+            if name in self.objects:
+                continue
+            level2.append(f"{schema_sql.typed(v, schema)} AS {q('t:' + name)}")
+            level3.append(f"CASE WHEN {q('p:' + name)} THEN {schema_sql.reason(schema, q('t:' + name))} END "
+                          f"AS {q('r:' + name)}")
+        suspect = " OR ".join([f"({self._reason(event, objects=False)}) IS NOT NULL", "_event_ms IS NULL", "_late",
+                               *(q("p:" + f) for f in event.fields if f in self.objects)])
+        values = ", ".join(q("v:" + name) for name in event.fields)
+        return f"""
+SELECT * EXCLUDE (_attrs, _keys, {values}), CASE WHEN {suspect} THEN to_json(_attrs) END AS _raw
+FROM (
+  SELECT *, _landed_ms >= (floor(_event_ms / {DAY_MS}) + 1) * {DAY_MS} + {late_ms} AS _late,
+         (DATE '1970-01-01' + CAST(floor(_event_ms / {DAY_MS}) AS INTEGER)) AS _day
+  FROM (
+    SELECT * EXCLUDE (_rkeys), {self._event_ms(event)} AS _event_ms, {self._unknown(event)} AS _unknown FROM (
+      SELECT {', '.join(level3)} FROM (
+        SELECT {', '.join(level2)} FROM (
+          SELECT {', '.join(level1)} FROM (
+            SELECT *, rowid AS _row, list_reverse(_keys) AS _rkeys FROM landed
+            WHERE _event = {literal(event.name)}))))))"""
+
+    def _reason(self, event: Event, objects: bool) -> str:
+        """SQL: why an event fails its schema: its first field (in field order) missing or failing, then a field it
+        does not have; ``objects``: with the verdicts on ``object`` fields (from Python)."""
+        terms = []
+        for name in event.fields:
+            if name in self.objects and not objects:
+                continue
+            missing = literal(f"field {name} is required") if name in event.required else "NULL"
+            terms.append(f"CASE WHEN NOT {q('p:' + name)} THEN {missing} "
+                         f"ELSE 'field {name} ' || {q('r:' + name)} END")
+        return f"coalesce({', '.join([*terms, '_unknown'])})"
+
+    @staticmethod
+    def _unknown(event: Event) -> str:
+        """SQL: why the attributes (``_keys``) hold a field ``event`` does not have (the first by name), or NULL."""
+        allowed = f"[{', '.join(map(literal, [*event.fields, landing.EVENT_NAME, landing.SHADOW]))}]"
+        return (f"CASE WHEN NOT list_has_all({allowed}, _keys) THEN 'field ' || "
+                f"list_sort([k FOR k IN _keys IF NOT list_contains({allowed}, k)])[1] "
+                "|| ' is not a field of this event' END")
+
+    def judged_sql(self, event: Event, objects: bool) -> str:
+        """SQL: the staged rows of ``event`` as the lake's columns, with their natural key and reason."""
+        cols = ", ".join(f"{schema_sql.column(self.schemas[f], q('t:' + f))} AS {q(f)}" for f in event.fields)
+        content = ", ".join(f"{q(f)} := {q('t:' + f)}" for f in sorted(event.fields))
+        key = f"md5(to_json(struct_pack({content})))"
+        kf = self.key_field[event.name]
+        if kf is not None:
+            key = f"coalesce(CAST({q('t:' + kf)} AS VARCHAR), {key})"
+        reason = (f"coalesce({self._reason(event, objects=True)}, "
+                  "CASE WHEN _event_ms IS NULL THEN 'has no event time' END)")
+        joined = "staged LEFT JOIN objects USING (_row)" if objects else f"({self.staged_sql(event)})"
+        return (f"SELECT {cols}, {key} AS {q(tables.KEY)}, _event_ms AS {q(tables.EVENT_MS)}, "
+                f"_landed_ms AS {q(tables.LANDED_MS)}, _shadow AS {q(tables.SHADOW)}, _day, _late, _row, _file, "
+                f"_raw, {reason} AS _reason FROM {joined}")
+
+    # -- a batch of landing files -------------------------------------------------------------------
+
+    def ingest_batch(self, con: Any, batch: list[Landed], summary: Summary) -> dict[str, int]:
+        """Ingest ``batch`` (one DuckDB pass); returns the events written per landing file."""
+        name = f"part-{(batch[0].digest if len(batch) == 1 else _digest(b.digest for b in batch))[:16]}.parquet"
+        source = {b.local: b.path for b in batch}
+        con.register("batch_files", pa.table({"_file": [b.local for b in batch],
+                                              "_landed_ms": pa.array([b.landed_ms for b in batch], pa.int64())}))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE landed AS {self.landed_sql([b.local for b in batch])}")
+        written: Counter[str] = Counter()
+        quarantine = self._quarantined(con.execute(
+            "SELECT '' AS event_type, 'not an event of the spec' AS reason, _file, to_json(_attrs), _landed_ms "
+            "FROM landed WHERE _event IS NULL ORDER BY rowid").fetchall(), source, summary)
+        for event in self.model.events:
+            objects = [f for f in event.fields if f in self.objects]
+            if objects:  # staged first: Python judges the rows holding an object
+                con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(event)}")
+                con.register("objects", self._objects(con, objects))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE judged AS {self.judged_sql(event, bool(objects))}")
+            quarantine += self._quarantined(con.execute(
+                f"SELECT {literal(event.name)}, _reason, _file, _raw, {q(tables.LANDED_MS)} FROM judged "
+                "WHERE _reason IS NOT NULL ORDER BY _row").fetchall(), source, summary)
+            self._late(con, event, source, name, summary)
+            valid = "_reason IS NULL AND NOT _late"
+            lags = _arrow(con.sql(f"SELECT greatest(0, {q(tables.LANDED_MS)} - {q(tables.EVENT_MS)}) FROM judged "
+                                  f"WHERE {valid}")).column(0)
+            if not len(lags):
+                continue
+            summary.lag_chunks.append(lags.combine_chunks().cast(pa.int64()))
+            fresh = self._fresh(con, event, name, valid)
+            for day in sorted(pc.unique(fresh.column("_day")).to_pylist()):
+                rows = fresh.filter(pc.equal(fresh.column("_day"), pa.scalar(day, pa.date32())))
+                self._write(rows.select(self.arrow[event.name].names).cast(self.arrow[event.name]),
+                            self.lake.partition(event.name, day), name)
                 summary.stale_dates.add(day.isoformat())
+            summary.ingested[event.name] += fresh.num_rows
+            summary.duplicates[event.name] += len(lags) - fresh.num_rows
+            for local, n in zip(*pc.value_counts(fresh.column("_file")).flatten(), strict=True):
+                written[source[local.as_py()]] += n.as_py()
         if quarantine:
             self._write(pa.Table.from_pylist(quarantine, tables.QUARANTINE_SCHEMA),
                         self.lake.path(QUARANTINE, f"ingest_date={_today()}"), name)
-        for (event, day), batch in sorted(late.items()):
+        return written
+
+    def _objects(self, con: Any, names: list[str]) -> pa.Table:
+        """``object`` fields, decoded and judged in Python by the compiled checks: ``_row``, typed text, reason."""
+        out: dict[str, list[Any]] = {"_row": [], **{f"{c}:{name}": [] for name in names for c in "tr"}}
+        present = " OR ".join(q("p:" + name) for name in names)
+        for row, raw in con.execute(f"SELECT _row, _raw FROM staged WHERE {present}").fetchall():
+            values = landing.fields(raw, set(self.objects))
+            out["_row"].append(row)
+            for name in names:
+                reason = self.objects[name](values[name]) if name in values else None
+                out["r:" + name].append(reason)
+                out["t:" + name].append(json.dumps(values[name], sort_keys=True)
+                                        if name in values and reason is None else None)
+        return pa.table({k: pa.array(v, pa.int64() if k == "_row" else pa.string()) for k, v in out.items()})
+
+    def _quarantined(self, rows: list[tuple[Any, ...]], source: dict[str, str],
+                     summary: Summary) -> list[dict[str, Any]]:
+        out = []
+        for event, reason, local, raw, landed_ms in rows:
+            record = landing.fields(raw, set(self.objects))
+            out.append({"event_type": event, "reason": reason, "source": source[local],
+                        "record": json.dumps(record, sort_keys=True, default=str), tables.LANDED_MS: landed_ms})
+            summary.quarantined[event or "(unknown)"] += 1
+        return out
+
+    def _late(self, con: Any, event: Event, source: dict[str, str], name: str, summary: Summary) -> None:
+        rows = con.execute(f"SELECT _day, _file, _raw, {q(tables.EVENT_MS)}, {q(tables.LANDED_MS)} FROM judged "
+                           "WHERE _reason IS NULL AND _late ORDER BY _day, _row").fetchall()
+        by_day: dict[dt.date, list[dict[str, Any]]] = {}
+        for day, local, raw, event_ms, landed_ms in rows:
+            record = landing.fields(raw, set(self.objects))
+            by_day.setdefault(day, []).append({"source": source[local], "record": json.dumps(record, sort_keys=True),
+                                               tables.EVENT_MS: event_ms, tables.LANDED_MS: landed_ms})
+            summary.late[event.name] += 1
+        for day, batch in by_day.items():
             self._write(pa.Table.from_pylist(batch, tables.LATE_SCHEMA),
-                        self.lake.path(LATE, f"event_type={event}", f"event_date={day.isoformat()}"), name)
+                        self.lake.path(LATE, f"event_type={event.name}", f"event_date={day.isoformat()}"), name)
 
-    @staticmethod
-    def _quarantined(event: str, reason: str, source: str, fields: dict[str, Any], landed_ms: int) -> dict[str, Any]:
-        return {"event_type": event, "reason": reason, "source": source,
-                "record": json.dumps(fields, sort_keys=True, default=str), tables.LANDED_MS: landed_ms}
+    def _fresh(self, con: Any, event: Event, name: str, valid: str) -> pa.Table:
+        """The valid rows of ``event`` whose natural key neither an earlier row of the batch nor the partition has."""
+        days = [d for (d,) in con.execute(f"SELECT DISTINCT _day FROM judged WHERE {valid}").fetchall()]
+        seen = [pa.table({"_day": pa.repeat(pa.scalar(day, pa.date32()), t.num_rows), tables.KEY: t.column(0)})
+                for day in days for t in [self._keys(self.lake.partition(event.name, day), name)] if t.num_rows]
+        con.register("seen", pa.concat_tables(seen) if seen else
+                     pa.table({"_day": pa.array([], pa.date32()), tables.KEY: pa.array([], pa.string())}))
+        key = q(tables.KEY)
+        return _arrow(con.sql(
+            f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY _day, {key} ORDER BY _row) AS _n "
+            f"FROM judged WHERE {valid}) AS c WHERE _n = 1 AND NOT EXISTS "
+            f"(SELECT 1 FROM seen AS s WHERE s._day = c._day AND s.{key} = c.{key}) "
+            f"ORDER BY _day, {q(tables.EVENT_MS)}, _row"))
 
-    def _write_partition(self, event: str, day: dt.date, batch: list[dict[str, Any]], name: str) -> int:
-        """Rows whose natural key the partition lacks, written as ``name``; returns how many."""
-        directory = self.lake.partition(event, day)
-        seen: set[str] = set()
-        for path in self.lake.files(directory):
-            if posixpath.basename(path) != name:  # a rerun after a crash rewrites its own file
-                seen.update(pq.read_table(path, columns=[tables.KEY], filesystem=self.lake.fs)
-                            .column(0).to_pylist())
-        fresh = []
-        for row in batch:
-            if row[tables.KEY] not in seen:
-                seen.add(row[tables.KEY])
-                fresh.append(row)
-        if fresh:
-            table = pa.Table.from_pylist(fresh, self.arrow[event])
-            self._write(table.sort_by([(tables.EVENT_MS, "ascending")]), directory, name)
-        return len(fresh)
+    def _keys(self, directory: str, name: str) -> pa.Table:
+        """The natural keys already in a partition, but those of ``name`` (a rerun after a crash rewrites its file)."""
+        files = [p for p in self.lake.files(directory) if posixpath.basename(p) != name]
+        if not files:
+            return pa.table({tables.KEY: pa.array([], pa.string())})
+        return pads.dataset(files, format="parquet", filesystem=self.lake.fs).to_table(columns=[tables.KEY])
 
     def _write(self, table: pa.Table, directory: str, name: str) -> None:
         self.lake.fs.create_dir(directory, recursive=True)
@@ -186,7 +311,34 @@ class Ingest:
 
     # -- a run --------------------------------------------------------------------------------------
 
+    def _batches(self, landing_fs: pafs.FileSystem, files: list[pafs.FileInfo], manifest: dict[str, Any],
+                 work: str, summary: Summary) -> Iterator[list[Landed]]:
+        """The landing files not ingested yet, read into ``work`` as DuckDB reads them, in batches."""
+        batch: list[Landed] = []
+        size = 0
+        for info in files:
+            with landing_fs.open_input_stream(info.path) as f:
+                data = f.read()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in manifest or any(b.digest == digest for b in batch):
+                summary.files_skipped += 1
+                continue
+            text, suffix = landing.ndjson(data)
+            local = os.path.join(work, f"{len(batch)}{suffix}")
+            with open(local, "wb") as out:
+                out.write(text)
+            landed_ms = info.mtime_ns // 1_000_000 if info.mtime_ns else int(time.time() * 1000)
+            batch.append(Landed(info.path, digest, len(data), landed_ms, local))
+            size += len(data)
+            if size >= self.batch_bytes:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
     def run(self, landing_uri: str) -> Summary:
+        import duckdb
+
         landing_fs, landing_root = open_uri(landing_uri)
         base = posixpath.join(landing_root, self.model.service.name)
         if landing_fs.get_file_info(base).type != pafs.FileType.Directory:
@@ -194,26 +346,34 @@ class Ingest:
         infos = landing_fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
         files = sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path)
         summary = Summary()
-        with locked(self.lake, "ingest"):
+        with locked(self.lake, "ingest"), tempfile.TemporaryDirectory(prefix="obsgen-ingest-") as work:
             manifest: dict[str, Any] = self.lake.read_json(MANIFEST, {})
-            for info in files:
-                with landing_fs.open_input_stream(info.path) as f:
-                    data = f.read()
-                digest = hashlib.sha256(data).hexdigest()
-                if digest in manifest:
-                    summary.files_skipped += 1
-                    continue
-                landed_ms = info.mtime_ns // 1_000_000 if info.mtime_ns else int(time.time() * 1000)
-                before = sum(summary.ingested.values())
-                self.ingest_file(data, info.path, digest, landed_ms, summary)
-                summary.files_read += 1
-                manifest[digest] = {"path": info.path, "bytes": len(data), "landed_ms": landed_ms,
-                                    "events": sum(summary.ingested.values()) - before}
-                self.lake.write_json(MANIFEST, manifest)  # after each file: a rerun resumes here
+            con = duckdb.connect(config={"temp_directory": work})
+            try:
+                for batch in self._batches(landing_fs, files, manifest, work, summary):
+                    written = self.ingest_batch(con, batch, summary)
+                    summary.files_read += len(batch)
+                    for landed in batch:
+                        manifest[landed.digest] = {"path": landed.path, "bytes": landed.size,
+                                                   "landed_ms": landed.landed_ms, "events": written[landed.path]}
+                        os.remove(landed.local)
+                    self.lake.write_json(MANIFEST, manifest)  # after each batch: a rerun resumes here
+            finally:
+                con.close()
             mark_stale(self.lake, summary.stale_dates)
             self.lake.write_json("last_ingest.json", summary.to_dict(self.windows["late_arrival"]))
             write_metrics(self.lake, self.model, summary)
         return summary
+
+
+def _arrow(relation: Any) -> pa.Table:
+    """A DuckDB relation's rows as an Arrow table (``to_arrow_table`` in newer DuckDB, ``arrow`` in older)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return fetch()
+
+
+def _digest(parts: Iterator[str]) -> str:
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
 def _today() -> str:
@@ -242,13 +402,13 @@ def write_metrics(lake: Lake, model: Model, summary: Summary) -> None:
     name = "obsgen_lake_ingest_timeliness_seconds"
     lines += [f"# HELP {name} Event time to landed time of the events the last ingest wrote.",
               f"# TYPE {name} histogram"]
-    lags = pa.array(summary.lags_ms, pa.int64())
+    lags = summary.lags_ms
     for bound in LAG_BUCKETS_S:
         n = pc.sum(pc.less_equal(lags, bound * 1000)).as_py() or 0
         lines.append(f'{name}_bucket{{service="{svc}",le="{bound}"}} {n}')
-    lines.append(f'{name}_bucket{{service="{svc}",le="+Inf"}} {len(summary.lags_ms)}')
-    lines.append(f'{name}_sum{{service="{svc}"}} {sum(summary.lags_ms) / 1000:g}')
-    lines.append(f'{name}_count{{service="{svc}"}} {len(summary.lags_ms)}')
+    lines.append(f'{name}_bucket{{service="{svc}",le="+Inf"}} {len(lags)}')
+    lines.append(f'{name}_sum{{service="{svc}"}} {(pc.sum(lags).as_py() or 0) / 1000:g}')
+    lines.append(f'{name}_count{{service="{svc}"}} {len(lags)}')
     lines += ["# HELP obsgen_lake_ingest_last_run_timestamp_seconds When the last ingest finished.",
               "# TYPE obsgen_lake_ingest_last_run_timestamp_seconds gauge",
               f'obsgen_lake_ingest_last_run_timestamp_seconds{{service="{svc}"}} {time.time():.0f}']

@@ -7,11 +7,6 @@ Partition columns (``event_type``, ``event_date``) live in the directory names o
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
-from typing import Any
-
 import pyarrow as pa
 from obsgen.model import Attribute, Event, Model
 
@@ -49,23 +44,7 @@ def key_field(model: Model, event: Event) -> str | None:
     """The field that identifies the event on its own: the join key of a context this event opens.
 
     Other events have no such field in the join contracts; their natural key is their content
-    (``natural_key``), so a redelivered copy is recognised and a distinct event never is.
+    (the MD5 of its typed fields as JSON, ``obsgen.lake.ingest``), so a redelivered copy is recognised and a
+    distinct event never is.
     """
     return next((c.key for c in model.joins if c.root == event.name), None)
-
-
-def natural_key(record: Mapping[str, Any], key: str | None) -> str:
-    if key is not None and record.get(key) is not None:
-        return str(record[key])
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def column_value(attr: Attribute, value: Any) -> Any:
-    if attr.type == "object":
-        return json.dumps(value, sort_keys=True)
-    if attr.type == "number" and isinstance(value, int):
-        return float(value)
-    if attr.type == "integer" and isinstance(value, float):
-        return int(value)
-    return value

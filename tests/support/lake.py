@@ -47,7 +47,8 @@ def landing_file(model: Model, events: list[tuple[str, dict[str, Any]]], per_mes
         logs, spans = [], []
         for name, fields in events[start:start + per_message]:
             event = by_name[name]
-            ts = str(int(fields.get("timestamp_ms", 0)) * 1_000_000)
+            stamp = fields.get("timestamp_ms")  # the signal's time; a payload of a wrong type has none
+            ts = str(int(stamp) * 1_000_000) if type(stamp) in (int, float) and abs(stamp) < 1e15 else "0"
             if event.log_severity:
                 logs.append({"timeUnixNano": ts, "body": {"stringValue": name}, "eventName": name,
                              "attributes": _attrs({**fields, "event_name": name})})
