@@ -16,6 +16,7 @@ from obsgen.emit.stack import credentials
 from obsgen.model import Model
 
 from tests.support.stack import (
+    PROBE_DELIVERY_S,
     Alertmanager,
     Collector,
     Prometheus,
@@ -25,6 +26,7 @@ from tests.support.stack import (
     stack_secrets,
     started,
     wait_for,
+    write_probe_rule,
     write_secret,
 )
 
@@ -40,10 +42,7 @@ def servers(model: Model, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     sink = WebhookSink()
     tokens = {name: write_secret(work / "tokens" / name.replace("/", "-"), "t0ken") for name in receivers}
     alertmanager = Alertmanager(work, {name: f"{sink.url}/{name}" for name in receivers}, tokens)
-    rule = work / "rules" / "probe.yml"
-    rule.parent.mkdir()
-    rule.write_text(yaml.safe_dump({"groups": [{"name": "probe", "rules": [{
-        "alert": ALERT, "expr": "vector(1)", "labels": {"severity": "P4", "service": model.service.name}}]}]}))
+    rule = write_probe_rule(work, ALERT, model.service.name)
     collector = Collector(work, 1)  # not started: its scrape jobs just fail
     prometheus = Prometheus(work, collector, alertmanager.port, None, [rule])
     try:
@@ -89,7 +88,7 @@ def test_prometheus_alerts_and_scrapes_the_authenticated_alertmanager(servers: t
         return status == 200 and any(a["labels"]["alertname"] == ALERT for a in json.loads(body))
 
     try:
-        wait_for(delivered, 60, f"{ALERT} in Alertmanager")
+        wait_for(delivered, PROBE_DELIVERY_S, f"{ALERT} in Alertmanager")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{_notifier_state(prometheus, alertmanager)}") from None
     wait_for(lambda: prometheus.value('min(up{job=~"prometheus|alertmanager"})') == 1.0 and

@@ -24,6 +24,7 @@ from obsgen.secretfiles import make_tls, write_secrets
 from obsgen.spec import default_spec_text
 
 from tests.support.stack import (
+    PROBE_DELIVERY_S,
     Alertmanager,
     Collector,
     Prometheus,
@@ -32,6 +33,7 @@ from tests.support.stack import (
     locate,
     started,
     wait_for,
+    write_probe_rule,
     write_secret,
 )
 
@@ -66,10 +68,7 @@ def servers(model: Model, tls_tree: Path, tmp_path_factory: pytest.TempPathFacto
     sink = WebhookSink()
     tokens = {name: write_secret(work / "tokens" / name.replace("/", "-"), "t0ken") for name in receivers}
     alertmanager = Alertmanager(work, {name: f"{sink.url}/{name}" for name in receivers}, tokens, root=tls_tree)
-    rule = work / "rules" / "probe.yml"
-    rule.parent.mkdir()
-    rule.write_text(yaml.safe_dump({"groups": [{"name": "probe", "rules": [{
-        "alert": ALERT, "expr": "vector(1)", "labels": {"severity": "P4", "service": model.service.name}}]}]}))
+    rule = write_probe_rule(work, ALERT, model.service.name)
     prometheus = Prometheus(work, Collector(work, 1), alertmanager.port, None, [rule], root=tls_tree)
     # The generated CA path is the container's; natively it is the file beside the other secrets.
     prometheus.config_file.write_text(prometheus.config_file.read_text().replace(
@@ -126,7 +125,7 @@ def test_an_alert_is_delivered_and_scraped_over_tls(servers: tuple[Prometheus, A
         status, body = http(f"{https(alertmanager)}/api/v2/alerts", headers=alertmanager.auth)
         return status == 200 and any(a["labels"]["alertname"] == ALERT for a in json.loads(body))
 
-    wait_for(delivered, 60, f"{ALERT} in Alertmanager, sent by Prometheus over TLS")
+    wait_for(delivered, PROBE_DELIVERY_S, f"{ALERT} in Alertmanager, sent by Prometheus over TLS")
     status, body = http(f"{https(prometheus)}/api/v1/query?query=up", headers=prometheus.auth)
     assert status == 200
     wait_for(lambda: {r["metric"]["job"]: r["value"][1] for r in json.loads(http(

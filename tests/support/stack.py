@@ -562,6 +562,21 @@ class Alertmanager(Service):
         return f"http://127.0.0.1:{self.port}"
 
 
+PROBE_DELIVERY_S = 150.0
+"""How long a probe alert may take to reach Alertmanager: Prometheus may evaluate it before its notifier has
+discovered Alertmanager, and then silently drops that first notification (no error, no dropped count); the
+next goes out after the resend delay, one minute."""
+
+
+def write_probe_rule(work: Path, alert: str, service: str) -> Path:
+    """A rule file with one alert that always fires (``for: 10s``, so it is normally sent after discovery)."""
+    rule = work / "rules" / "probe.yml"
+    rule.parent.mkdir(parents=True, exist_ok=True)
+    rule.write_text(yaml.safe_dump({"groups": [{"name": "probe", "rules": [{
+        "alert": alert, "expr": "vector(1)", "for": "10s", "labels": {"severity": "P4", "service": service}}]}]}))
+    return rule
+
+
 def obsgen(*args: str) -> list[str]:
     """Command line of the ``obsgen`` CLI in this interpreter."""
     return [sys.executable, "-m", "obsgen.cli", *args]
