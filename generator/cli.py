@@ -308,7 +308,7 @@ def schema() -> None:
 @click.option("--incident-minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="How long the incident lasts, in simulated minutes [default: to the end].")
 @click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
-              help="Give every event this value of FIELD (repeatable), e.g. --set channel=web.")
+              help="Give every event this value of FIELD, a field of the spec (repeatable).")
 @click.option("--endpoint", default=None, help="OTLP endpoint [default: OTEL_EXPORTER_OTLP_ENDPOINT, else "
               "http://localhost:4318].")
 @click.option("--protocol", type=click.Choice(["http/protobuf", "grpc"]), default=None,
@@ -344,7 +344,7 @@ def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate
     Example:
       obsgen simulate --dev --minutes 60 --speedup 60 --rate 50 --endpoint http://127.0.0.1:4318
       obsgen simulate my-service.yaml --incident NAME --killswitch-file /var/run/killswitch.json
-      obsgen simulate specs/checkout.yaml --dev --set channel=web --no-pacing
+      obsgen simulate my-service.yaml --dev --set FIELD=VALUE --no-pacing
     """
     from obsgen import simulate as simulate_core  # the runtime loads only for the commands that run it
     from obsgen.runtime.pii import PiiKeyError
