@@ -364,6 +364,61 @@ def obsgen_runtime(endpoint: str, queue: int = QUEUE) -> Telemetry:
 
 # -- measurement ------------------------------------------------------------------------------------------
 
+class Capture:
+    """An exporter keeping what the export queue hands it (the runtime's queued log records, unbuilt)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+
+    def export(self, batch: list[Any]) -> bool:
+        self.batches.append(list(batch))
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
+def encoding_cost(n_journeys: int, rounds: int) -> list[dict[str, float]]:
+    """CPU µs per log record (``time.process_time``; nothing else runs meanwhile) to turn the runtime's
+    queued records of ``n_journeys`` journeys into OTLP request bytes, in batches of ``BATCH``: the SDK's
+    way (build SDK records, ``encode_logs``, serialize: what the runtime did before) and the runtime's own
+    encoder, which must give the same bytes."""
+    from obsgen import __version__
+    from obsgen.runtime import otlp_encode
+    from obsgen.runtime.pipeline import SCOPE
+    from obsgen.runtime.processors import sdk_log_records
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    capture = Capture()
+    config = RuntimeConfig(pii_key=PII_KEY, log_exporter=capture, span_exporter=Capture(), metric_readers=[],
+                           max_queue_size=n_journeys * K * 2, max_export_batch_size=BATCH, schedule_delay_s=60)
+    rt = Telemetry.from_spec(SPEC, config) if SPEC else Telemetry.from_default(config)
+    logs = rt._pipeline.logs
+    assert logs is not None
+    logs.queue._prepare = None  # keep the queued tuples as they are
+    for j in journeys(n_journeys, seed=5):
+        obsgen_journey(rt, j)
+    rt.force_flush(metrics=False)
+    rt.shutdown(1.0)
+    batches = capture.batches
+    records = sum(map(len, batches))
+    scope = InstrumentationScope(SCOPE, __version__)
+    resource = rt._pipeline.tracer_provider.resource
+    build = sdk_log_records(resource, scope)
+    out = []
+    for _ in range(rounds):
+        start = time.process_time()
+        sdk = [encode_logs(build(b)).SerializeToString() for b in batches]
+        mid = time.process_time()
+        encoder = otlp_encode.LogEncoder(resource, scope)
+        own = [encoder.request(b) for b in batches]
+        end = time.process_time()
+        assert own == sdk, "the runtime's encoding differs from the SDK's"
+        out.append({"records": records, "sdk_us": (mid - start) / records * 1e6, "own_us": (end - mid) / records * 1e6})
+    return out
+
+
 def run(kind: str, endpoint: str, work: list[Journey], warmup: list[Journey], per_call: bool = False,
         sink: str | None = None, queue: int = QUEUE, flush: bool = False, rate: float | None = None
         ) -> dict[str, Any]:
@@ -429,16 +484,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="journeys/s for the paced emit-latency runs (default 100, i.e. 2300 events/s)")
     parser.add_argument("--latency-journeys", type=int, default=1500,
                         help="journeys per emit-latency run (default 1500; 0 skips the emit-latency runs)")
+    parser.add_argument("--encode-journeys", type=int, default=500,
+                        help="journeys whose log records the encoding-cost rounds encode (default 500; 0 skips)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--spec", help="spec file to load instead of the built-in one (same events expected)")
     args = parser.parse_args(argv)
     global SPEC
     SPEC = args.spec
+    print("uptime:", os.popen("uptime").read().strip(), file=sys.stderr)
+    cost = encoding_cost(args.encode_journeys, args.rounds) if args.encode_journeys else []
+    for r, c in enumerate(cost):
+        print(f"encoding, round {r + 1}: {c['records']} log records of the runtime to OTLP bytes, CPU per record: "
+              f"SDK (build + encode_logs) {c['sdk_us']:.1f} us, the runtime's encoder {c['own_us']:.1f} us "
+              "(same bytes)", file=sys.stderr, flush=True)
     sink, up = start_sink()
     down = closed_endpoint()
     work, warmup = journeys(args.journeys), journeys(200, seed=11)
     results: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(),
-                               "cpus": os.cpu_count(), "journeys": args.journeys, "rounds": args.rounds}
+                               "cpus": os.cpu_count(), "journeys": args.journeys, "rounds": args.rounds,
+                               "log_encoding_cpu_us_per_record": cost}
     try:
         pairs = []
         for r in range(args.rounds):

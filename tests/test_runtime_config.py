@@ -58,12 +58,14 @@ def test_the_protocol_picks_the_otlp_exporters(model: Model) -> None:
                                             metric_readers=[]))
         kinds[protocol] = {q.signal: type(q.exporter).__module__ for q in rt._pipeline.queues}
         rt.shutdown(0.5)
-    assert all(".http." in m for m in kinds["http/protobuf"].values())
+    # Over HTTP the runtime encodes and sends its spans and log records itself (tests/test_otlp_encode.py).
+    assert kinds["http/protobuf"] == {"traces": "obsgen.runtime.otlp_http", "logs": "obsgen.runtime.otlp_http"}
     assert all(".grpc." in m for m in kinds["grpc"].values())
     rt = Telemetry(model, RuntimeConfig(pii_key=PII_KEY, endpoint="http://127.0.0.1:9/", metric_readers=[]))
     try:
-        endpoints = {q.signal: q.exporter._endpoint for q in rt._pipeline.queues}
-        assert endpoints == {"traces": "http://127.0.0.1:9/v1/traces", "logs": "http://127.0.0.1:9/v1/logs"}
+        by_signal = {q.signal: q.exporter for q in rt._pipeline.queues}
+        assert (by_signal["traces"].endpoint, by_signal["logs"].endpoint) == (
+            "http://127.0.0.1:9/v1/traces", "http://127.0.0.1:9/v1/logs")
     finally:
         rt.shutdown(0.5)
 

@@ -19,10 +19,15 @@ from typing import Any
 
 from obsgen import __version__
 from obsgen.model import Metric, Model
+from obsgen.runtime import otlp_encode, otlp_http
 from obsgen.runtime.config import RuntimeConfig, exporter_choice
-from obsgen.runtime.processors import BoundedBatchLogRecordProcessor, BoundedBatchSpanProcessor, BoundedExportQueue
+from obsgen.runtime.processors import (
+    BoundedBatchLogRecordProcessor,
+    BoundedBatchSpanProcessor,
+    BoundedExportQueue,
+    sdk_log_records,
+)
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import Exemplar, ExemplarReservoir, MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -96,8 +101,14 @@ def resource(model: Model, config: RuntimeConfig, dev_mode: bool) -> Resource:
     return res
 
 
-def _otlp_exporters(config: RuntimeConfig) -> tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]:
-    """Factories for the span, log and metric exporters of the configured protocol (grpc imported lazily)."""
+def _otlp_exporters(config: RuntimeConfig, res: Resource) -> tuple[Callable[[], Any], Callable[[], Any],
+                                                                    Callable[[], Any]]:
+    """Factories for the span, log and metric exporters of the configured protocol (grpc imported lazily).
+
+    Over OTLP/HTTP the runtime encodes its spans and log records itself (``otlp_encode``: the SDK's bytes at
+    a fraction of the CPU, in steps that let the application thread have the GIL) and sends them with its
+    own sender (``otlp_http``); metrics, and every signal over gRPC, use the SDK's exporters. A log exporter
+    from the SDK (gRPC, ``RuntimeConfig.log_exporter``) gets SDK records (``sdk_log_records``)."""
     kwargs: dict[str, Any] = {}
     if config.export_timeout_s is not None:
         kwargs["timeout"] = config.export_timeout_s
@@ -119,15 +130,27 @@ def _otlp_exporters(config: RuntimeConfig) -> tuple[Callable[[], Any], Callable[
         # Without an explicit endpoint the exporters resolve OTEL_EXPORTER_OTLP_[SIGNAL_]ENDPOINT themselves.
         return {**kwargs, "endpoint": f"{endpoint.rstrip('/')}/{path}"} if endpoint else dict(kwargs)
 
-    return (lambda: OTLPSpanExporter(**at("v1/traces")), lambda: OTLPLogExporter(**at("v1/logs")),
-            lambda: OTLPMetricExporter(**at("v1/metrics")))
+    def own(signal: str, encode: Callable[..., bytes]) -> otlp_http.OtlpHttpExporter:
+        settings = otlp_http.HttpSettings.resolve(signal, endpoint, config.export_timeout_s)
+        return otlp_http.OtlpHttpExporter(otlp_http.HttpSender(settings, signal), encode, otlp_http.pause)
+
+    def spans() -> Any:
+        if otlp_http.wants_sdk_exporter("traces"):
+            return OTLPSpanExporter(**at("v1/traces"))
+        return own("traces", otlp_encode.SpanEncoder().request)
+
+    def logs() -> Any:
+        if otlp_http.wants_sdk_exporter("logs"):
+            return OTLPLogExporter(**at("v1/logs"))
+        return own("logs", otlp_encode.LogEncoder(res, InstrumentationScope(SCOPE, __version__)).request)
+
+    return spans, logs, lambda: OTLPMetricExporter(**at("v1/metrics"))
 
 
 @dataclass
 class Pipeline:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
-    logger_provider: LoggerProvider
     queues: tuple[BoundedExportQueue[Any], ...]
     metric_exporters: tuple[Any, ...]
     logs: BoundedBatchLogRecordProcessor | None
@@ -172,7 +195,7 @@ class Pipeline:
 
 def build(model: Model, config: RuntimeConfig, res: Resource) -> Pipeline:
     assert config.max_queue_size and config.max_export_batch_size and config.schedule_delay_s is not None
-    span_exporter, log_exporter, metric_exporter = _otlp_exporters(config)
+    span_exporter, log_exporter, metric_exporter = _otlp_exporters(config, res)
     queue_options = {"max_queue_size": config.max_queue_size, "max_export_batch_size": config.max_export_batch_size,
                      "schedule_delay_s": config.schedule_delay_s}
 
@@ -192,7 +215,6 @@ def build(model: Model, config: RuntimeConfig, res: Resource) -> Pipeline:
                                    exemplar_filter=TraceBasedExemplarFilter(), shutdown_on_exit=False)
 
     tracer_provider = TracerProvider(resource=res, shutdown_on_exit=False)
-    logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
     queues: list[BoundedExportQueue[Any]] = []
     log_processor = None
     chosen = config.span_exporter or (span_exporter() if exporter_choice("traces") == "otlp" else None)
@@ -202,9 +224,9 @@ def build(model: Model, config: RuntimeConfig, res: Resource) -> Pipeline:
         queues.append(span_processor.queue)
     chosen = config.log_exporter or (log_exporter() if exporter_choice("logs") == "otlp" else None)
     if chosen is not None:
-        log_processor = BoundedBatchLogRecordProcessor(chosen, res, InstrumentationScope(SCOPE, __version__),
-                                                       **queue_options)
-        logger_provider.add_log_record_processor(log_processor)
+        own = isinstance(chosen, otlp_http.OtlpHttpExporter)
+        log_processor = BoundedBatchLogRecordProcessor(
+            chosen, None if own else sdk_log_records(res, InstrumentationScope(SCOPE, __version__)), **queue_options)
         queues.append(log_processor.queue)
-    return Pipeline(tracer_provider, meter_provider, logger_provider, tuple(queues), tuple(metric_exporters),
+    return Pipeline(tracer_provider, meter_provider, tuple(queues), tuple(metric_exporters),
                     log_processor)

@@ -10,8 +10,8 @@ on the left, a background thread exporting batches from the right) and differ wh
 * only public SDK interfaces are used, so an SDK upgrade cannot silently break the drop accounting.
 
 The application thread only ever appends to a deque and, once per batch, sets an event. The runtime's
-own log records go in unbuilt (``BoundedBatchLogRecordProcessor.emit_later``): the SDK's record, with its
-attribute copying and type checks, is made on the export thread just before encoding.
+own log records go in unbuilt (``BoundedBatchLogRecordProcessor.emit_later``) and are encoded on the
+export thread.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordLimits, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs import LogRecordLimits, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -143,7 +143,7 @@ class BoundedExportQueue(Generic[T]):
             _log.exception("obsgen: exporting %d %s failed", len(batch), self.signal)
             self.count_dropped(len(batch))
             return
-        if getattr(result, "name", "SUCCESS") not in _SUCCESS_NAMES:
+        if result is False or getattr(result, "name", "SUCCESS") not in _SUCCESS_NAMES:
             self.count_dropped(len(batch))
 
     def force_flush(self, timeout_s: float = 30.0) -> bool:
@@ -200,54 +200,47 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         return self.queue.force_flush(timeout_millis / 1000)
 
 
-class BoundedBatchLogRecordProcessor(LogRecordProcessor):
-    """``BatchLogRecordProcessor`` with drop-oldest accounting and a bounded shutdown.
+class BoundedBatchLogRecordProcessor:
+    """The runtime's log records: ``BatchLogRecordProcessor``'s batching with drop-oldest accounting and a
+    bounded shutdown.
 
-    ``emit_later`` queues the fields of a record from the runtime's hot path; the SDK record (attribute
-    limits and cleaning, trace ids from the context) is built when its batch is exported. Records emitted
-    through an SDK ``Logger`` (``on_emit``) are queued built, as by the SDK's processor.
+    ``emit_later`` queues the fields of a record from the runtime's hot path; the export thread turns a
+    batch into what the exporter takes (``prepare``): nothing for the runtime's own OTLP/HTTP exporter,
+    which encodes the queued fields itself (``otlp_encode.LogEncoder``); SDK records (``sdk_log_records``)
+    for an SDK exporter (``RuntimeConfig.log_exporter``, gRPC).
     """
 
-    def __init__(self, exporter: Any, resource: Resource, scope: InstrumentationScope, **queue_options: Any) -> None:
-        self.queue: BoundedExportQueue[Any] = BoundedExportQueue(exporter, "logs", prepare=self._build,
-                                                                 **queue_options)
-        self._resource = resource
-        self._scope = scope
-        self._limits = LogRecordLimits()
-
-    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        record = log_record.log_record
-        # The trace ids are already copied out of the context; dropping it keeps a queued record from
-        # pinning the (possibly large) context, as the SDK's processor does. This processor is the
-        # record's only consumer, so the record can be changed in place instead of copied.
-        record.context = Context()
-        self.queue.put(ReadableLogRecord(log_record=record, resource=log_record.resource,  # type: ignore[arg-type]
-                                         instrumentation_scope=log_record.instrumentation_scope,
-                                         limits=log_record.limits))
+    def __init__(self, exporter: Any, prepare: Callable[[list[Any]], list[Any]] | None = None,
+                 **queue_options: Any) -> None:
+        self.queue: BoundedExportQueue[tuple[Any, ...]] = BoundedExportQueue(exporter, "logs", prepare=prepare,
+                                                                             **queue_options)
 
     def emit_later(self, timestamp: int | None, observed_timestamp: int, context: Context,
                    severity: SeverityNumber, severity_text: str, body: str, attributes: dict[str, Any]) -> None:
         """Queue a record whose ``attributes`` nobody changes any more; ``body`` is also its event name."""
         self.queue.put((timestamp, observed_timestamp, context, severity, severity_text, body, attributes))
 
-    def _build(self, batch: list[Any]) -> list[ReadableLogRecord]:
-        out = []
-        resource, scope, limits = self._resource, self._scope, self._limits
-        for item in batch:
-            if type(item) is tuple:
-                timestamp, observed, context, severity, text, body, attributes = item
-                record = ReadWriteLogRecord(LogRecord(
-                    timestamp=timestamp, observed_timestamp=observed, context=context, severity_text=text,
-                    severity_number=severity, body=body, attributes=attributes, event_name=body),
-                    resource=resource, instrumentation_scope=scope, limits=limits).log_record
-                record.context = Context()
-                item = ReadableLogRecord(log_record=record, resource=resource, instrumentation_scope=scope,
-                                         limits=limits)
-            out.append(item)
-        return out
-
     def shutdown(self, timeout_s: float = 5.0) -> None:
         self.queue.shutdown(timeout_s)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.queue.force_flush(timeout_millis / 1000)
+
+
+def sdk_log_records(resource: Resource, scope: InstrumentationScope) -> Callable[[list[Any]], list[ReadableLogRecord]]:
+    """Builds SDK log records (attribute limits and cleaning, trace ids from the context) of queued ones."""
+    limits = LogRecordLimits()
+
+    def build(batch: list[Any]) -> list[ReadableLogRecord]:
+        out = []
+        for timestamp, observed, context, severity, text, body, attributes in batch:
+            record = ReadWriteLogRecord(LogRecord(
+                timestamp=timestamp, observed_timestamp=observed, context=context, severity_text=text,
+                severity_number=severity, body=body, attributes=attributes, event_name=body),
+                resource=resource, instrumentation_scope=scope, limits=limits).log_record
+            record.context = Context()  # a queued record must not pin the (possibly large) context
+            out.append(ReadableLogRecord(log_record=record, resource=resource, instrumentation_scope=scope,
+                                         limits=limits))
+        return out
+
+    return build
