@@ -82,18 +82,20 @@ def assert_same(own: bytes, sdk: bytes) -> None:
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_the_encoding_equals_the_sdks(shape: str) -> None:
     batch = SHAPES[shape]
-    own = otlp_encode.LogEncoder(RESOURCE, SCOPE_).request(batch)
+    own = b"".join(otlp_encode.LogEncoder(RESOURCE, SCOPE_).chunks(batch))
     assert_same(own, sdk_bytes(batch))
     parsed = ExportLogsServiceRequest.FromString(own).resource_logs[0].scope_logs[0]
     assert len(parsed.log_records) == len(batch)  # a bad attribute drops itself, never its record
 
 
-def test_every_shape_in_one_batch_encoded_in_steps_with_pauses() -> None:
+def test_every_shape_in_one_batch_encoded_in_steps_with_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(otlp_encode, "STEP_S", 0.0)  # a pause after every record
     batch = [record for shape in SHAPES.values() for record in shape] * 30
     pauses = []
-    own = otlp_encode.LogEncoder(RESOURCE, SCOPE_).request(batch, lambda: pauses.append(1))
+    own = b"".join(otlp_encode.LogEncoder(RESOURCE, SCOPE_).chunks(batch, lambda: pauses.append(1)))
     assert_same(own, sdk_bytes(batch))
-    assert len(pauses) == -(-len(batch) // otlp_encode.STEP)
+    assert len(pauses) == len(batch)
+    assert len(otlp_encode.LogEncoder(RESOURCE, SCOPE_).chunks(batch)) > 3  # sent in pieces, not joined
 
 
 @pytest.mark.parametrize("limits", [{"OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT": "2"},
@@ -102,10 +104,10 @@ def test_every_shape_in_one_batch_encoded_in_steps_with_pauses() -> None:
 def test_attribute_limits_drop_the_oldest_and_cut_strings_as_the_sdk(limits: dict[str, str],
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     batch = [record for shape in SHAPES.values() for record in shape]
-    unlimited = otlp_encode.LogEncoder(RESOURCE, SCOPE_).request(batch)
+    unlimited = b"".join(otlp_encode.LogEncoder(RESOURCE, SCOPE_).chunks(batch))
     for name, value in limits.items():
         monkeypatch.setenv(name, value)
-    own = otlp_encode.LogEncoder(RESOURCE, SCOPE_).request(batch)
+    own = b"".join(otlp_encode.LogEncoder(RESOURCE, SCOPE_).chunks(batch))
     assert_same(own, sdk_bytes(batch))
     assert own != unlimited
 
@@ -115,9 +117,9 @@ def test_the_runtimes_own_records_equal_the_sdks(model: Model) -> None:
     queued: list[tuple[Any, ...]] = []
     encoder = otlp_encode.LogEncoder(RESOURCE, SCOPE_)
 
-    def encode(batch: Sequence[tuple[Any, ...]], pause: Any) -> bytes:
+    def encode(batch: Sequence[tuple[Any, ...]], pause: Any) -> list[bytes]:
         queued.extend(batch)
-        return encoder.request(batch, pause)
+        return encoder.chunks(batch, pause)
 
     sink = Sink()
     try:
@@ -180,17 +182,19 @@ def sdk_spans() -> list[Any]:
     return list(exporter.get_finished_spans())
 
 
-def test_the_span_encoding_equals_the_sdks() -> None:
+def test_the_span_encoding_equals_the_sdks(monkeypatch: pytest.MonkeyPatch) -> None:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     spans = sdk_spans() * 20
+    monkeypatch.setattr(otlp_encode, "STEP_S", 0.0)
     pauses = []
-    own = otlp_encode.SpanEncoder().request(spans, lambda: pauses.append(1))
+    own = b"".join(otlp_encode.SpanEncoder().chunks(spans, lambda: pauses.append(1)))
     sdk = encode_spans(spans).SerializeToString()
     assert ExportTraceServiceRequest.FromString(own) == ExportTraceServiceRequest.FromString(sdk)
     assert own == sdk
-    assert len(pauses) == -(-len(spans) // otlp_encode.STEP)
+    assert len(pauses) == len(spans)
+    assert b"".join(otlp_encode.SpanEncoder().chunks(spans)) == sdk
 
 
 def test_settings_come_from_the_same_variables_as_the_sdks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -292,10 +296,10 @@ def test_headers_and_gzip_come_from_the_otel_variables(model: Model, sink: Sink,
 def test_retryable_answers_are_retried_and_permanent_ones_drop_the_batch_counted(sink: Sink) -> None:
     sender = otlp_http.HttpSender(otlp_http.HttpSettings.resolve("logs", sink.url, 10.0), "logs")
     sink.script = [(503, {"Retry-After": "0"}), (429, {"Retry-After": "0"})]
-    assert sender.send(b"\x0a\x00")  # third attempt answered 200
+    assert sender.send([b"\x0a", b"\x00"])  # third attempt answered 200
     assert len(sink.headers) == 3 and sink.bodies == [b"\x0a\x00"]
     sink.script = [(400, {})]
-    assert not sender.send(b"\x0a\x00")  # not retryable
+    assert not sender.send([b"\x0a", b"\x00"])  # not retryable
     assert len(sink.headers) == 4
     sender.shutdown()
 

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -108,6 +108,21 @@ def _retry_after(value: str | None) -> float | None:
     return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
+class Body:
+    """A request body of several pieces with a known length: ``requests`` sends it with a Content-Length,
+    piece by piece (and again for a retry)."""
+
+    def __init__(self, chunks: Sequence[bytes]) -> None:
+        self.chunks = chunks
+        self._length = sum(map(len, chunks))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def __len__(self) -> int:
+        return self._length
+
+
 class HttpSender:
     """POSTs request bodies to one OTLP/HTTP endpoint, with the SDK client's retries; thread-compatible
     (one export thread uses it)."""
@@ -125,22 +140,23 @@ class HttpSender:
         self._headers = dict(settings.headers)
         self._stop = threading.Event()
 
-    def _compress(self, data: bytes) -> bytes:
-        if self.settings.compression == "gzip":
-            compressor = zlib.compressobj(wbits=31)  # a gzip member; zlib releases the GIL while it works
-            return compressor.compress(data) + compressor.flush()
-        if self.settings.compression == "deflate":
-            return zlib.compress(data)
-        return data
+    def _compress(self, chunks: Sequence[bytes]) -> Sequence[bytes]:
+        if self.settings.compression == "none":
+            return chunks
+        # gzip: a gzip member; deflate: the zlib format (as the SDK's zlib.compress). zlib releases the GIL.
+        compressor = zlib.compressobj(wbits=31 if self.settings.compression == "gzip" else 15)
+        return [*(compressor.compress(chunk) for chunk in chunks), compressor.flush()]
 
-    def _post(self, data: bytes, timeout_s: float) -> Any:
+    def _post(self, data: Body, timeout_s: float) -> Any:
         return self._session.post(self.settings.endpoint, data=data, headers=self._headers, timeout=timeout_s,
                                   allow_redirects=False)
 
-    def send(self, data: bytes) -> bool:
-        """True once the endpoint answered 2xx/3xx; False after a permanent error, the retries, the timeout
-        or ``shutdown()``."""
-        data = self._compress(data)
+    def send(self, chunks: Sequence[bytes]) -> bool:
+        """Send a request body given in pieces (never joined: one piece after the other on the socket).
+
+        True once the endpoint answered 2xx/3xx; False after a permanent error, the retries, the timeout or
+        ``shutdown()``."""
+        data = Body(self._compress(chunks))
         deadline = time.monotonic() + self.settings.timeout_s
         connection_errors = (self._requests.ConnectionError, self._requests.Timeout)
         problem = "no attempt"
@@ -196,9 +212,10 @@ def pause() -> None:
 
 
 class OtlpHttpExporter:
-    """Encodes a batch with ``encode(batch, pause)`` and sends it: what ``BoundedExportQueue`` drives."""
+    """Encodes a batch with ``encode(batch, pause)`` (a request in pieces) and sends it: what
+    ``BoundedExportQueue`` drives."""
 
-    def __init__(self, sender: HttpSender, encode: Callable[[Sequence[Any], Callable[[], None]], bytes],
+    def __init__(self, sender: HttpSender, encode: Callable[[Sequence[Any], Callable[[], None]], list[bytes]],
                  pause: Callable[[], None]) -> None:
         self.sender = sender
         self._encode = encode

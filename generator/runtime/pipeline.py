@@ -130,19 +130,19 @@ def _otlp_exporters(config: RuntimeConfig, res: Resource) -> tuple[Callable[[], 
         # Without an explicit endpoint the exporters resolve OTEL_EXPORTER_OTLP_[SIGNAL_]ENDPOINT themselves.
         return {**kwargs, "endpoint": f"{endpoint.rstrip('/')}/{path}"} if endpoint else dict(kwargs)
 
-    def own(signal: str, encode: Callable[..., bytes]) -> otlp_http.OtlpHttpExporter:
+    def own(signal: str, encode: Callable[..., list[bytes]]) -> otlp_http.OtlpHttpExporter:
         settings = otlp_http.HttpSettings.resolve(signal, endpoint, config.export_timeout_s)
         return otlp_http.OtlpHttpExporter(otlp_http.HttpSender(settings, signal), encode, otlp_http.pause)
 
     def spans() -> Any:
         if otlp_http.wants_sdk_exporter("traces"):
             return OTLPSpanExporter(**at("v1/traces"))
-        return own("traces", otlp_encode.SpanEncoder().request)
+        return own("traces", otlp_encode.SpanEncoder().chunks)
 
     def logs() -> Any:
         if otlp_http.wants_sdk_exporter("logs"):
             return OTLPLogExporter(**at("v1/logs"))
-        return own("logs", otlp_encode.LogEncoder(res, InstrumentationScope(SCOPE, __version__)).request)
+        return own("logs", otlp_encode.LogEncoder(res, InstrumentationScope(SCOPE, __version__)).chunks)
 
     return spans, logs, lambda: OTLPMetricExporter(**at("v1/metrics"))
 
