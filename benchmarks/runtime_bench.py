@@ -269,8 +269,8 @@ class Baseline:
         clock = time.perf_counter_ns
         samples = timer.samples if timer is not None else None
         t0 = clock()
-        user = hmac.new(PII_KEY, j.user.encode(), hashlib.sha256).hexdigest()
-        session = hmac.new(PII_KEY, j.session.encode(), hashlib.sha256).hexdigest()
+        user = hmac.new(PII_KEY.encode(), j.user.encode(), hashlib.sha256).hexdigest()
+        session = hmac.new(PII_KEY.encode(), j.session.encode(), hashlib.sha256).hexdigest()
         rid = str(uuid.uuid4())
         now_ms = time.time_ns() // 1_000_000
         request = {"request_id": rid, "user_id": user, "session_id": session, "timestamp_ms": now_ms,
@@ -379,19 +379,20 @@ class Capture:
 
 
 def encoding_cost(n_journeys: int, rounds: int) -> list[dict[str, float]]:
-    """CPU µs per log record (``time.process_time``; nothing else runs meanwhile) to turn the runtime's
-    queued records of ``n_journeys`` journeys into OTLP request bytes, in batches of ``BATCH``: the SDK's
-    way (build SDK records, ``encode_logs``, serialize: what the runtime did before) and the runtime's own
-    encoder, which must give the same bytes."""
+    """CPU µs per log record and per span (``time.process_time``; nothing else runs meanwhile) to turn the
+    runtime's queued records and spans of ``n_journeys`` journeys into OTLP request bytes, in batches of
+    ``BATCH``: the SDK's way (build SDK records, ``encode_logs``/``encode_spans``, serialize: what the
+    runtime did before) and the runtime's own encoders, which must give the same bytes."""
     from obsgen import __version__
     from obsgen.runtime import otlp_encode
     from obsgen.runtime.pipeline import SCOPE
     from obsgen.runtime.processors import sdk_log_records
     from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-    capture = Capture()
-    config = RuntimeConfig(pii_key=PII_KEY, log_exporter=capture, span_exporter=Capture(), metric_readers=[],
+    capture, span_capture = Capture(), Capture()
+    config = RuntimeConfig(pii_key=PII_KEY, log_exporter=capture, span_exporter=span_capture, metric_readers=[],
                            max_queue_size=n_journeys * K * 2, max_export_batch_size=BATCH, schedule_delay_s=60)
     rt = Telemetry.from_spec(SPEC, config) if SPEC else Telemetry.from_default(config)
     logs = rt._pipeline.logs
@@ -406,6 +407,8 @@ def encoding_cost(n_journeys: int, rounds: int) -> list[dict[str, float]]:
     scope = InstrumentationScope(SCOPE, __version__)
     resource = rt._pipeline.tracer_provider.resource
     build = sdk_log_records(resource, scope)
+    span_batches = span_capture.batches
+    spans = sum(map(len, span_batches))
     out = []
     for _ in range(rounds):
         start = time.process_time()
@@ -415,7 +418,15 @@ def encoding_cost(n_journeys: int, rounds: int) -> list[dict[str, float]]:
         own = [b"".join(encoder.chunks(b)) for b in batches]
         end = time.process_time()
         assert own == sdk, "the runtime's encoding differs from the SDK's"
-        out.append({"records": records, "sdk_us": (mid - start) / records * 1e6, "own_us": (end - mid) / records * 1e6})
+        sdk_spans = [encode_spans(b).SerializeToString() for b in span_batches]
+        span_mid = time.process_time()
+        span_encoder = otlp_encode.SpanEncoder()
+        own_spans = [b"".join(span_encoder.chunks(b)) for b in span_batches]
+        span_end = time.process_time()
+        assert own_spans == sdk_spans, "the runtime's span encoding differs from the SDK's"
+        out.append({"records": records, "sdk_us": (mid - start) / records * 1e6, "own_us": (end - mid) / records * 1e6,
+                    "spans": spans, "sdk_span_us": (span_mid - end) / spans * 1e6,
+                    "own_span_us": (span_end - span_mid) / spans * 1e6})
     return out
 
 
@@ -495,8 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     cost = encoding_cost(args.encode_journeys, args.rounds) if args.encode_journeys else []
     for r, c in enumerate(cost):
         print(f"encoding, round {r + 1}: {c['records']} log records of the runtime to OTLP bytes, CPU per record: "
-              f"SDK (build + encode_logs) {c['sdk_us']:.1f} us, the runtime's encoder {c['own_us']:.1f} us "
-              "(same bytes)", file=sys.stderr, flush=True)
+              f"SDK (build + encode_logs) {c['sdk_us']:.1f} us, the runtime's encoder {c['own_us']:.1f} us; "
+              f"{c['spans']} spans, CPU per span: SDK (encode_spans) {c['sdk_span_us']:.1f} us, the runtime's "
+              f"encoder {c['own_span_us']:.1f} us (same bytes)", file=sys.stderr, flush=True)
     sink, up = start_sink()
     down = closed_endpoint()
     work, warmup = journeys(args.journeys), journeys(200, seed=11)

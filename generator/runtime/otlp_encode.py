@@ -316,15 +316,16 @@ class SpanEncoder:
         groups: dict[Resource, dict[InstrumentationScope | None, _Chunks]] = {}
         span = self.span
 
+        last: list[Any] = [None, None, None]  # resource, scope, their chunks: hashing a Resource is slow (JSON)
+
         def encode(item: Any) -> None:
-            by_scope = groups.get(item.resource)
-            if by_scope is None:
-                by_scope = groups[item.resource] = {}
-            scope = item.instrumentation_scope or None
-            parts = by_scope.get(scope)
-            if parts is None:
-                parts = by_scope[scope] = _Chunks()
-            parts.add(field(0x12, span(item)))
+            resource, scope = item.resource, item.instrumentation_scope or None
+            if resource is not last[0] or scope is not last[1]:
+                by_scope = groups.setdefault(resource, {})
+                last[:] = resource, scope, by_scope.get(scope)
+                if last[2] is None:
+                    last[2] = by_scope[scope] = _Chunks()
+            last[2].add(field(0x12, span(item)))
 
         _in_steps(spans, encode, pause)
         return [part for resource, scopes in groups.items() for part in _resource_block(
