@@ -7,7 +7,9 @@ places: the endpoint the runtime gives (``RuntimeConfig.endpoint`` + ``/v1/<sign
 certificate/key from ``OTEL_EXPORTER_OTLP_[<SIGNAL>_]*``. It sends with ``requests`` as the SDK's transport
 does (so proxies and CA bundles from the environment work alike) and retries like the SDK's client:
 up to 6 attempts on 429/502/503/504 and connection errors, exponential back-off with jitter or the
-server's ``Retry-After``, all within the timeout, and ``shutdown()`` aborts a back-off at once.
+server's ``Retry-After``, all within the timeout, and ``shutdown()`` aborts a back-off at once. A request
+body comes in pieces (``otlp_encode``) and goes out with a Content-Length, piece after piece, the GIL
+released while each is written. The User-Agent is ``obsgen-runtime/<version>``.
 """
 
 from __future__ import annotations
