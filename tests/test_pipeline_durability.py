@@ -28,6 +28,7 @@ from tests.support.stack import Collector, Loki, Prometheus, Service, rule_files
 from tests.test_runtime_harness import PII_KEY, journey
 
 LOGGED_PER_JOURNEY = 20 + 1  # impressions + one click
+EXPORT_BATCH = 512  # the runtime's largest log export request, in records
 
 
 class Stack:
@@ -57,7 +58,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def runtime(stack: Stack, instance: str) -> Telemetry:
     return Telemetry.from_default(RuntimeConfig(
         pii_key=PII_KEY, endpoint=stack.collector.endpoint, service_instance_id=instance,
-        metric_export_interval_s=1.0, schedule_delay_s=0.2, max_queue_size=100_000))
+        metric_export_interval_s=1.0, schedule_delay_s=0.2, max_queue_size=100_000,
+        max_export_batch_size=EXPORT_BATCH))
 
 
 def traffic(rt: Telemetry, journeys: int, per_s: float) -> threading.Thread:
@@ -97,7 +99,10 @@ def test_a_collector_killed_mid_traffic_loses_nothing_it_had_accepted(stack: Sta
     assert expected > 0
     got = wait_for(lambda: (n := stack.loki_count(instance)) >= expected and n, 120,
                    f"{expected} log records in Loki (accepted by the collector)")
-    assert got == expected, run
+    # Delivery is at least once: a request the collector had queued (persistently) but not answered when it
+    # was killed is retried by the runtime, or counted as dropped if the restart outlasts the retries, and
+    # still delivered from the queue; so at most one export batch can appear twice. None is missing.
+    assert expected <= got <= expected + EXPORT_BATCH, (got, run)
     # Metrics: cumulative sums, so the export after the restart carries everything counted before it.
     impressions = next(m for m in model.metrics if m.name == "recsys.impressions").count_series
     total = wait_for(lambda: (v := stack.prometheus_total(impressions, instance)) >= run["journeys"] * 20 and v, 60,
