@@ -27,6 +27,7 @@ somewhat: compare figures taken at similar loads). Then the figure relative to t
     .venv/bin/python benchmarks/pipeline_bench.py --queue-size 8192     # the runtimes' queues 4x the default
     .venv/bin/python benchmarks/pipeline_bench.py --rates 3000,4000 --loki-wait 120
     .venv/bin/python benchmarks/pipeline_bench.py --rates 3000 --collector-config old.yaml   # another config's CPU
+    .venv/bin/python benchmarks/pipeline_bench.py --rates 3000 --loki-config old-loki.yaml   # another Loki config's
 
 Needs the tools of scripts/install-tools.sh (otelcol-obsgen, prometheus3, loki).
 """
@@ -52,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.support.stack, when run as a script from anywhere
 
 from obsgen.emit.stack.collector import COLLECTOR_FILE  # noqa: E402
+from obsgen.emit.stack.servers import LOKI_FILE  # noqa: E402
 from obsgen.spec import load_default  # noqa: E402
 
 from tests.support.stack import Collector, Loki, Prometheus, http, rule_files, started  # noqa: E402
@@ -302,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", help="keep the servers' data and logs in this directory (default: a temporary one)")
     parser.add_argument("--collector-config", type=Path,
                         help=f"run this collector config instead of {COLLECTOR_FILE} (to compare two configs' CPU)")
+    parser.add_argument("--loki-config", type=Path,
+                        help=f"run this Loki config instead of {LOKI_FILE} (to compare two configs' CPU)")
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop the stack
@@ -325,7 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="obsgen-pipeline-bench-") as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        loki = Loki(work)
+        loki_root = ROOT
+        if args.loki_config:  # the same tree, another Loki config
+            loki_root = work / "loki-root"
+            (loki_root / LOKI_FILE).parent.mkdir(parents=True, exist_ok=True)
+            (loki_root / LOKI_FILE).write_text(args.loki_config.read_text())
+        loki = Loki(work, root=loki_root)
         root = ROOT
         if args.collector_config:  # the same tree, another collector config
             root = work / "root"

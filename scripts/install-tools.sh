@@ -420,7 +420,7 @@ tool_jaeger() {
 # Components otel/builder-config.yaml must yield (checked with `otelcol-obsgen components`).
 OTELCOL_COMPONENTS=(otlp batch memory_limiter attributes transform resource
     debug otlp_http prometheus prometheus_remote_write file health_check zpages pprof
-    file_storage)
+    file_storage forward)
 
 tool_otelcol() {
     step_start otelcol

@@ -169,16 +169,21 @@ def test_collector_config_has_the_pipelines_and_current_component_names(spec_tre
     config = yaml.safe_load((tree / collector.COLLECTOR_FILE).read_text())
     pipelines = config["service"]["pipelines"]
     assert set(pipelines) == {"traces", "metrics", "logs", "logs/landing"}
-    for name, pipeline in pipelines.items():
-        assert pipeline["receivers"] == ["otlp"]
+    for name in ("traces", "metrics", "logs"):
+        assert pipelines[name]["receivers"] == ["otlp"]
         # Logs: no batch processor holding accepted records in memory; the persistent queue batches.
         batch = [] if name == "logs" else ["batch"]
-        assert pipeline["processors"] == ["memory_limiter", "transform/pii_guard", *batch]
+        assert pipelines[name]["processors"] == ["memory_limiter", "transform/pii_guard", *batch]
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
-    assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
-    # Spans: one pipeline to Jaeger and the landing zone, so the PII guard runs once a span.
+    # Spans: one pipeline to Jaeger and the landing zone, so the PII guard runs once a span; log records: one
+    # guarded pipeline to Loki and, through the forward connector, to a batched pipeline for the landing zone.
     assert pipelines["traces"]["exporters"] == ["otlp/jaeger", "file/landing_traces"]
-    assert pipelines["logs/landing"]["exporters"] == ["file/landing_logs"]
+    assert pipelines["logs"]["exporters"] == ["otlp_http/loki", "forward/landing"]
+    assert pipelines["logs/landing"] == {"receivers": ["forward/landing"], "processors": ["batch"],
+                                         "exporters": ["file/landing_logs"]}
+    assert set(config["connectors"]) == {"forward/landing"}
+    guarded = [name for name, p in pipelines.items() if "transform/pii_guard" in p["processors"]]
+    assert sorted(guarded) == ["logs", "metrics", "traces"]  # once per item: every receiver pipeline, no other
     assert not any(name.startswith(("otlphttp", "prometheusremotewrite")) for name in config["exporters"])
     assert config["exporters"]["prometheus"]["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
     assert config["service"]["extensions"] == ["health_check", "file_storage/queue"]
@@ -512,13 +517,18 @@ def test_loki_takes_an_otlp_log_and_returns_it_by_a_structured_field(loki: int, 
     model = spec_case.model
     event, pseudonymised = error_event(model), high_pii(model)[0]
     test_id = str(uuid.uuid4())
-    post_json(f"http://127.0.0.1:{loki}/otlp/v1/logs",
-              log_payload(model, log_record(event, test_id, [attr("severity", "critical"),
-                                                            attr(pseudonymised, HASHED)])), LOKI_TENANT)
+    payload = log_payload(model, log_record(event, test_id, [attr("severity", "critical"),
+                                                             attr(pseudonymised, HASHED)]))
+    sdk = [attr(name, "sdk") for name in stack.LOKI_DROP_RESOURCE_ATTRIBUTES]
+    payload["resourceLogs"][0]["resource"]["attributes"] += sdk
+    post_json(f"http://127.0.0.1:{loki}/otlp/v1/logs", payload, LOKI_TENANT)
     streams = eventually(lambda: query_loki(loki, model, test_id))
     labels = streams[0]["stream"]
     assert labels["service_name"] == model.service.name
     assert labels[TEST_ID] == test_id and labels[prometheus_label_name(pseudonymised)] == HASHED
+    # The process's instance is kept (structured metadata); the SDK's constant name/language/version are not stored.
+    assert labels["service_instance_id"] == "test-instance-1"
+    assert not {prometheus_label_name(name) for name in stack.LOKI_DROP_RESOURCE_ATTRIBUTES} & set(labels)
     # event_name and severity are stream labels, so the per-stream retention selectors can match them.
     assert http(f"http://127.0.0.1:{loki}/loki/api/v1/labels")[0] == 401, "Loki is multi-tenant: no tenant, no data"
     status, body = http(f"http://127.0.0.1:{loki}/loki/api/v1/labels", headers=LOKI_TENANT)
@@ -530,6 +540,10 @@ def test_loki_takes_an_otlp_log_and_returns_it_by_a_structured_field(loki: int, 
     status, body = http(f"http://127.0.0.1:{loki}/config")
     running = yaml.safe_load(body)
     assert running["compactor"]["retention_enabled"] is True
+    # Ingestion CPU: snappy chunks, no detected_level copy, no stream shards on a single process.
+    assert running["ingester"]["chunk_encoding"] == "snappy" and running["ingester"]["wal"]["enabled"] is True
+    assert running["limits_config"]["discover_log_levels"] is False
+    assert running["limits_config"]["shard_streams"]["enabled"] is False
     assert running["limits_config"]["retention_period"] == model.retention["raw_events"].text
     assert [s["period"] for s in running["limits_config"]["retention_stream"]] == [
         model.retention["errors"].text, model.retention["critical_errors"].text]

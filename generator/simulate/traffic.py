@@ -23,7 +23,7 @@ import os
 import random
 import threading
 import time
-from collections import ChainMap, Counter
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -313,7 +313,7 @@ class Simulation:
         drawer = Drawer(rng, cfg.seed, {})
         for n in range(spec.size):
             values: dict[str, Any] = {}
-            scope = Scope(ChainMap(values), {}, 0.0, 0.0)
+            scope = Scope(values, {}, 0.0, 0.0)  # a live view: each field sees the ones before it
             ident = spec.id_template.format(n=n, seed=cfg.seed)
             values[spec.id_field] = ident
             for name, cases in spec.fields.items():
@@ -524,7 +524,7 @@ class Simulation:
         if population is not None:
             values.update(self._next_entity(population).values)
         seen: dict[str, list[dict[str, Any]]] = {}
-        scope = Scope(ChainMap({}, values), seen, day_s, self.config.start_minute * 60)
+        scope = Scope(values, seen, day_s, self.config.start_minute * 60)
         if any(root.spec.event in o.stop and scope.matches(o.when) for o in overrides):
             return
         self.journeys += 1
@@ -549,7 +549,7 @@ class Simulation:
         assert root.context is not None
         rng, drawer = self._rng, self.drawer
         key_field = root.context.key
-        base = Scope(ChainMap(values), seen, day_s, self.config.start_minute * 60)
+        base = Scope(values, seen, day_s, self.config.start_minute * 60)
         for step in root.steps:
             spec = step.spec
             event = spec.event
@@ -557,8 +557,9 @@ class Simulation:
                 continue
             if any(event in o.stop and base.matches(o.when) for o in overrides):
                 continue
-            chance = next((o.steps[spec.name] for o in overrides if spec.name in o.steps and base.matches(o.when)),
-                          spec.probability)
+            chance = spec.probability if not overrides else next(
+                (o.steps[spec.name] for o in overrides if spec.name in o.steps and base.matches(o.when)),
+                spec.probability)
             parents: list[tuple[dict[str, Any] | None, int | None]] = [(None, None)]
             if spec.per is not None:
                 targets = [values] if spec.per == root.context.root else seen.get(spec.per, [])
@@ -568,14 +569,13 @@ class Simulation:
                     parents = []
                     for t in targets:
                         elements = t.get(spec.per_field) or ()
-                        limit = drawer.cases(spec.limit, Scope(ChainMap(t, values), seen, day_s, 0.0)) \
+                        limit = drawer.cases(spec.limit, Scope({**values, **t}, seen, day_s, 0.0)) \
                             if spec.limit else len(elements)
                         n = len(elements) if limit is DERIVED else min(len(elements), int(limit))
                         parents += [(t, i) for i in range(n)]
             fired = False
             for parent, index in parents:
-                scope = Scope(ChainMap({}, parent, values) if parent is not None else ChainMap({}, values), seen,
-                              day_s, base.started_s)
+                scope = base if parent is None else Scope({**values, **parent}, seen, day_s, base.started_s)
                 p = drawer.dist(chance, scope)
                 if p < 1.0 and rng.random() >= p:
                     continue
@@ -584,7 +584,6 @@ class Simulation:
                     if preset is None:
                         continue  # nothing to point at yet: the event would break a reference
                     preset[key_field] = key
-                    scope.values.maps[0].update(preset)
                     payload = self._draw(step.plan, spec, scope, overrides, preset)
                     self.rt.emit(event, **payload)
                     effective = payload
@@ -634,10 +633,9 @@ class Simulation:
         """The event's fields: ``--set``, then overrides, the entity, the section, the derived default."""
         rng, drawer, fixed, defaults = self._rng, self.drawer, self._fixed, self.defaults
         payload = dict(given)
-        values = scope.values
-        if values.maps[0] is not payload:
-            scope = Scope(values.new_child(payload), scope.seen, scope.elapsed_s, scope.started_s)
-            values = scope.values
+        # What the draws see: the scope's values under this event's own; every field drawn goes into both.
+        values = {**scope.values, **payload}
+        scope = Scope(values, scope.seen, scope.elapsed_s, scope.started_s)
         for fp in plan.fields:
             name = fp.name
             if name in payload:
@@ -669,7 +667,7 @@ class Simulation:
                 for k in fp.keys:
                     if (k in o.scale or k in o.add) and scope.matches(o.when):
                         value = value * o.scale.get(k, 1.0) + o.add.get(k, 0.0)
-            payload[name] = value
+            payload[name] = values[name] = value
         return payload
 
     @staticmethod
@@ -718,7 +716,9 @@ class Simulation:
             if instrument == "gauge":
                 continue
             if once_per is not None:
-                seen = self._once.setdefault(metric, set())
+                seen = self._once.get(metric)
+                if seen is None:
+                    seen = self._once[metric] = set()
                 marker = payload.get(once_per)
                 if marker is None or marker in seen:
                     continue
@@ -730,17 +730,24 @@ class Simulation:
             v = payload.get(value_field)
             if v is not None:
                 metrics[metric] += len(v) if isinstance(v, list) else v
-        counters = t.values.setdefault(name, {})
+        counters = t.values.get(name)
+        if counters is None:
+            counters = t.values[name] = {}
         switched = [t.while_on.setdefault(n, {}).setdefault(name, {}) for n in self._on] if self._on else ()
         for f in plan.tallied:
             v = payload.get(f)
             if v is not None:
-                counters.setdefault(f, Counter())[v] += 1
+                counter = counters.get(f)
+                if counter is None:
+                    counter = counters[f] = Counter()
+                counter[v] += 1
                 for per_switch in switched:
                     per_switch.setdefault(f, Counter())[v] += 1
         ctx = self._context_of.get(name)
         if ctx is not None:
-            kept = self.samples.setdefault(name, [])
+            kept = self.samples.get(name)
+            if kept is None:
+                kept = self.samples[name] = []
             if len(kept) < SAMPLES and payload.get(ctx.key) is not None:
                 kept.append(str(payload[ctx.key]))
 
