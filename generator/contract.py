@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import promql_parser as pp
+from obsgen.emit.grafana.annotations import alert_exprs
 from obsgen.emit.grafana.queries import query_expr, variable_selector
 from obsgen.emit.prometheus.rules import ALERTS_FILE, RECORDING_FILE, SLO_ALERTS_FILE, rule_groups
 from obsgen.model import SHADOW_LABEL, Model
@@ -98,8 +99,6 @@ def known_series(model: Model) -> dict[str, Labels]:
 
 def expressions(model: Model) -> Iterator[tuple[str, Where]]:
     """Every PromQL expression obsgen writes, with where it comes from."""
-    if model.dashboards:
-        from obsgen.emit.grafana.board import alert_exprs  # grafanalib: only for specs with dashboards
     for board in model.dashboards:
         file = board.spec_file or model.source
         indicators = {i.name for i in model.indicators}
