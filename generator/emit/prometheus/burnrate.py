@@ -113,8 +113,17 @@ def pair_states(timeline: Timeline, pair: Pair, open_left: bool) -> tuple[list[b
     return holds, min(ties, default=timeline.end + 1)
 
 
+def _any(columns: Sequence[list[bool]]) -> list[bool]:
+    """Per minute, whether any of ``columns`` (per-minute states of equal length) holds."""
+    if len({len(column) for column in columns}) > 1:
+        raise ValueError("per-minute states of different lengths")
+    return functools.reduce(lambda a, b: list(map(operator.or_, a, b)), columns) if columns else []
+
+
 def _delayed(holds: Sequence[bool], delay: int) -> list[bool]:
     """Firing per minute of a condition with ``for: delay`` (Prometheus: held since ``delay`` minutes)."""
+    if delay == 0:  # the common case (no ``alert_delay``): firing while it holds
+        return list(map(bool, holds))
     out, since = [], None
     for t, on in enumerate(holds):
         since = (t if since is None else since) if on else None
@@ -125,7 +134,7 @@ def _delayed(holds: Sequence[bool], delay: int) -> list[bool]:
 def firing(timeline: Timeline, pairs: Sequence[Pair], delay: int = 0, open_left: bool = True) -> list[bool]:
     """Per minute 0..end: whether the alert of these pairs (one severity) is firing."""
     per_pair = [pair_states(timeline, p, open_left)[0] for p in pairs]
-    return _delayed([any(column) for column in zip(*per_pair, strict=True)], delay)
+    return _delayed(_any(per_pair), delay)
 
 
 def threshold_firing(timeline: Timeline, window: int, threshold: Fraction, delay: int,
@@ -207,7 +216,7 @@ def scenario(name: str, budget: Fraction, pairs: tuple[Pair, ...], shape: tuple[
             for sev in severities:
                 results = [pair_states(timeline, p, open_left) for p in pairs if p.severity == sev]
                 first_tie = min([first_tie, *(tie for _, tie in results)])
-                states[sev] = _delayed([any(c) for c in zip(*(h for h, _ in results), strict=True)], delay)
+                states[sev] = _delayed(_any([h for h, _ in results]), delay)
             per_convention.append(states)
         firsts = [starts(c[s])[:1] for c in per_convention for s in severities]
         relevant = max((f[0] for f in firsts if f), default=timeline.end)
