@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copyreg
+import gc
 import io
 import os
 import pickle
@@ -63,10 +64,12 @@ def _useful() -> bool:
             and threading.active_count() == 1 and len(os.sched_getaffinity(0)) > 1)
 
 
-def _child(models_in: int, files_out: int) -> None:
+def _child(parents: tuple[int, ...], models_in: int, files_out: int) -> None:
     """The worker: import, wait for the models, emit, send, exit (never returns)."""
     code = 1
     try:
+        for fd in parents:  # the parent's ends of the pipes: EOF reaches each side when the other is done
+            os.close(fd)
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the worker with the parent
         from obsgen.emit.grafana import board  # noqa: F401 - the import this process exists to do early
         from obsgen.emit.grafana.dashboards import emit
@@ -95,11 +98,10 @@ class DashboardWorker:
             return None
         models_in, models_out = os.pipe()
         files_in, files_out = os.pipe()
+        gc.freeze()  # the collector then never writes to the pages both processes share (copy-on-write)
         pid = os.fork()
         if pid == 0:
-            os.close(models_out)
-            os.close(files_in)
-            _child(models_in, files_out)
+            _child((models_out, files_in), models_in, files_out)
         os.close(models_in)
         os.close(files_out)
         return cls(pid, models_out, files_in)
