@@ -363,7 +363,7 @@ def _scenario_case(model: Model, slo: SLO, title: str, shape: Shape, step: int, 
     delay = slo.alert_delay.seconds // 60 // step if slo.alert_delay else 0
     found = burnrate.scenario(title, budget, burnrate.in_steps(slo_pairs(slo), step),
                               tuple((r, m // step) for r, m in shape), delay)
-    firsts = {sev: burnrate.starts(found.states[sev])[:1] for sev in watch}
+    firsts = {sev: burnrate.first_start(found.states[sev]) for sev in watch}
     checks = sorted({*(t for first in firsts.values() for s in first for t in (s - 1, s)),
                      *(m // step for m in extra)})
     if not checks:
