@@ -37,7 +37,8 @@ models = load_all([Path(sys.argv[1])])
 with_dead_worker = build_tree(models, worker=worker)
 print(with_dead_worker == build_tree(models) and any(p.startswith("dashboards/") for p in with_dead_worker))
 """
-MULTICORE = len(os.sched_getaffinity(0)) > 1
+MULTICORE = sys.platform.startswith("linux") and len(os.sched_getaffinity(0)) > 1
+"""Where ``obsgen.offload`` starts a worker at all."""
 
 
 def run(code: str, *args: str, worker: bool = True) -> str:
