@@ -112,8 +112,14 @@ class DashboardWorker:
         """Hand the worker its models; False if it is gone (the caller builds the dashboards)."""
         self.count = len(models)
         try:
-            _write_all(self.models_out, _dumps(tuple(models)))
-        except (OSError, pickle.PickleError):
+            payload = _dumps(tuple(models))
+        except pickle.PickleError:
+            self.cancel()
+            return False
+        models_out, self.models_out = self.models_out, -1  # closed by ``_write_all``, whatever happens
+        try:
+            _write_all(models_out, payload)
+        except OSError:  # the worker is gone
             self.cancel()
             return False
         return True
@@ -122,7 +128,7 @@ class DashboardWorker:
         """``dashboards.emit`` of each model sent, in order; None if the worker failed (the caller builds them)."""
         try:
             files = pickle.loads(_read_all(self.files_in))
-        except (OSError, pickle.PickleError, EOFError):
+        except (OSError, pickle.PickleError, EOFError, ValueError):  # a worker that died while writing
             files = None
         self.done = True
         _, status = os.waitpid(self.pid, 0)
@@ -133,10 +139,9 @@ class DashboardWorker:
         if self.done:
             return
         self.done = True
-        with contextlib.suppress(OSError):
-            os.close(self.models_out)
-        with contextlib.suppress(OSError):
-            os.close(self.files_in)
+        for fd in (self.models_out, self.files_in):
+            if fd >= 0:
+                os.close(fd)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
