@@ -5,6 +5,8 @@
      kubernetes) into an empty directory (every file written and fsynced, the atomic swap included);
    - `obsgen generate --out SAME_DIR`: regenerating a current tree (everything built, nothing to write: CI's
      `--check` costs the same);
+   - `OBSGEN_WORKER=0 obsgen generate --out NEW_DIR`: the same without the dashboard worker (`obsgen.offload`:
+     grafanalib imported and the dashboards built in-process, on one core);
    - optionally another version of obsgen (`--compare DIR`), into a new directory;
    - grafanalib's `generate-dashboard -o FILE benchmarks/panels15.dashboard.py` (15 time-series panels).
    Every round prints each process's wall time (around `subprocess.run`), its CPU time (user + system, from
@@ -70,10 +72,16 @@ class Times:
 
 
 def timed(command: list[str], into: Times | None = None) -> tuple[float, float]:
+    """Wall and CPU time of ``command``, its descendants included (obsgen waits for its dashboard worker, so
+    ``RUSAGE_CHILDREN`` counts the worker's CPU too). A leading ``NAME=VALUE`` item sets that variable."""
+    env = ENV
+    if command and "=" in command[0]:
+        name, value = command[0].split("=", 1)
+        env, command = {**ENV, name: value}, command[1:]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load1 = os.getloadavg()[0]
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -116,6 +124,7 @@ def ratio_rounds(rounds: int, work: Path, compare: Path | None) -> dict[str, Tim
     cases: dict[str, Callable[[], list[str]]] = {
         "obsgen, new dir": lambda: obsgen("generate", "--out", new_dir()),
         "obsgen, current tree": lambda: obsgen("generate", "--out", str(current)),
+        "obsgen, new dir, no worker": lambda: ["OBSGEN_WORKER=0", *obsgen("generate", "--out", new_dir())],
         GRAFANALIB: lambda: [str(BIN / "generate-dashboard"), "-o", str(work / "d.json"), str(DASHBOARD)],
     }
     if compare is not None:

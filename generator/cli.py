@@ -13,6 +13,7 @@ import click
 from obsgen import __version__
 from obsgen.generate import TARGETS, build_tree, load, load_all
 from obsgen.model import Model
+from obsgen.offload import DashboardWorker
 from obsgen.spec.source import SpecInvalid
 from obsgen.write import JOURNAL, STACK, WriteFailed, check_tree, write_tree
 
@@ -105,8 +106,13 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str
       obsgen generate specs/checkout.yaml specs/inventory.yaml --out generated/
       obsgen generate specs/ --check
     """
-    models = _load_all(specs)
-    tree = build_tree(models, targets or TARGETS)
+    worker = DashboardWorker.start()  # imports grafanalib on another core while the specs load
+    try:
+        models = _load_all(specs)
+        tree = build_tree(models, targets or TARGETS, worker if any(m.dashboards for m in models) else None)
+    finally:
+        if worker is not None:
+            worker.cancel()
     source = ", ".join(m.source for m in models)
     if out.exists() and not out.is_dir():
         click.echo(f"obsgen: --out {out}: is not a directory — pass a directory path", err=True)

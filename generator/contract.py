@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import promql_parser as pp
+from obsgen.emit.grafana.annotations import alert_exprs
 from obsgen.emit.grafana.queries import query_expr, variable_selector
 from obsgen.emit.prometheus.rules import ALERTS_FILE, RECORDING_FILE, SLO_ALERTS_FILE, rule_groups
 from obsgen.model import SHADOW_LABEL, Model
@@ -74,12 +75,26 @@ def metric_series(model: Model) -> dict[str, Labels]:
     return out
 
 
-def known_series(model: Model) -> dict[str, Labels]:
+def _parse_once() -> Callable[[str], pp.Expr]:
+    """``pp.parse`` remembering its results: the contract reads every generated rule twice (for the series it
+    records and as an expression to check)."""
+    parsed: dict[str, pp.Expr] = {}
+
+    def parse(expr: str) -> pp.Expr:
+        node = parsed.get(expr)
+        if node is None:
+            node = parsed[expr] = pp.parse(expr)
+        return node
+
+    return parse
+
+
+def known_series(model: Model, parse: Callable[[str], pp.Expr] = pp.parse) -> dict[str, Labels]:
     """Metric series plus the recording rules obsgen emits and the ``ALERTS`` series of its alerts."""
     known = metric_series(model)
     groups = rule_groups(model)
     records = [rule for group in groups[RECORDING_FILE] for rule in group["rules"]]
-    parsed = [(rule, pp.parse(rule["expr"])) for rule in records]
+    parsed = [(rule, parse(rule["expr"])) for rule in records]
     for _ in range(3):  # records read records: settle their labels in a few passes
         for rule, node in parsed:
             shape = _shape(node, known, lambda _: None)
@@ -90,7 +105,7 @@ def known_series(model: Model) -> dict[str, Labels]:
         for group in groups[path]:
             for rule in group["rules"]:
                 alert_labels |= set(rule.get("labels", {}))
-                alert_labels |= _shape(pp.parse(rule["expr"]), known, lambda _: None).labels or set()
+                alert_labels |= _shape(parse(rule["expr"]), known, lambda _: None).labels or set()
     known["ALERTS"] = frozenset(alert_labels)
     known["ALERTS_FOR_STATE"] = frozenset(alert_labels - {"alertstate"})
     return known
@@ -98,8 +113,6 @@ def known_series(model: Model) -> dict[str, Labels]:
 
 def expressions(model: Model) -> Iterator[tuple[str, Where]]:
     """Every PromQL expression obsgen writes, with where it comes from."""
-    if model.dashboards:
-        from obsgen.emit.grafana.board import alert_exprs  # grafanalib: only for specs with dashboards
     for board in model.dashboards:
         file = board.spec_file or model.source
         indicators = {i.name for i in model.indicators}
@@ -152,7 +165,8 @@ def check(model: Model, doc: Document | None = None, tolerated: tuple[str, ...] 
     series whose names start with (or name a recording rule of) a ``tolerated`` stem are not reported:
     they belong to spec items left out of a model for errors of their own (``spec.build.Reading``).
     """
-    known = known_series(model)
+    parse = _parse_once()
+    known = known_series(model, parse)
     errors: list[SpecError] = []
     seen: set[tuple[str, int, str]] = set()
     for expr, where in expressions(model):
@@ -163,7 +177,7 @@ def check(model: Model, doc: Document | None = None, tolerated: tuple[str, ...] 
                 seen.add(key)
                 errors.append(SpecError(file, line, path, f"{where.what}: {problem}", fix))
         try:
-            node = pp.parse(substitute(expr))
+            node = parse(substitute(expr))
         except ValueError as exc:
             report(f"the query does not parse as PromQL ({_first_line(exc)})", "fix the PromQL syntax")
             continue

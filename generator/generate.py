@@ -23,6 +23,7 @@ from obsgen.emit.prometheus import rules, ruletests
 from obsgen.emit.render import Services
 from obsgen.emit.stack import collector, compose, jaeger, servers
 from obsgen.model import Model
+from obsgen.offload import DashboardWorker
 from obsgen.spec import read_spec
 from obsgen.spec.build import read_model
 from obsgen.spec.source import SpecError, SpecInvalid
@@ -115,10 +116,12 @@ def load_all(paths: Sequence[Path] = ()) -> tuple[Model, ...]:
     return tuple(spec.model for spec in specs)
 
 
-def build_tree(models: Model | Iterable[Model], targets: Iterable[str] = tuple(TARGETS)) -> dict[str, str]:
+def build_tree(models: Model | Iterable[Model], targets: Iterable[str] = tuple(TARGETS),
+               worker: DashboardWorker | None = None) -> dict[str, str]:
     """The whole output tree of one or more services in memory, manifest included, keyed by POSIX relative path.
 
-    ``targets`` (names of ``TARGETS``) add their files to the ones every target shares.
+    ``targets`` (names of ``TARGETS``) add their files to the ones every target shares. A ``worker`` (the
+    CLI's, ``obsgen.offload``) builds the dashboards in another process meanwhile; the files are the same.
 
     Services are ordered by name, so shared files do not depend on the order the specs were given in.
     """
@@ -134,11 +137,18 @@ def build_tree(models: Model | Iterable[Model], targets: Iterable[str] = tuple(T
             tree[path], owners[path] = text, owner
 
     chosen = [TARGETS[name] for name in TARGETS if name in set(targets)]
+    offloaded = worker is not None and worker.send(ordered)
     for model in ordered:
         for emitter in SERVICE_EMITTERS:
-            add(model.service.name, emitter(model))
+            if not (offloaded and emitter is dashboards.emit):
+                add(model.service.name, emitter(model))
     for shared in (*SHARED_EMITTERS, *(e for t in chosen for e in t.shared)):
         add(STACK, shared(services))
+    if offloaded:
+        assert worker is not None
+        files = worker.receive() or [dashboards.emit(model) for model in ordered]
+        for model, dashboard_files in zip(ordered, files, strict=True):
+            add(model.service.name, dashboard_files)
     for target in chosen:
         for model in ordered:
             for wrapper in target.service_wrappers:

@@ -7,7 +7,7 @@ here once (``Metric.prom_name``), so rules, dashboards and the runtime cannot di
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -28,6 +28,7 @@ from obsgen.model.joins import Context
 from obsgen.model.naming import prometheus_label_name, prometheus_metric_name, prometheus_series_names
 from obsgen.model.panelids import tile_panel_id
 from obsgen.model.quality import DataQuality
+from obsgen.model.record import record
 from obsgen.model.simulation import Simulation
 
 SHADOW_LABEL = "shadow"
@@ -49,7 +50,7 @@ def frozen_map(items: Mapping) -> Mapping:
     return MappingProxyType(dict(items))
 
 
-@dataclass(frozen=True)
+@record
 class Attribute:
     name: str
     type: str
@@ -82,7 +83,7 @@ class Attribute:
         return self.type == "string" and self.enum is None and self.pattern is None and self.format is None
 
 
-@dataclass(frozen=True)
+@record
 class Metric:
     name: str
     instrument: str
@@ -109,7 +110,7 @@ class Metric:
         return f"{self.prom_name}_count" if self.instrument == "histogram" else self.prom_name
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     name: str
     kind: str
@@ -117,7 +118,7 @@ class Span:
     duration_field: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Event:
     name: str
     description: str
@@ -133,13 +134,13 @@ class Event:
         return self.required + self.optional
 
 
-@dataclass(frozen=True)
+@record
 class Objective:
     op: str
     value: Decimal
 
 
-@dataclass(frozen=True)
+@record
 class SLO:
     name: str
     description: str
@@ -167,7 +168,7 @@ class SLO:
         return 1 - self.objective.value if self.counts_good else self.objective.value
 
 
-@dataclass(frozen=True)
+@record
 class Alert:
     name: str
     summary: str
@@ -186,7 +187,7 @@ class Alert:
     dashboard_tile: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class SeverityRoute:
     severity: str
     severity_class: str
@@ -201,7 +202,7 @@ class SeverityRoute:
 RECEIVER_KINDS = ("webhook", "pagerduty", "slack", "email")
 
 
-@dataclass(frozen=True)
+@record
 class Receiver:
     """A webhook (its bearer token read from a file), or a PagerDuty, Slack or e-mail integration whose
     secret (routing key, webhook URL, SMTP password) is likewise only ever a file path."""
@@ -222,7 +223,7 @@ class Receiver:
         return tuple(f for f in (self.bearer_token_file, self.secret_file) if f)
 
 
-@dataclass(frozen=True)
+@record
 class Routing:
     group_by: tuple[str, ...]
     severities: tuple[SeverityRoute, ...]
@@ -254,7 +255,7 @@ GRAFANA_UNITS = (
 """Grafana unit ids a tile may use (a subset of Grafana's value formats that dashboard-linter knows)."""
 
 
-@dataclass(frozen=True)
+@record
 class TileQuery:
     """One query of a tile: PromQL/LogQL as written (``expr``) or an indicator's recording rule."""
 
@@ -272,21 +273,21 @@ class TileQuery:
     path: str = field(default="", compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class ThresholdStep:
     color: str
     value: Decimal | None = None
     """``None`` for the base step (everything below the first value)."""
 
 
-@dataclass(frozen=True)
+@record
 class ValueMapping:
     value: str
     text: str
     color: str
 
 
-@dataclass(frozen=True)
+@record
 class Variable:
     """A dashboard slice: a multi-select ``$name`` over the values of ``label`` on ``metric``."""
 
@@ -298,7 +299,7 @@ class Variable:
     path: str = field(default="", compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class Tile:
     id: str
     title: str
@@ -331,7 +332,7 @@ class Tile:
         return tile_panel_id(self.id)
 
 
-@dataclass(frozen=True)
+@record
 class Dashboard:
     name: str
     title: str
@@ -347,7 +348,7 @@ class Dashboard:
     """The spec file as its errors name it, so later checks (the PromQL contract) can point at lines."""
 
 
-@dataclass(frozen=True)
+@record
 class Service:
     name: str
     namespace: str
@@ -356,7 +357,7 @@ class Service:
     grafana_url: str
 
 
-@dataclass(frozen=True)
+@record
 class Kubernetes:
     """Where the ``--target kubernetes`` resources of a service go (spec section ``kubernetes``)."""
 
@@ -365,7 +366,7 @@ class Kubernetes:
     """Added to every resource's ``metadata.labels``."""
 
 
-@dataclass(frozen=True)
+@record
 class Stack:
     """How the generated stack runs (spec section ``stack``)."""
 
@@ -374,7 +375,7 @@ class Stack:
     theirs uses ``https`` and checks the stack's CA."""
 
 
-@dataclass(frozen=True)
+@record
 class Model:
     source: str
     """How the spec is named in generated headers: stable across machines."""

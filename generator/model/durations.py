@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from obsgen.model.record import record
 
 DURATION_RE = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 """Seconds per Prometheus duration unit (``ms`` is handled apart: it is a fraction of a second)."""
 
 
-@dataclass(frozen=True)
+@record
 class Duration:
     """A Prometheus duration such as ``5m`` or ``1d``, kept as written and in whole seconds."""
 

@@ -9,11 +9,12 @@ one class here and one ``case`` in each ``match`` (type checkers flag the ones t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
+from obsgen.model.record import record
 from obsgen.model.units import per_second
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def _empty() -> Mapping:
     return MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@record
 class MetricRef:
     """A metric as an indicator uses it, optionally narrowed by label values (keyed by attribute name)."""
 
@@ -32,7 +33,7 @@ class MetricRef:
     where: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class _Common:
     """What every indicator kind has."""
 
@@ -49,7 +50,7 @@ class _Common:
         return "1"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Ratio(_Common):
     """Sum of the numerators' event rates over the sum of the denominators' (each term with its own ``where``)."""
 
@@ -63,7 +64,7 @@ class Ratio(_Common):
         return self.numerators + self.denominators
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class _OneMetric(_Common):
     metric: MetricRef
 
@@ -72,7 +73,7 @@ class _OneMetric(_Common):
         return (self.metric,)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class _Measured(_OneMetric):
     """A kind whose value is in the unit of the metric it reads."""
 
@@ -81,7 +82,7 @@ class _Measured(_OneMetric):
         return self.metric.metric.unit
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Quantile(_Measured):
     """Quantiles of a histogram, one series per quantile."""
 
@@ -89,21 +90,21 @@ class Quantile(_Measured):
     quantiles: tuple[Decimal, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Mean(_Measured):
     """A histogram's sum over its count."""
 
     kind: ClassVar[str] = "mean"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Gauge(_Measured):
     """The highest value of a gauge (or up-down counter) over the window."""
 
     kind: ClassVar[str] = "gauge"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Share(_OneMetric):
     """Each value of ``label``'s share of a counter, as relative deviation from the ``planned`` split."""
 
@@ -112,7 +113,7 @@ class Share(_OneMetric):
     planned: Mapping[str, Decimal] = field(default_factory=_empty)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Rate(_OneMetric):
     """Events per second: a counter's rate, or a histogram's observation count's."""
 

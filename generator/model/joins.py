@@ -7,13 +7,13 @@ a kind derived from the declaration (``Context.unknown_kind``, ``Reference.name`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from obsgen.model.record import record
 
 CONSISTENCY = "consistency"
 """Kind of a consistent field that differs from the value the context's root event gave."""
 
 
-@dataclass(frozen=True)
+@record
 class OneOf:
     """``event.field`` must equal ``target_field`` of some ``target_event`` already seen in the context.
 
@@ -32,7 +32,7 @@ class OneOf:
     same: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ElementOf:
     """``event.field`` must equal the array ``target_field`` of the context's ``target_event`` at ``index``.
 
@@ -52,7 +52,7 @@ class ElementOf:
 Reference = OneOf | ElementOf
 
 
-@dataclass(frozen=True)
+@record
 class Context:
     """A unit of work opened by ``root`` (a request, a checkout) that later events join by ``key``."""
 

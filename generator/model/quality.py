@@ -8,7 +8,7 @@ and fields copied from the offending event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from obsgen.model.record import record
 
 COMPLETENESS = "completeness"
 """Kind of a required field that is missing: the event is dropped."""
@@ -20,14 +20,14 @@ PLACEHOLDERS = ("event", "field", "kind", "reason", "action")
 """What a report template may name: the offending event and field, the kind, why, and what the runtime did."""
 
 
-@dataclass(frozen=True)
+@record
 class Template:
     """Free text with ``{placeholder}``s from ``PLACEHOLDERS`` (``str.format`` syntax, ``{{`` for a brace)."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@record
 class ByKind:
     """One constant per reported kind (``validity: INVALID_EVENT``, ``completeness: INCOMPLETE_EVENT``)."""
 
@@ -37,7 +37,7 @@ class ByKind:
 ReportValue = str | int | float | bool | Template | ByKind
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """The event the runtime emits when it drops or repairs an event, and how its fields are filled."""
 
@@ -48,6 +48,6 @@ class Report:
     """Fields copied from the offending event when it has a valid value for them (not the offending field)."""
 
 
-@dataclass(frozen=True)
+@record
 class DataQuality:
     report: Report | None = None

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
+
+from obsgen.model.record import record
 
 
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@record
 class Condition:
     """``field`` (of the context) or ``event.field`` (of an earlier event of the context) has one of ``values``."""
 
@@ -42,12 +44,12 @@ def split_field_key(key: str, fields_of: Mapping[str, Collection[str]]) -> tuple
 # -- what a value is drawn from (one frozen dataclass per kind) ------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Const:
     value: Any
 
 
-@dataclass(frozen=True)
+@record
 class Choice:
     """One of ``values``, by ``weights`` (equal when not written)."""
 
@@ -55,33 +57,33 @@ class Choice:
     weights: tuple[float, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Uniform:
     low: float
     high: float
     integer: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Normal:
     mean: float
     sd: float
 
 
-@dataclass(frozen=True)
+@record
 class LogNormal:
     median: float
     sigma: float
 
 
-@dataclass(frozen=True)
+@record
 class Template:
     """``str.format`` text over the context's raw values and ``seed`` (``{user_id}``, ``{seed}``)."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@record
 class Sample:
     """Distinct ids of ``population``, as many as ``count`` draws (capped at the population's size)."""
 
@@ -89,14 +91,14 @@ class Sample:
     count: Dist
 
 
-@dataclass(frozen=True)
+@record
 class Copy:
     """The value ``field`` has in the context."""
 
     field: str
 
 
-@dataclass(frozen=True)
+@record
 class Age:
     """Seconds of the simulated clock: ``start`` plus the time since the run (or the override) began,
     wrapped every ``every`` seconds (a snapshot refreshed on a schedule), shifted by ``offset``."""
@@ -106,12 +108,12 @@ class Age:
     offset: float = 0.0
 
 
-@dataclass(frozen=True)
+@record
 class Omit:
     """No value: an optional field is left out."""
 
 
-@dataclass(frozen=True)
+@record
 class Derived:
     """The value the simulator derives from the spec (enum, bounds, format, the planned split): ``{}``."""
 
@@ -119,7 +121,7 @@ class Derived:
 Kind = Const | Choice | Uniform | Normal | LogNormal | Template | Sample | Copy | Age | Omit | Derived
 
 
-@dataclass(frozen=True)
+@record
 class Adjust:
     """Changes a drawn number: times ``times``, times ``field ** power``, plus a draw of ``plus``."""
 
@@ -131,7 +133,7 @@ class Adjust:
     plus: Dist | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Dist:
     kind: Kind
     minimum: float | None = None
@@ -142,7 +144,7 @@ class Dist:
     adjust: tuple[Adjust, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Case:
     dist: Dist
     when: tuple[Condition, ...] = ()
@@ -155,7 +157,7 @@ Cases = tuple[Case, ...]
 # -- populations, roots, steps ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Session:
     """A population member's contexts come in sessions: ``field`` gets ``template``; a session ends
     after each context with chance ``end``; about ``open`` sessions are open at once."""
@@ -166,7 +168,7 @@ class Session:
     open: int
 
 
-@dataclass(frozen=True)
+@record
 class Population:
     """A fixed set of entities (users, products) whose ``fields`` are drawn once per entity and reused."""
 
@@ -181,7 +183,7 @@ class Population:
     session: Session | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Root:
     event: str
     peak_per_s: float = 1.0
@@ -190,7 +192,7 @@ class Root:
     """The population whose entity opens each context (default: the one whose id field the event has)."""
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """Member events of a context: ``count`` of ``event`` with chance ``probability``, once, or once per
     ``per`` event of the context (per element of its ``per_field`` array, at most ``limit`` of them)."""
@@ -208,7 +210,7 @@ class Step:
     """When it happens, the context's later steps do not (a failed request)."""
 
 
-@dataclass(frozen=True)
+@record
 class BadFraction:
     """Make ``value`` of an indicator's events bad (the SLO's numerator side that breaks it)."""
 
@@ -216,7 +218,7 @@ class BadFraction:
     value: float
 
 
-@dataclass(frozen=True)
+@record
 class Override:
     """Changes that apply while an incident runs or a kill-switch is on, to a ``share`` of the contexts
     matching ``when``. Field keys are ``field`` or ``event.field``."""
@@ -237,7 +239,7 @@ class Override:
     """Alerts the incident is expected to fire (names of the spec's alerts), for tests and readers."""
 
 
-@dataclass(frozen=True)
+@record
 class Diurnal:
     """Traffic factor over the day: 1 at ``peak_minute``, ``low`` twelve hours away (a cosine)."""
 
@@ -250,7 +252,7 @@ class Diurnal:
         return 1 - amplitude + amplitude * math.cos(2 * math.pi * (hour - self.peak_minute / 60) / 24)
 
 
-@dataclass(frozen=True)
+@record
 class Simulation:
     declared: bool = False
     """False: the spec has no ``simulation`` section (everything is derived)."""

@@ -8,10 +8,10 @@ suffix and is drawn as Grafana's plain ``short`` number.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from obsgen.model.record import record
 
 
-@dataclass(frozen=True)
+@record
 class Unit:
     prometheus: str
     """Base-unit word in Prometheus metric names (otlptranslator metric_namer.go ``unitMap``)."""

@@ -37,6 +37,7 @@ STANDARD_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")}
 """The scalar types a spec holds; other tags (binary, timestamps, set, Python objects) are refused."""
 TIMESTAMP = "tag:yaml.org,2002:timestamp"
+STR = "tag:yaml.org,2002:str"
 MERGE = "tag:yaml.org,2002:merge"
 YAML_TAG = "tag:yaml.org,2002:"
 
@@ -230,30 +231,27 @@ class _Builder:
         self.documents = 0
 
     def run(self, events: Any) -> Any:
+        # By the event's exact class (PyYAML's parsers make no subclasses); stream and document ends say nothing.
+        handlers = {yaml.ScalarEvent: self.scalar, yaml.MappingStartEvent: self.open,
+                    yaml.SequenceStartEvent: self.open, yaml.MappingEndEvent: self.close,
+                    yaml.SequenceEndEvent: self.close, yaml.AliasEvent: self.alias,
+                    yaml.DocumentStartEvent: self.document}
         try:
             for event in events:
-                self.event(event)
+                handler = handlers.get(type(event))
+                if handler is not None:
+                    handler(event, event.start_mark.line + 1 if event.start_mark is not None else 1)
         except _Limit as limit:
             raise _fatal(self.doc.source, limit.line, limit.problem, limit.fix) from None
         for path, line in self.order:
             self.doc.lines.setdefault(path, line)
         return self.result
 
-    def event(self, event: yaml.Event) -> None:
-        line = event.start_mark.line + 1 if event.start_mark is not None else 1
-        if isinstance(event, yaml.DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
-                raise _Limit(line, "the file holds more than one YAML document",
-                             "keep one spec per file (remove the second `---`)")
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            self.open(event, line)
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            self.close()
-        elif isinstance(event, yaml.ScalarEvent):
-            self.scalar(event, line)
-        elif isinstance(event, yaml.AliasEvent):
-            self.alias(event, line)
+    def document(self, event: yaml.DocumentStartEvent, line: int) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            raise _Limit(line, "the file holds more than one YAML document",
+                         "keep one spec per file (remove the second `---`)")
 
     # -- where the next value goes -------------------------------------------------------------------------
 
@@ -334,7 +332,7 @@ class _Builder:
         frame = _Frame(value, path, event.anchor, line, len(self.order))
         self.stack.append(frame)
 
-    def close(self) -> None:
+    def close(self, event: yaml.CollectionEndEvent, line: int) -> None:
         frame = self.stack.pop()
         inner = self.order[frame.first_line:]
         if frame.anchor is not None:
@@ -361,6 +359,8 @@ class _Builder:
             tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
             if tag == TIMESTAMP:
                 return event.value  # a date is text to a spec (a description, a label value), never a datetime
+        if tag == STR:
+            return event.value  # what PyYAML's constructor returns for a string, without building its node
         if tag == MERGE:
             self.report(path + ("<<",), line, "YAML merge keys (`<<: *anchor`) are not supported",
                         "write the keys out, or alias the whole mapping")

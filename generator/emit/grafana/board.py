@@ -6,6 +6,7 @@ from typing import Any
 
 from grafanalib import core as g
 from obsgen.emit.grafana import panels as p
+from obsgen.emit.grafana.annotations import alert_annotation, tile_alert_names, tile_alerts
 from obsgen.emit.grafana.layout import layout
 from obsgen.emit.grafana.provisioning import LOKI, PROMETHEUS
 from obsgen.emit.grafana.queries import (
@@ -15,9 +16,8 @@ from obsgen.emit.grafana.queries import (
     uses_loki,
     variable_query,
 )
-from obsgen.emit.prometheus.rules import slo_alert_name
 from obsgen.emit.render import header_text
-from obsgen.model import Alert, Dashboard, Model, Tile, Variable, parse_duration
+from obsgen.model import Dashboard, Model, Variable, parse_duration
 from obsgen.model.panelids import row_panel_id
 
 SCHEMA_VERSION = 41
@@ -27,41 +27,6 @@ which we never write); later releases' migrations (42: hidden fields also hidden
 ``formatTime`` transformations) touch nothing obsgen emits, so 12.x and 13 load these files unchanged."""
 QUICK_RANGES = (("1h", "Last 1 hour"), ("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"))
 REFRESH_INTERVALS = ("30s", "1m", "5m", "15m", "30m", "1h", "2h", "1d")
-
-
-def tile_alerts(model: Model, board: Dashboard, tile: Tile) -> list[Alert]:
-    """Alerts whose ``dashboard_tile`` is this tile (their ``dashboard_url`` opens this panel)."""
-    return [a for a in model.alerts if a.dashboard_tile == f"{board.name}/{tile.id}"]
-
-
-def tile_alert_names(model: Model, board: Dashboard, tile: Tile) -> list[str]:
-    """Alerts shown on the tile: its linked alerts and the burn-rate alerts of the SLOs it draws."""
-    names = [a.name for a in tile_alerts(model, board, tile)]
-    names += [slo_alert_name(model, slo) for slo in p.tile_slos(model, tile) if slo.budget_period is not None]
-    return list(dict.fromkeys(names))
-
-
-def alert_annotation(model: Model, tile: Tile, names: list[str]) -> dict[str, Any]:
-    """Firing alerts drawn as annotations on the one panel that shows their signal."""
-    op = "=" if len(names) == 1 else "=~"
-    expr = f'ALERTS{{alertname{op}"{"|".join(names)}", alertstate="firing", service="{model.service.name}"}}'
-    return {
-        "datasource": p.PROMETHEUS_REF, "enable": True, "expr": expr, "filter": {"exclude": False,
-                                                                              "ids": [tile.panel_id]},
-        "hide": False, "iconColor": "red", "name": f"Alerts: {tile.title}", "step": "1m",
-        "tagKeys": "severity,family", "textFormat": "{{alertname}} ({{severity}}) is firing",
-        "titleFormat": "{{alertname}}", "useValueForTime": False,
-    }
-
-
-def alert_exprs(model: Model, board: Dashboard) -> list[tuple[Tile, str]]:
-    """The PromQL of each alert annotation, with the tile it belongs to (for the contract check)."""
-    out = []
-    for tile in board.tiles:
-        names = tile_alert_names(model, board, tile)
-        if names:
-            out.append((tile, alert_annotation(model, tile, names)["expr"]))
-    return out
 
 
 def _datasource_variable(name: str, label: str, plugin: str, uid: str, text: str) -> dict[str, Any]:

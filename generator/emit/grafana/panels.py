@@ -16,11 +16,9 @@ from typing import Any
 
 from grafanalib import core as g
 from obsgen.emit.grafana.layout import Box
-from obsgen.emit.grafana.queries import LOKI_VARIABLE, PROMETHEUS_VARIABLE, query_expr
-from obsgen.model import SLO, Alert, Model, Tile
+from obsgen.emit.grafana.queries import LOKI_REF, PROMETHEUS_REF, query_expr, tile_slos
+from obsgen.model import Alert, Model, Tile
 
-PROMETHEUS_REF = {"type": "prometheus", "uid": f"${{{PROMETHEUS_VARIABLE}}}"}
-LOKI_REF = {"type": "loki", "uid": f"${{{LOKI_VARIABLE}}}"}
 HISTOGRAM_BUCKETS = re.compile(r"_bucket\b")
 """A query over histogram buckets: its samples have exemplars."""
 PANEL_KEYS = ("datasource", "description", "fieldConfig", "gridPos", "id", "links", "options", "targets", "title",
@@ -47,10 +45,6 @@ def number(value: Decimal) -> int | float:
 
 def ref_id(index: int) -> str:
     return chr(ord("A") + index)
-
-
-def tile_slos(model: Model, tile: Tile) -> list[SLO]:
-    return [slo for name in tile.slos for slo in model.slos if slo.name == name]
 
 
 def threshold_steps(model: Model, tile: Tile) -> list[dict[str, Any]]:

@@ -7,11 +7,14 @@ against a real Prometheus, so all three read exactly the same expressions.
 from __future__ import annotations
 
 from obsgen.emit.prometheus import promql as q
-from obsgen.model import Dashboard, Metric, Model, Tile, TileQuery, Variable
+from obsgen.model import SLO, Dashboard, Metric, Model, Tile, TileQuery, Variable
 
 PROMETHEUS_VARIABLE = "prometheus_datasource"
 LOKI_VARIABLE = "loki_datasource"
 """Data-source template variables, named as dashboard-linter expects when a dashboard has two."""
+PROMETHEUS_REF = {"type": "prometheus", "uid": f"${{{PROMETHEUS_VARIABLE}}}"}
+LOKI_REF = {"type": "loki", "uid": f"${{{LOKI_VARIABLE}}}"}
+"""Panels and annotations name their data source through the template variables."""
 ALL_VALUE = ".*"
 """What a slice matches when "All" is selected: also series that lack the label (e.g. errors outside a bucket)."""
 
@@ -46,3 +49,7 @@ def prometheus_tiles(board: Dashboard) -> list[Tile]:
 
 def uses_loki(board: Dashboard) -> bool:
     return any(tile.datasource == "loki" for tile in board.tiles)
+
+
+def tile_slos(model: Model, tile: Tile) -> list[SLO]:
+    return [slo for name in tile.slos for slo in model.slos if slo.name == name]

@@ -22,9 +22,10 @@ pass on Prometheus 2.x and 3.x alike.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -113,8 +114,17 @@ def pair_states(timeline: Timeline, pair: Pair, open_left: bool) -> tuple[list[b
     return holds, min(ties, default=timeline.end + 1)
 
 
+def _any(columns: Sequence[list[bool]]) -> list[bool]:
+    """Per minute, whether any of ``columns`` (per-minute states of equal length) holds."""
+    if len({len(column) for column in columns}) > 1:
+        raise ValueError("per-minute states of different lengths")
+    return functools.reduce(lambda a, b: list(map(operator.or_, a, b)), columns) if columns else []
+
+
 def _delayed(holds: Sequence[bool], delay: int) -> list[bool]:
     """Firing per minute of a condition with ``for: delay`` (Prometheus: held since ``delay`` minutes)."""
+    if delay == 0:  # the common case (no ``alert_delay``): firing while it holds
+        return list(map(bool, holds))
     out, since = [], None
     for t, on in enumerate(holds):
         since = (t if since is None else since) if on else None
@@ -125,7 +135,7 @@ def _delayed(holds: Sequence[bool], delay: int) -> list[bool]:
 def firing(timeline: Timeline, pairs: Sequence[Pair], delay: int = 0, open_left: bool = True) -> list[bool]:
     """Per minute 0..end: whether the alert of these pairs (one severity) is firing."""
     per_pair = [pair_states(timeline, p, open_left)[0] for p in pairs]
-    return _delayed([any(column) for column in zip(*per_pair, strict=True)], delay)
+    return _delayed(_any(per_pair), delay)
 
 
 def threshold_firing(timeline: Timeline, window: int, threshold: Fraction, delay: int,
@@ -137,6 +147,11 @@ def threshold_firing(timeline: Timeline, window: int, threshold: Fraction, delay
 def starts(states: Sequence[bool]) -> list[int]:
     """The minutes an alert goes from silent to firing."""
     return [t for t, on in enumerate(states) if on and (t == 0 or not states[t - 1])]
+
+
+def first_start(states: list[bool]) -> list[int]:
+    """``starts(states)[:1]``: the first minute firing is the first start (searched in C)."""
+    return [states.index(True)] if True in states else []
 
 
 @dataclass(frozen=True)
@@ -154,19 +169,19 @@ class Scenario:
 
 
 def _aligned_baselines(budget: Fraction, pairs: Sequence[Pair], shape: Sequence[tuple[Fraction | None, int]]
-                       ) -> list[Fraction]:
+                       ) -> Iterator[Fraction]:
     """Baselines under which a step from the baseline to the shape's first burn crosses each pair's long
     window threshold at the same minute under both range conventions.
 
     With a full window of ``n`` intervals (Prometheus 3; Prometheus 2 sees ``n + 1``), ``k`` minutes into
     a burn ``r`` over baseline ``b`` the mean exceeds ``θ`` once ``k > n·x`` with ``x = (θ-b)/(r-b)``
     (Prometheus 2: ``k > (n+1)·x``). Both give the same first minute when ``n·x`` sits half a step
-    ``(1-x)/2`` above an integer ``K``: ``x = (2K+1)/(2n+1)``, solved for ``b``."""
+    ``(1-x)/2`` above an integer ``K``: ``x = (2K+1)/(2n+1)``, solved for ``b``. Lazily: the first usually
+    serves (Fraction arithmetic is slow)."""
     burns = [r for r, _ in shape if r is not None]
     if not burns or shape[0][0] is not None:
-        return []
+        return
     rate, floor = burns[0], min(p.threshold for p in pairs)
-    out = []
     for pair in sorted(pairs, key=lambda p: p.long):
         if pair.threshold >= rate:
             continue
@@ -177,8 +192,7 @@ def _aligned_baselines(budget: Fraction, pairs: Sequence[Pair], shape: Sequence[
             exact = (pair.threshold - x * rate) / (1 - x) if 0 < x < 1 else Fraction(-1)
             baseline = Fraction(round(exact * BASELINE_DIGITS), BASELINE_DIGITS)  # short decimals in the tests
             if 0 <= baseline < floor * Fraction(9, 10):
-                out.append(baseline)
-    return out
+                yield baseline
 
 
 def in_steps(pairs: Sequence[Pair], step: int) -> tuple[Pair, ...]:
@@ -198,7 +212,7 @@ def scenario(name: str, budget: Fraction, pairs: tuple[Pair, ...], shape: tuple[
     (as a share of ``budget``) under which Prometheus 2's and 3's range conventions fire at the same
     minutes and no window meets a threshold exactly before then. Cached: SLOs with one budget share scenarios."""
     severities = sorted({p.severity for p in pairs})
-    for baseline in [*_aligned_baselines(budget, pairs, shape), *(share * budget for share in BASELINES)]:
+    for baseline in itertools.chain(_aligned_baselines(budget, pairs, shape), (share * budget for share in BASELINES)):
         runs = tuple((baseline if ratio is None else ratio, minutes) for ratio, minutes in shape)
         timeline = Timeline(runs)
         per_convention, first_tie = [], timeline.end + 1
@@ -207,11 +221,11 @@ def scenario(name: str, budget: Fraction, pairs: tuple[Pair, ...], shape: tuple[
             for sev in severities:
                 results = [pair_states(timeline, p, open_left) for p in pairs if p.severity == sev]
                 first_tie = min([first_tie, *(tie for _, tie in results)])
-                states[sev] = _delayed([any(c) for c in zip(*(h for h, _ in results), strict=True)], delay)
+                states[sev] = _delayed(_any([h for h, _ in results]), delay)
             per_convention.append(states)
-        firsts = [starts(c[s])[:1] for c in per_convention for s in severities]
+        firsts = [first_start(c[s]) for c in per_convention for s in severities]
         relevant = max((f[0] for f in firsts if f), default=timeline.end)
-        if first_tie > relevant and all(starts(per_convention[0][s])[:1] == starts(per_convention[1][s])[:1]
+        if first_tie > relevant and all(first_start(per_convention[0][s]) == first_start(per_convention[1][s])
                                          for s in severities):
             return Scenario(name, runs, *per_convention)
     raise NoAgreement(f"scenario {name}: no baseline makes Prometheus 2 and 3 fire at the same minute")

@@ -339,12 +339,13 @@ def _slo_series(model: Model, slo: SLO, runs: Sequence[burnrate.Run]) -> list[di
     return out
 
 
-def _fires_at(model: Model, slo: SLO, found: burnrate.Scenario, t: int) -> list[dict[str, Any]]:
+def _fires_at(model: Model, slo: SLO, rules: Sequence[dict[str, Any]], found: burnrate.Scenario,
+              t: int) -> list[dict[str, Any]]:
+    """The alerts of ``rules`` (the SLO's) expected at step ``t``."""
     if not found.agree(t):
         raise ValueError(f"{found.name}: Prometheus 2 and 3 disagree at step {t}; check another step")
     labels = {"service": model.service.name, "slo": slo.name}
-    return [_expected(rule, labels, 0.0) for rule in slo_alert_rules(model, slo)
-            if found.states[rule["labels"]["severity"]][t]]
+    return [_expected(rule, labels, 0.0) for rule in rules if found.states[rule["labels"]["severity"]][t]]
 
 
 Shape = Sequence[tuple[Fraction | None, int]]
@@ -362,7 +363,7 @@ def _scenario_case(model: Model, slo: SLO, title: str, shape: Shape, step: int, 
     delay = slo.alert_delay.seconds // 60 // step if slo.alert_delay else 0
     found = burnrate.scenario(title, budget, burnrate.in_steps(slo_pairs(slo), step),
                               tuple((r, m // step) for r, m in shape), delay)
-    firsts = {sev: burnrate.starts(found.states[sev])[:1] for sev in watch}
+    firsts = {sev: burnrate.first_start(found.states[sev]) for sev in watch}
     checks = sorted({*(t for first in firsts.values() for s in first for t in (s - 1, s)),
                      *(m // step for m in extra)})
     if not checks:
@@ -372,7 +373,7 @@ def _scenario_case(model: Model, slo: SLO, title: str, shape: Shape, step: int, 
         if left > 0:
             runs.append((ratio, min(steps, left)))
             left -= steps
-    name = slo_alert_name(model, slo)
+    name, rules = slo_alert_name(model, slo), slo_alert_rules(model, slo)
     burn_start = shape[0][1] if shape[0][0] is None else 0
     fired = ", ".join(f"{sev} at +{burnrate.minutes_text(f[0] * step - burn_start)}"
                       for sev, f in firsts.items() if f)
@@ -381,7 +382,7 @@ def _scenario_case(model: Model, slo: SLO, title: str, shape: Shape, step: int, 
     return Case(f"{name}: {title}{baseline}: "
                 + (f"fires {fired} from the burn's start, not an {when} earlier" if fired else "stays silent"),
                 _slo_series(model, slo, runs), name, step,
-                [(t * step, _fires_at(model, slo, found, t)) for t in checks])
+                [(t * step, _fires_at(model, slo, rules, found, t)) for t in checks])
 
 
 PAIR_BURNS = (Fraction(2), Fraction(9, 4), Fraction(7, 4), Fraction(5, 2), Fraction(3, 2))
