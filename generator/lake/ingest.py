@@ -56,9 +56,10 @@ LAG_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 2 * 86400, 3 * 86400)
 BATCH_BYTES = 64 << 20
 """Landing bytes per batch (whole files): the collector's rotation size, about two million events zstd-compressed."""
 DAY_MS = 86400_000
-_MEMBERS = {"string": ("stringValue", "bytesValue"), "integer": ("intValue", "doubleValue"),
-            "number": ("intValue", "doubleValue"), "boolean": ("boolValue",), "array": ("arrayValue",)}
-"""The ``AnyValue`` members a field of each JSON Schema type may be read from."""
+_MEMBERS = {"string": ("stringValue",), "integer": ("intValue",), "number": ("intValue", "doubleValue"),
+            "boolean": ("boolValue",), "array": ()}
+"""The ``AnyValue`` members a field of each JSON Schema type is usually read from (as the runtime sends it); the
+others are read from the attribute itself, for the rows that hold them only."""
 MAX_TIME_MS = 8_640_000_000_000_000
 """The furthest event time from 1970 a date holds (JavaScript's limit, ±273,790 years)."""
 
@@ -149,21 +150,27 @@ class Ingest:
         invalid (``_reason``, then ``_reason<i>`` after its i-th ``object`` field, which Python judges) and its
         attributes as JSON text where a record may be needed (invalid, late, or holding an object)."""
         late_ms = self.windows["late_arrival"] * DAY_MS
-        # Each attribute's kind and the members a field's type reads, as lists beside the attributes: a field's
-        # value is then a few list elements at its attribute's index (the last attribute of its name wins).
+        # Each attribute's kind, and the members fields are usually read from, as lists beside the attributes: a
+        # field's value is then a list element or two at its attribute's index (the last attribute of its name wins).
+        # (A member read for rare rows only is read from the attribute itself, and once: DuckDB computes an
+        # expression a query repeats for every row.)
         needed = {m for f in self.fields if f not in self.objects for m in _MEMBERS[self.schemas[f]["type"]]}
         lists = [f"[{schema_sql.kind(schema_sql.members('a.value'))} FOR a IN _attrs] AS _kinds",
                  *(f"[a.value.{m} FOR a IN _attrs] AS {q('m:' + m)}" for m, _ in schema_sql.KINDS if m in needed)]
+
+        def member(x: str) -> schema_sql.Member:
+            return lambda m: f"{q('m:' + m)}[{x}]" if m in needed else f"_attrs[{x}].value.{m}"
+
         level1, level2 = ["*"], ["*"]
-        for name in self.fields:
-            holders, x = self.holders[name], q("x:" + name)
+        for name in dict.fromkeys([*self.fields, landing.EVENT_NAME, landing.SHADOW]):
+            holders, x = self.holders.get(name, []), q("x:" + name)
             position = f"list_position(_rkeys, {literal(name)})"
-            if len(holders) < len(self.model.events):  # the other events' rows need not look
+            if name in self.holders and len(holders) < len(self.model.events):  # the other events' rows: not needed
                 position = f"CASE WHEN _event IN ({', '.join(map(literal, holders))}) THEN {position} END"
             level1.append(f"len(_keys) + 1 - {position} AS {x}")
             level2.append(f"{x} IS NOT NULL AS {q('p:' + name)}")
-            if name not in self.objects:
-                typed = schema_sql.typed(lambda m, x=x: f"{q('m:' + m)}[{x}]", f"_kinds[{x}]", self.schemas[name])
+            if name in self.schemas and name not in self.objects:
+                typed = schema_sql.typed(member(x), f"_kinds[{x}]", self.schemas[name])
                 level2.append(f"{typed} AS {q('t:' + name)}")
         reasons = [f"CASE WHEN {q('p:' + name)} THEN {schema_sql.reason(self.schemas[name], q('t:' + name))} END "
                    f"AS {q('r:' + name)}" for name in self.fields if name not in self.objects]
@@ -215,10 +222,14 @@ FROM (
 
     @staticmethod
     def _unknown(event: Event) -> str:
-        """SQL: why the attributes (``_keys``) hold a field ``event`` does not have (the first by name), or NULL."""
-        allowed = f"[{', '.join(map(literal, [*event.fields, landing.EVENT_NAME, landing.SHADOW]))}]"
-        return (f"CASE WHEN NOT list_has_all({allowed}, _keys) THEN 'field ' || "
-                f"list_sort([k FOR k IN _keys IF NOT list_contains({allowed}, k)])[1] "
+        """SQL: why the attributes (``_keys``) hold a field ``event`` does not have (the first by name), or NULL.
+
+        Quick when as many attributes as distinct known names are present (the usual case): then none is unknown."""
+        allowed = list(dict.fromkeys([*event.fields, landing.EVENT_NAME, landing.SHADOW]))
+        known = " + ".join(f"{q('p:' + name)}::INTEGER" for name in allowed)
+        listed = f"[{', '.join(map(literal, allowed))}]"
+        return (f"CASE WHEN len(_keys) = {known} THEN NULL WHEN NOT list_has_all({listed}, _keys) THEN 'field ' || "
+                f"list_sort([k FOR k IN _keys IF NOT list_contains({listed}, k)])[1] "
                 "|| ' is not a field of this event' END")
 
     def judged_sql(self, event: Event) -> str:
