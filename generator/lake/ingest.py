@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,10 +114,12 @@ class Landed:
 
 
 class Ingest:
-    def __init__(self, model: Model, lake: Lake, batch_bytes: int = BATCH_BYTES) -> None:
+    def __init__(self, model: Model, lake: Lake, batch_bytes: int = BATCH_BYTES,
+                 part_bytes: int = landing.PART_BYTES) -> None:
         self.model = model
         self.lake = lake
         self.batch_bytes = batch_bytes
+        self.part_bytes = part_bytes
         self.windows = Windows.of(model)
         self.arrow = {e.name: tables.event_schema(model, e) for e in model.events}
         self.time_field = {e.name: tables.timestamp_field(model, e) for e in model.events}
@@ -277,37 +280,45 @@ FROM (
                                               "_landed_ms": pa.array([ms for _, _, ms in files], pa.int64())}))
         self._stage(con, [f for f, _, _ in files])
         written: Counter[str] = Counter()
-        quarantine = self._quarantined(con.execute(
-            "SELECT '' AS event_type, _reason, _src, _raw, _landed_ms FROM staged WHERE _event IS NULL "
-            "ORDER BY rowid").fetchall(), batch, summary)
-        for event in self.model.events:
-            objects = self._objects_of(event)
-            if objects:  # Python judges the rows holding an object
-                con.register("objects", self._objects(con, event, objects))
-            con.execute(f"CREATE OR REPLACE TEMP VIEW judged AS {self.judged_sql(event)}")
-            quarantine += self._quarantined(con.execute(
-                f"SELECT {literal(event.name)}, _reason, _src, _raw, {q(tables.LANDED_MS)} FROM judged "
-                "WHERE _reason IS NOT NULL ORDER BY _row").fetchall(), batch, summary)
-            self._late(con, event, batch, name, summary)
-            valid = "_reason IS NULL AND NOT _late"
-            lags = _arrow(con.sql(f"SELECT greatest(0, {q(tables.LANDED_MS)} - {q(tables.EVENT_MS)}) FROM judged "
-                                  f"WHERE {valid}")).column(0)
-            if not len(lags):
-                continue
-            summary.lag_chunks.append(lags.combine_chunks().cast(pa.int64()))
-            fresh = self._fresh(con, event, name, valid)
-            for day in sorted(pc.unique(fresh.column("_day")).to_pylist()):
-                rows = fresh.filter(pc.equal(fresh.column("_day"), pa.scalar(day, pa.date32())))
-                self._write(rows.select(self.arrow[event.name].names).cast(self.arrow[event.name]),
-                            self.lake.partition(event.name, day), name)
-                summary.stale_dates.add(day.isoformat())
-            summary.ingested[event.name] += fresh.num_rows
-            summary.duplicates[event.name] += len(lags) - fresh.num_rows
-            for src, n in zip(*pc.value_counts(fresh.column("_src")).flatten(), strict=True):
-                written[batch[src.as_py()].path] += n.as_py()
-        if quarantine:
-            self._write(pa.Table.from_pylist(quarantine, tables.QUARANTINE_SCHEMA),
-                        self.lake.path(QUARANTINE, f"ingest_date={_today()}"), name)
+        # Parquet is written by a thread of its own (pyarrow lets go of the GIL) while DuckDB works on the next event;
+        # every file is written before this returns, so before the manifest says the batch was ingested.
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            writes: list[Future[None]] = []
+            quarantine = self._quarantined(con.execute(
+                "SELECT '' AS event_type, _reason, _src, _raw, _landed_ms FROM staged WHERE _event IS NULL "
+                "ORDER BY rowid").fetchall(), batch, summary)
+            for event in self.model.events:
+                objects = self._objects_of(event)
+                if objects:  # Python judges the rows holding an object
+                    con.register("objects", self._objects(con, event, objects))
+                con.execute(f"CREATE OR REPLACE TEMP VIEW judged AS {self.judged_sql(event)}")
+                quarantine += self._quarantined(con.execute(
+                    f"SELECT {literal(event.name)}, _reason, _src, _raw, {q(tables.LANDED_MS)} FROM judged "
+                    "WHERE _reason IS NOT NULL ORDER BY _row").fetchall(), batch, summary)
+                self._late(con, event, batch, name, summary)
+                valid = "_reason IS NULL AND NOT _late"
+                lags = _arrow(con.sql(f"SELECT greatest(0, {q(tables.LANDED_MS)} - {q(tables.EVENT_MS)}) "
+                                      f"FROM judged WHERE {valid}")).column(0)
+                if not len(lags):
+                    continue
+                summary.lag_chunks.append(lags.combine_chunks().cast(pa.int64()))
+                fresh = self._fresh(con, event, name, valid)
+                offset = 0  # the rows are in date order: each date's rows are a slice
+                for day, n in sorted(zip(*(c.to_pylist() for c in pc.value_counts(fresh.column("_day")).flatten()),
+                                         strict=True)):
+                    rows = fresh.slice(offset, n).select(self.arrow[event.name].names).cast(self.arrow[event.name])
+                    offset += n
+                    writes.append(writer.submit(self._write, rows, self.lake.partition(event.name, day), name))
+                    summary.stale_dates.add(day.isoformat())
+                summary.ingested[event.name] += fresh.num_rows
+                summary.duplicates[event.name] += len(lags) - fresh.num_rows
+                for src, n in zip(*pc.value_counts(fresh.column("_src")).flatten(), strict=True):
+                    written[batch[src.as_py()].path] += n.as_py()
+            if quarantine:
+                self._write(pa.Table.from_pylist(quarantine, tables.QUARANTINE_SCHEMA),
+                            self.lake.path(QUARANTINE, f"ingest_date={_today()}"), name)
+            for write in writes:
+                write.result()  # raises what the write raised
         return written
 
     def _objects(self, con: Any, event: Event, names: list[str]) -> pa.Table:
@@ -392,7 +403,7 @@ FROM (
                 summary.files_skipped += 1
                 continue
             local = []
-            for part, (text, suffix) in enumerate(landing.ndjson(data)):
+            for part, (text, suffix) in enumerate(landing.ndjson(data, self.part_bytes)):
                 local.append(os.path.join(work, f"{len(batch)}-{part}{suffix}"))
                 with open(local[-1], "wb") as out:
                     out.write(text)
