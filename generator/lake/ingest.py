@@ -209,29 +209,34 @@ FROM (
 
     def _segments(self, event: Event) -> list[str]:
         """SQL: why an event fails its schema (its first field, in field order, missing or failing; then a field it
-        does not have; then no event time), cut before each ``object`` field, whose verdict Python gives."""
-        segments: list[list[str]] = [[]]
+        does not have; then no event time), cut before each ``object`` field, whose verdict Python gives. Each
+        segment first checks that all is well (the usual case, cheaper than finding the first problem)."""
+        terms: list[list[str]] = [[]]
+        well: list[list[str]] = [[]]
         for name in event.fields:
-            missing = literal(f"field {name} is required") if name in event.required else "NULL"
             if name in self.objects:
-                if missing != "NULL":
-                    segments[-1].append(f"CASE WHEN NOT {q('p:' + name)} THEN {missing} END")
-                segments.append([])
+                terms.append([])
+                well.append([])
                 continue
-            segments[-1].append(f"CASE WHEN NOT {q('p:' + name)} THEN {missing} "
-                                f"ELSE 'field {name} ' || {q('r:' + name)} END")
-        segments[-1] += [self._unknown(event), "CASE WHEN _event_ms IS NULL THEN 'has no event time' END"]
-        return [f"coalesce({', '.join(terms)})" if terms else "NULL" for terms in segments]
+            missing = literal(f"field {name} is required") if name in event.required else "NULL"
+            terms[-1].append(f"CASE WHEN NOT {q('p:' + name)} THEN {missing} "
+                             f"ELSE 'field {name} ' || {q('r:' + name)} END")
+            well[-1] += [q("p:" + name)] * (name in event.required) + [f"{q('r:' + name)} IS NULL"]
+        terms[-1] += [self._unknown(event), "CASE WHEN _event_ms IS NULL THEN 'has no event time' END"]
+        well[-1] += [self._known(event), "_event_ms IS NOT NULL"]
+        return [f"CASE WHEN {' AND '.join(w)} THEN NULL ELSE coalesce({', '.join(t)}) END" if t else "NULL"
+                for t, w in zip(terms, well, strict=True)]
 
     @staticmethod
-    def _unknown(event: Event) -> str:
-        """SQL: why the attributes (``_keys``) hold a field ``event`` does not have (the first by name), or NULL.
+    def _known(event: Event) -> str:
+        """SQL: true when as many attributes as distinct known names are present: then none is unknown."""
+        allowed = dict.fromkeys([*event.fields, landing.EVENT_NAME, landing.SHADOW])
+        return f"len(_keys) = {' + '.join(q('p:' + name) + '::INTEGER' for name in allowed)}"
 
-        Quick when as many attributes as distinct known names are present (the usual case): then none is unknown."""
-        allowed = list(dict.fromkeys([*event.fields, landing.EVENT_NAME, landing.SHADOW]))
-        known = " + ".join(f"{q('p:' + name)}::INTEGER" for name in allowed)
-        listed = f"[{', '.join(map(literal, allowed))}]"
-        return (f"CASE WHEN len(_keys) = {known} THEN NULL WHEN NOT list_has_all({listed}, _keys) THEN 'field ' || "
+    def _unknown(self, event: Event) -> str:
+        """SQL: why the attributes (``_keys``) hold a field ``event`` does not have (the first by name), or NULL."""
+        listed = f"[{', '.join(map(literal, dict.fromkeys([*event.fields, landing.EVENT_NAME, landing.SHADOW])))}]"
+        return (f"CASE WHEN {self._known(event)} THEN NULL WHEN NOT list_has_all({listed}, _keys) THEN 'field ' || "
                 f"list_sort([k FOR k IN _keys IF NOT list_contains({listed}, k)])[1] "
                 "|| ' is not a field of this event' END")
 
