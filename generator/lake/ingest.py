@@ -13,9 +13,10 @@ Batch, idempotent and resumable:
   T+2 days by default) goes to ``late/``; the rest go to their own date's partition, and that date's rollups
   become stale (``_state/stale.json``).
 
-The work is DuckDB's: its JSON reader parses the files, SQL flattens OTLP into events, types and judges the
-fields, finds duplicates and orders the rows; Python only moves files and decodes the rare rows that need
-it (quarantined and late records, ``object`` fields).
+The work is DuckDB's: in one pass over a batch (``staged_sql``), its JSON reader parses the files and SQL
+flattens OTLP into events and types and judges the fields of every event type into one table; a few queries
+per event type then find duplicates and order the rows. Python only moves files, writes Parquet (pyarrow, on
+any filesystem) and decodes the rare rows that need it (quarantined and late records, ``object`` fields).
 
 Timeliness (event time → landed time, the landing file's modification time) is summarised per run and
 written as Prometheus text (``_state/lake.prom``, for node_exporter's textfile collector).
