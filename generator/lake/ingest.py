@@ -58,7 +58,7 @@ LAG_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 2 * 86400, 3 * 86400)
 BATCH_BYTES = 64 << 20
 """Landing bytes per batch (whole files): the collector's rotation size, about two million events zstd-compressed."""
 DAY_MS = 86400_000
-_MEMBERS = {"string": ("stringValue",), "integer": ("intValue",), "number": ("intValue", "doubleValue"),
+_MEMBERS = {"string": ("stringValue",), "integer": ("intValue", "doubleValue"), "number": ("intValue", "doubleValue"),
             "boolean": ("boolValue",), "array": ()}
 """The ``AnyValue`` members a field of each JSON Schema type is usually read from (as the runtime sends it); the
 others are read from the attribute itself, for the rows that hold them only."""
