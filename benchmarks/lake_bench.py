@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import struct
 import subprocess
@@ -129,11 +130,13 @@ def main() -> None:
         ingest_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
         duplicates = sum(summary.duplicates.values())
         assert sum(summary.ingested.values()) + duplicates == written, summary.to_dict(2)
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kB
         rounds.append({"seconds": round(ingest_s, 2), "events_per_s": round(written / ingest_s),
-                       "cpu_seconds": round(cpu_s, 2), "duplicates": duplicates, "uptime": uptime()})
+                       "cpu_seconds": round(cpu_s, 2), "duplicates": duplicates, "peak_rss_gb": round(peak_gb, 2),
+                       "uptime": uptime()})
         print(f"  ingest: {written:,} events in {ingest_s:.1f} s = {written / ingest_s:,.0f} events/s "
               f"({cpu_s:.1f} CPU-s = {written / cpu_s:,.0f} events per CPU-second; {duplicates:,} duplicates "
-              f"found)\n    {rounds[-1]['uptime']}")
+              f"found; peak memory so far {peak_gb:.1f} GB)\n    {rounds[-1]['uptime']}")
     result["ingest"] = rounds
     if not rounds:
         print(f"  no ingest: rolling up the lake in {work / 'lake'}")

@@ -10,21 +10,36 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
+import struct
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.generate import load
-from obsgen.lake import access, commands, rollup
+from obsgen.lake import access, commands, landing, rollup
 from obsgen.lake.ingest import Ingest
 from obsgen.lake.layout import Lake
 from obsgen.model import Model
 
-from tests.support.lake import ARMS, ERRORS, IMPRESSIONS_PER_REQUEST, Truth, ms, rid, sha, truth_day, write_landing
+from tests.support.lake import (
+    ARMS,
+    ERRORS,
+    IMPRESSIONS_PER_REQUEST,
+    Truth,
+    landing_file,
+    ms,
+    rid,
+    sha,
+    truth_day,
+    write_landing,
+)
 
 DAY = dt.date(2026, 11, 20)
 LANDED = dt.datetime(2026, 11, 21, 3, tzinfo=dt.UTC)
@@ -152,6 +167,28 @@ def test_a_run_killed_before_its_manifest_is_finished_by_the_next(tmp_path: Path
     for event in model.events:
         assert pq.read_table(lake.partition(event.name, DAY)).num_rows == sum(
             1 for name, _ in truth.events if name == event.name)
+
+
+def test_any_landing_line_is_read_whole(tmp_path: Path, model: Model, truth: Truth) -> None:
+    """Lines off the reader's usual path are read all the same: one holding both signals (no request the exporter
+    writes), one larger than the JSON reader's default buffer (read again with the large one), a file cut into a
+    part per message."""
+    half = len(truth.events) // 2
+    logs, spans = (json.loads(line) for line in landing_file(model, truth.events[:half], per_message=half,
+                                                             compress=False).splitlines())
+    big, rest = (json.loads(line) for line in landing_file(model, truth.events[half:], per_message=half + 1,
+                                                           compress=False).splitlines())
+    padding = {"key": "padding", "value": {"stringValue": "x" * (landing.MESSAGE_BYTES * 2 + 1)}}
+    big["resourceLogs"][0]["resource"]["attributes"].append(padding)
+    folder = tmp_path / "landing" / model.service.name
+    folder.mkdir(parents=True)
+    frames = [pa.compress(json.dumps(m).encode(), codec="zstd", asbytes=True) for m in ({**logs, **spans}, big, rest)]
+    (folder / "events.jsonl").write_bytes(b"".join(struct.pack(">I", len(f)) + f for f in frames))
+    os.utime(folder / "events.jsonl", (LANDED.timestamp(), LANDED.timestamp()))
+    lake = Lake.at(str(tmp_path / "lake"))
+    summary = Ingest(model, lake, part_bytes=1).run(str(tmp_path / "landing"))
+    assert summary.ingested == Counter(name for name, _ in truth.events)
+    assert not summary.quarantined and not sum(summary.duplicates.values())
 
 
 def _request(n: int, day: dt.date) -> tuple[str, dict[str, Any]]:

@@ -13,9 +13,10 @@ Batch, idempotent and resumable:
   T+2 days by default) goes to ``late/``; the rest go to their own date's partition, and that date's rollups
   become stale (``_state/stale.json``).
 
-The work is DuckDB's: its JSON reader parses the files, SQL flattens OTLP into events, types and judges the
-fields, finds duplicates and orders the rows; Python only moves files and decodes the rare rows that need
-it (quarantined and late records, ``object`` fields).
+The work is DuckDB's: in one pass over a batch (``staged_sql``), its JSON reader parses the files and SQL
+flattens OTLP into events and types and judges the fields of every event type into one table; a few queries
+per event type then find duplicates and order the rows. Python only moves files, writes Parquet (pyarrow, on
+any filesystem) and decodes the rare rows that need it (quarantined and late records, ``object`` fields).
 
 Timeliness (event time → landed time, the landing file's modification time) is summarised per run and
 written as Prometheus text (``_state/lake.prom``, for node_exporter's textfile collector).
@@ -32,6 +33,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,10 @@ LAG_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 2 * 86400, 3 * 86400)
 BATCH_BYTES = 64 << 20
 """Landing bytes per batch (whole files): the collector's rotation size, about two million events zstd-compressed."""
 DAY_MS = 86400_000
+_MEMBERS = {"string": ("stringValue",), "integer": ("intValue", "doubleValue"), "number": ("intValue", "doubleValue"),
+            "boolean": ("boolValue",), "array": ()}
+"""The ``AnyValue`` members a field of each JSON Schema type is usually read from (as the runtime sends it); the
+others are read from the attribute itself, for the rows that hold them only."""
 MAX_TIME_MS = 8_640_000_000_000_000
 """The furthest event time from 1970 a date holds (JavaScript's limit, ±273,790 years)."""
 
@@ -104,22 +110,29 @@ class Landed:
     digest: str
     size: int
     landed_ms: int
-    local: str
-    """Where DuckDB reads it (a temporary file of JSON lines, zstd-compressed or not)."""
+    local: list[str]
+    """Where DuckDB reads it: temporary files of JSON lines, zstd-compressed or not (``obsgen.lake.landing.ndjson``)."""
 
 
 class Ingest:
-    def __init__(self, model: Model, lake: Lake, batch_bytes: int = BATCH_BYTES) -> None:
+    def __init__(self, model: Model, lake: Lake, batch_bytes: int = BATCH_BYTES,
+                 part_bytes: int = landing.PART_BYTES) -> None:
         self.model = model
         self.lake = lake
         self.batch_bytes = batch_bytes
+        self.part_bytes = part_bytes
         self.windows = Windows.of(model)
         self.arrow = {e.name: tables.event_schema(model, e) for e in model.events}
         self.time_field = {e.name: tables.timestamp_field(model, e) for e in model.events}
         self.key_field = {e.name: tables.key_field(model, e) for e in model.events}
-        names = list(dict.fromkeys(f for e in model.events for f in e.fields))
-        self.schemas = {name: attribute_schema(model.attributes[name]) for name in names}
+        self.fields = list(dict.fromkeys(f for e in model.events for f in e.fields))
+        self.holders = {f: [e.name for e in model.events if f in e.fields] for f in self.fields}
+        self.schemas = {name: attribute_schema(model.attributes[name]) for name in self.fields}
         self.objects = {name: compile_check(s) for name, s in self.schemas.items() if s["type"] == "object"}
+        self.segments = max((len(self._objects_of(e)) for e in model.events), default=0) + 1
+
+    def _objects_of(self, event: Event) -> list[str]:
+        return [f for f in event.fields if f in self.objects]
 
     # -- the SQL ------------------------------------------------------------------------------------
 
@@ -129,127 +142,197 @@ class Ingest:
         t = q("t:" + tf) if tf else "_signal_ms"
         return f"CASE WHEN {t} BETWEEN {-MAX_TIME_MS} AND {MAX_TIME_MS} THEN CAST({t} AS BIGINT) END"
 
-    def landed_sql(self, files: list[str]) -> str:
-        """SQL: every landed event (``obsgen.lake.landing.events_sql``) with its landing file's path and time."""
-        return (f"SELECT e.*, f._landed_ms FROM ({landing.events_sql(self.model, files)}) AS e "
-                "JOIN batch_files AS f USING (_file)")
+    def _by_event(self, sql: dict[str, str], otherwise: str = "NULL") -> str:
+        """SQL: per event name (``_event``), its expression; ``otherwise`` for the rest."""
+        whens = " ".join(f"WHEN {literal(name)} THEN {expr}" for name, expr in sql.items())
+        return f"CASE _event {whens} ELSE {otherwise} END" if whens else otherwise
 
-    def staged_sql(self, event: Event) -> str:
-        """SQL: the landed rows of ``event`` with, per field, its presence, typed value and reason (``object``
-        fields: presence only), the event time and date, whether it is late, and the attributes as JSON text
-        where a record may be needed (invalid, late, or holding an object to be judged in Python)."""
+    def staged_sql(self, files: list[str], message_bytes: int = landing.MESSAGE_BYTES) -> str:
+        """SQL: every landed event (``obsgen.lake.landing.events_sql``) of every event type in one pass: its
+        landing file (``_src``, ``_landed_ms``), event, time, date, whether it is late, each field of its event
+        as the lake's column (``t:<field>``; ``object`` fields: only whether present, ``p:<field>``), why it is
+        invalid (``_reason``, then ``_reason<i>`` after its i-th ``object`` field, which Python judges) and its
+        attributes as JSON text where a record may be needed (invalid, late, or holding an object)."""
         late_ms = self.windows["late_arrival"] * DAY_MS
-        level1, level2, level3 = ["*"], ["*"], ["*"]
-        for name in event.fields:
-            schema, v = self.schemas[name], q("v:" + name)
+        # Each attribute's kind, and the members fields are usually read from, as lists beside the attributes: a
+        # field's value is then a list element or two at its attribute's index (the last attribute of its name wins).
+        # (A member read for rare rows only is read from the attribute itself, and once: DuckDB computes an
+        # expression a query repeats for every row.)
+        needed = {m for f in self.fields if f not in self.objects for m in _MEMBERS[self.schemas[f]["type"]]}
+        lists = [f"[{schema_sql.kind(schema_sql.members('a.value'))} FOR a IN _attrs] AS _kinds",
+                 *(f"[a.value.{m} FOR a IN _attrs] AS {q('m:' + m)}" for m, _ in schema_sql.KINDS if m in needed)]
+
+        def member(x: str) -> schema_sql.Member:
+            return lambda m: f"{q('m:' + m)}[{x}]" if m in needed else f"_attrs[{x}].value.{m}"
+
+        level1, level2 = ["*"], ["*"]
+        for name in dict.fromkeys([*self.fields, landing.EVENT_NAME, landing.SHADOW]):
+            holders, x = self.holders.get(name, []), q("x:" + name)
             position = f"list_position(_rkeys, {literal(name)})"
-            level1.append(f"_attrs[len(_keys) + 1 - {position}].value AS {v}, "
-                          f"{position} IS NOT NULL AS {q('p:' + name)}")
-            if name in self.objects:
-                continue
-            level2.append(f"{schema_sql.typed(v, schema)} AS {q('t:' + name)}")
-            level3.append(f"CASE WHEN {q('p:' + name)} THEN {schema_sql.reason(schema, q('t:' + name))} END "
-                          f"AS {q('r:' + name)}")
-        suspect = " OR ".join([f"({self._reason(event, objects=False)}) IS NOT NULL", "_event_ms IS NULL", "_late",
-                               *(q("p:" + f) for f in event.fields if f in self.objects)])
-        values = ", ".join(q("v:" + name) for name in event.fields)
+            if name in self.holders and len(holders) < len(self.model.events):  # the other events' rows: not needed
+                position = f"CASE WHEN _event IN ({', '.join(map(literal, holders))}) THEN {position} END"
+            level1.append(f"len(_keys) + 1 - {position} AS {x}")
+            level2.append(f"{x} IS NOT NULL AS {q('p:' + name)}")
+            if name in self.schemas and name not in self.objects:
+                typed = schema_sql.typed(member(x), f"_kinds[{x}]", self.schemas[name])
+                level2.append(f"{typed} AS {q('t:' + name)}")
+        reasons = [f"CASE WHEN {q('p:' + name)} THEN {schema_sql.reason(self.schemas[name], q('t:' + name))} END "
+                   f"AS {q('r:' + name)}" for name in self.fields if name not in self.objects]
+        event_ms = self._by_event({e.name: self._event_ms(e) for e in self.model.events})
+        segments = [self._by_event({e.name: s[i] for e in self.model.events
+                                    for s in [self._segments(e)] if i < len(s)},
+                                   literal("not an event of the spec") if i == 0 else "NULL")
+                    for i in range(self.segments)]
+        cols = [f"{schema_sql.column(self.schemas[f], q('t:' + f))} AS {q('t:' + f)}" if f not in self.objects
+                else q("p:" + f) for f in self.fields]
+        names = [q(self._segment(i)) for i in range(self.segments)]
+        suspect = " OR ".join(["_event IS NULL", "_late", *(f"{n} IS NOT NULL" for n in names),
+                               *(q("p:" + f) for f in self.objects)])
         return f"""
-SELECT * EXCLUDE (_attrs, _keys, {values}), CASE WHEN {suspect} THEN to_json(_attrs) END AS _raw
+SELECT _src, _event, _shadow, _event_ms, _landed_ms, _day, _late, {', '.join([*cols, *names])},
+       CASE WHEN {suspect} THEN to_json(_attrs) END AS _raw
 FROM (
-  SELECT *, _landed_ms >= (floor(_event_ms / {DAY_MS}) + 1) * {DAY_MS} + {late_ms} AS _late,
+  SELECT *, {', '.join(f"{seg} AS {name}" for seg, name in zip(segments, names, strict=True))},
+         _landed_ms >= (floor(_event_ms / {DAY_MS}) + 1) * {DAY_MS} + {late_ms} AS _late,
          (DATE '1970-01-01' + CAST(floor(_event_ms / {DAY_MS}) AS INTEGER)) AS _day
   FROM (
-    SELECT * EXCLUDE (_rkeys), {self._event_ms(event)} AS _event_ms, {self._unknown(event)} AS _unknown FROM (
-      SELECT {', '.join(level3)} FROM (
+    SELECT *, {event_ms} AS _event_ms FROM (
+      SELECT *, {', '.join(reasons)} FROM (
         SELECT {', '.join(level2)} FROM (
           SELECT {', '.join(level1)} FROM (
-            SELECT *, rowid AS _row, list_reverse(_keys) AS _rkeys FROM landed
-            WHERE _event = {literal(event.name)}))))))"""
-
-    def _reason(self, event: Event, objects: bool) -> str:
-        """SQL: why an event fails its schema: its first field (in field order) missing or failing, then a field it
-        does not have; ``objects``: with the verdicts on ``object`` fields (from Python)."""
-        terms = []
-        for name in event.fields:
-            if name in self.objects and not objects:
-                continue
-            missing = literal(f"field {name} is required") if name in event.required else "NULL"
-            terms.append(f"CASE WHEN NOT {q('p:' + name)} THEN {missing} "
-                         f"ELSE 'field {name} ' || {q('r:' + name)} END")
-        return f"coalesce({', '.join([*terms, '_unknown'])})"
+            SELECT e.*, list_reverse(_keys) AS _rkeys, {', '.join(lists)}, f._src, f._landed_ms
+            FROM ({landing.events_sql(self.model, files, message_bytes)}) AS e
+            JOIN batch_files AS f USING (_file)))))))"""
 
     @staticmethod
-    def _unknown(event: Event) -> str:
+    def _segment(i: int) -> str:
+        return "_reason" if i == 0 else f"_reason{i}"
+
+    def _segments(self, event: Event) -> list[str]:
+        """SQL: why an event fails its schema (its first field, in field order, missing or failing; then a field it
+        does not have; then no event time), cut before each ``object`` field, whose verdict Python gives. Each
+        segment first checks that all is well (the usual case, cheaper than finding the first problem)."""
+        terms: list[list[str]] = [[]]
+        well: list[list[str]] = [[]]
+        for name in event.fields:
+            if name in self.objects:
+                terms.append([])
+                well.append([])
+                continue
+            missing = literal(f"field {name} is required") if name in event.required else "NULL"
+            terms[-1].append(f"CASE WHEN NOT {q('p:' + name)} THEN {missing} "
+                             f"ELSE 'field {name} ' || {q('r:' + name)} END")
+            well[-1] += [q("p:" + name)] * (name in event.required) + [f"{q('r:' + name)} IS NULL"]
+        terms[-1] += [self._unknown(event), "CASE WHEN _event_ms IS NULL THEN 'has no event time' END"]
+        well[-1] += [self._known(event), "_event_ms IS NOT NULL"]
+        return [f"CASE WHEN {' AND '.join(w)} THEN NULL ELSE coalesce({', '.join(t)}) END" if t else "NULL"
+                for t, w in zip(terms, well, strict=True)]
+
+    @staticmethod
+    def _known(event: Event) -> str:
+        """SQL: true when as many attributes as distinct known names are present: then none is unknown."""
+        allowed = dict.fromkeys([*event.fields, landing.EVENT_NAME, landing.SHADOW])
+        return f"len(_keys) = {' + '.join(q('p:' + name) + '::INTEGER' for name in allowed)}"
+
+    def _unknown(self, event: Event) -> str:
         """SQL: why the attributes (``_keys``) hold a field ``event`` does not have (the first by name), or NULL."""
-        allowed = f"[{', '.join(map(literal, [*event.fields, landing.EVENT_NAME, landing.SHADOW]))}]"
-        return (f"CASE WHEN NOT list_has_all({allowed}, _keys) THEN 'field ' || "
-                f"list_sort([k FOR k IN _keys IF NOT list_contains({allowed}, k)])[1] "
+        listed = f"[{', '.join(map(literal, dict.fromkeys([*event.fields, landing.EVENT_NAME, landing.SHADOW])))}]"
+        return (f"CASE WHEN {self._known(event)} THEN NULL WHEN NOT list_has_all({listed}, _keys) THEN 'field ' || "
+                f"list_sort([k FOR k IN _keys IF NOT list_contains({listed}, k)])[1] "
                 "|| ' is not a field of this event' END")
 
-    def judged_sql(self, event: Event, objects: bool) -> str:
-        """SQL: the staged rows of ``event`` as the lake's columns, with their natural key and reason."""
-        cols = ", ".join(f"{schema_sql.column(self.schemas[f], q('t:' + f))} AS {q(f)}" for f in event.fields)
-        content = ", ".join(f"{q(f)} := {q('t:' + f)}" for f in sorted(event.fields))
+    def judged_sql(self, event: Event) -> str:
+        """SQL: the staged rows of ``event`` as the lake's columns, with their reason (``object`` fields: with the
+        verdicts Python gave, table ``objects``)."""
+        objects = self._objects_of(event)
+        cols = [f"o.{q('t:' + f)} AS {q(f)}" if f in self.objects else f"{q('t:' + f)} AS {q(f)}"
+                for f in event.fields]
+        terms = [self._segment(0)]
+        for i, name in enumerate(objects, start=1):
+            missing = literal(f"field {name} is required") if name in event.required else "NULL"
+            terms += [f"CASE WHEN {q('p:' + name)} THEN 'field {name} ' || o.{q('r:' + name)} ELSE {missing} END",
+                      self._segment(i)]
+        rows = f"(SELECT rowid AS _row, * FROM staged WHERE _event = {literal(event.name)}) AS s"
+        joined = f"{rows} LEFT JOIN objects AS o USING (_row)" if objects else rows
+        return (f"SELECT {', '.join(cols)}, _event_ms AS {q(tables.EVENT_MS)}, _landed_ms AS {q(tables.LANDED_MS)}, "
+                f"_shadow AS {q(tables.SHADOW)}, _day, _late, _row, _src, _raw, coalesce({', '.join(terms)}) "
+                f"AS _reason FROM {joined}")
+
+    def _key(self, event: Event) -> str:
+        """SQL: the natural key of a judged row of ``event``: its context key, or the MD5 of its fields as JSON."""
+        content = ", ".join(f"{q(f)} := {q(f)}" for f in sorted(event.fields))
         key = f"md5(to_json(struct_pack({content})))"
         kf = self.key_field[event.name]
-        if kf is not None:
-            key = f"coalesce(CAST({q('t:' + kf)} AS VARCHAR), {key})"
-        reason = (f"coalesce({self._reason(event, objects=True)}, "
-                  "CASE WHEN _event_ms IS NULL THEN 'has no event time' END)")
-        joined = "staged LEFT JOIN objects USING (_row)" if objects else f"({self.staged_sql(event)})"
-        return (f"SELECT {cols}, {key} AS {q(tables.KEY)}, _event_ms AS {q(tables.EVENT_MS)}, "
-                f"_landed_ms AS {q(tables.LANDED_MS)}, _shadow AS {q(tables.SHADOW)}, _day, _late, _row, _file, "
-                f"_raw, {reason} AS _reason FROM {joined}")
+        return f"coalesce(CAST({q(kf)} AS VARCHAR), {key})" if kf is not None else key
 
     # -- a batch of landing files -------------------------------------------------------------------
 
+    def _stage(self, con: Any, files: list[str]) -> None:
+        """The batch's events into the table ``staged`` (read again with the large buffer if a request needs it)."""
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(files)}")
+        except Exception as e:  # duckdb.InvalidInputException: one export request exceeds the reader's buffer
+            if "maximum_object_size" not in str(e):
+                raise
+            con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(files, landing.MAX_MESSAGE_BYTES)}")
+
     def ingest_batch(self, con: Any, batch: list[Landed], summary: Summary) -> dict[str, int]:
-        """Ingest ``batch`` (one DuckDB pass); returns the events written per landing file."""
+        """Ingest ``batch`` (one DuckDB pass over its files, then a query or two per event); returns the events
+        written per landing file."""
         name = f"part-{(batch[0].digest if len(batch) == 1 else _digest(b.digest for b in batch))[:16]}.parquet"
-        source = {b.local: b.path for b in batch}
-        con.register("batch_files", pa.table({"_file": [b.local for b in batch],
-                                              "_landed_ms": pa.array([b.landed_ms for b in batch], pa.int64())}))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE landed AS {self.landed_sql([b.local for b in batch])}")
+        files = [(local, i, b.landed_ms) for i, b in enumerate(batch) for local in b.local]
+        con.register("batch_files", pa.table({"_file": [f for f, _, _ in files],
+                                              "_src": pa.array([i for _, i, _ in files], pa.int32()),
+                                              "_landed_ms": pa.array([ms for _, _, ms in files], pa.int64())}))
+        self._stage(con, [f for f, _, _ in files])
         written: Counter[str] = Counter()
-        quarantine = self._quarantined(con.execute(
-            "SELECT '' AS event_type, 'not an event of the spec' AS reason, _file, to_json(_attrs), _landed_ms "
-            "FROM landed WHERE _event IS NULL ORDER BY rowid").fetchall(), source, summary)
-        for event in self.model.events:
-            objects = [f for f in event.fields if f in self.objects]
-            if objects:  # staged first: Python judges the rows holding an object
-                con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(event)}")
-                con.register("objects", self._objects(con, objects))
-            con.execute(f"CREATE OR REPLACE TEMP TABLE judged AS {self.judged_sql(event, bool(objects))}")
-            quarantine += self._quarantined(con.execute(
-                f"SELECT {literal(event.name)}, _reason, _file, _raw, {q(tables.LANDED_MS)} FROM judged "
-                "WHERE _reason IS NOT NULL ORDER BY _row").fetchall(), source, summary)
-            self._late(con, event, source, name, summary)
-            valid = "_reason IS NULL AND NOT _late"
-            lags = _arrow(con.sql(f"SELECT greatest(0, {q(tables.LANDED_MS)} - {q(tables.EVENT_MS)}) FROM judged "
-                                  f"WHERE {valid}")).column(0)
-            if not len(lags):
-                continue
-            summary.lag_chunks.append(lags.combine_chunks().cast(pa.int64()))
-            fresh = self._fresh(con, event, name, valid)
-            for day in sorted(pc.unique(fresh.column("_day")).to_pylist()):
-                rows = fresh.filter(pc.equal(fresh.column("_day"), pa.scalar(day, pa.date32())))
-                self._write(rows.select(self.arrow[event.name].names).cast(self.arrow[event.name]),
-                            self.lake.partition(event.name, day), name)
-                summary.stale_dates.add(day.isoformat())
-            summary.ingested[event.name] += fresh.num_rows
-            summary.duplicates[event.name] += len(lags) - fresh.num_rows
-            for local, n in zip(*pc.value_counts(fresh.column("_file")).flatten(), strict=True):
-                written[source[local.as_py()]] += n.as_py()
-        if quarantine:
-            self._write(pa.Table.from_pylist(quarantine, tables.QUARANTINE_SCHEMA),
-                        self.lake.path(QUARANTINE, f"ingest_date={_today()}"), name)
+        # Parquet is written by a thread of its own (pyarrow lets go of the GIL) while DuckDB works on the next event;
+        # every file is written before this returns, so before the manifest says the batch was ingested.
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            writes: list[Future[None]] = []
+            quarantine = self._quarantined(con.execute(
+                "SELECT '' AS event_type, _reason, _src, _raw, _landed_ms FROM staged WHERE _event IS NULL "
+                "ORDER BY rowid").fetchall(), batch, summary)
+            for event in self.model.events:
+                objects = self._objects_of(event)
+                if objects:  # Python judges the rows holding an object
+                    con.register("objects", self._objects(con, event, objects))
+                con.execute(f"CREATE OR REPLACE TEMP VIEW judged AS {self.judged_sql(event)}")
+                quarantine += self._quarantined(con.execute(
+                    f"SELECT {literal(event.name)}, _reason, _src, _raw, {q(tables.LANDED_MS)} FROM judged "
+                    "WHERE _reason IS NOT NULL ORDER BY _row").fetchall(), batch, summary)
+                self._late(con, event, batch, name, summary)
+                valid = "_reason IS NULL AND NOT _late"
+                lags = _arrow(con.sql(f"SELECT greatest(0, {q(tables.LANDED_MS)} - {q(tables.EVENT_MS)}) "
+                                      f"FROM judged WHERE {valid}")).column(0)
+                if not len(lags):
+                    continue
+                summary.lag_chunks.append(lags.combine_chunks().cast(pa.int64()))
+                fresh = self._fresh(con, event, name, valid)
+                offset = 0  # the rows are in date order: each date's rows are a slice
+                for day, n in sorted(zip(*(c.to_pylist() for c in pc.value_counts(fresh.column("_day")).flatten()),
+                                         strict=True)):
+                    rows = fresh.slice(offset, n).select(self.arrow[event.name].names).cast(self.arrow[event.name])
+                    offset += n
+                    writes.append(writer.submit(self._write, rows, self.lake.partition(event.name, day), name))
+                    summary.stale_dates.add(day.isoformat())
+                summary.ingested[event.name] += fresh.num_rows
+                summary.duplicates[event.name] += len(lags) - fresh.num_rows
+                for src, n in zip(*pc.value_counts(fresh.column("_src")).flatten(), strict=True):
+                    written[batch[src.as_py()].path] += n.as_py()
+            if quarantine:
+                self._write(pa.Table.from_pylist(quarantine, tables.QUARANTINE_SCHEMA),
+                            self.lake.path(QUARANTINE, f"ingest_date={_today()}"), name)
+            for write in writes:
+                write.result()  # raises what the write raised
         return written
 
-    def _objects(self, con: Any, names: list[str]) -> pa.Table:
+    def _objects(self, con: Any, event: Event, names: list[str]) -> pa.Table:
         """``object`` fields, decoded and judged in Python by the compiled checks: ``_row``, typed text, reason."""
         out: dict[str, list[Any]] = {"_row": [], **{f"{c}:{name}": [] for name in names for c in "tr"}}
         present = " OR ".join(q("p:" + name) for name in names)
-        for row, raw in con.execute(f"SELECT _row, _raw FROM staged WHERE {present}").fetchall():
+        for row, raw in con.execute(f"SELECT rowid, _raw FROM staged WHERE _event = {literal(event.name)} "
+                                    f"AND ({present})").fetchall():
             values = landing.fields(raw, set(self.objects))
             out["_row"].append(row)
             for name in names:
@@ -259,27 +342,27 @@ FROM (
                                         if name in values and reason is None else None)
         return pa.table({k: pa.array(v, pa.int64() if k == "_row" else pa.string()) for k, v in out.items()})
 
-    def _quarantined(self, rows: list[tuple[Any, ...]], source: dict[str, str],
+    def _quarantined(self, rows: list[tuple[Any, ...]], batch: list[Landed],
                      summary: Summary) -> list[dict[str, Any]]:
         out = []
-        for event, reason, local, raw, landed_ms in rows:
+        for event, reason, src, raw, landed_ms in rows:
             record = landing.fields(raw, set(self.objects))
-            out.append({"event_type": event, "reason": reason, "source": source[local],
+            out.append({"event_type": event, "reason": reason, "source": batch[src].path,
                         "record": json.dumps(record, sort_keys=True, default=str), tables.LANDED_MS: landed_ms})
             summary.quarantined[event or "(unknown)"] += 1
         return out
 
-    def _late(self, con: Any, event: Event, source: dict[str, str], name: str, summary: Summary) -> None:
-        rows = con.execute(f"SELECT _day, _file, _raw, {q(tables.EVENT_MS)}, {q(tables.LANDED_MS)} FROM judged "
+    def _late(self, con: Any, event: Event, batch: list[Landed], name: str, summary: Summary) -> None:
+        rows = con.execute(f"SELECT _day, _src, _raw, {q(tables.EVENT_MS)}, {q(tables.LANDED_MS)} FROM judged "
                            "WHERE _reason IS NULL AND _late ORDER BY _day, _row").fetchall()
         by_day: dict[dt.date, list[dict[str, Any]]] = {}
-        for day, local, raw, event_ms, landed_ms in rows:
+        for day, src, raw, event_ms, landed_ms in rows:
             record = landing.fields(raw, set(self.objects))
-            by_day.setdefault(day, []).append({"source": source[local], "record": json.dumps(record, sort_keys=True),
+            by_day.setdefault(day, []).append({"source": batch[src].path, "record": json.dumps(record, sort_keys=True),
                                                tables.EVENT_MS: event_ms, tables.LANDED_MS: landed_ms})
             summary.late[event.name] += 1
-        for day, batch in by_day.items():
-            self._write(pa.Table.from_pylist(batch, tables.LATE_SCHEMA),
+        for day, rows_of_day in by_day.items():
+            self._write(pa.Table.from_pylist(rows_of_day, tables.LATE_SCHEMA),
                         self.lake.path(LATE, f"event_type={event.name}", f"event_date={day.isoformat()}"), name)
 
     def _fresh(self, con: Any, event: Event, name: str, valid: str) -> pa.Table:
@@ -290,10 +373,12 @@ FROM (
         con.register("seen", pa.concat_tables(seen) if seen else
                      pa.table({"_day": pa.array([], pa.date32()), tables.KEY: pa.array([], pa.string())}))
         key = q(tables.KEY)
+        # The first row of each key by min(_row), not row_number() = 1: DuckDB rewrites that into an aggregate that
+        # turns a -0.0 of the rows it carries into 0.0.
         return _arrow(con.sql(
-            f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY _day, {key} ORDER BY _row) AS _n "
-            f"FROM judged WHERE {valid}) AS c WHERE _n = 1 AND NOT EXISTS "
-            f"(SELECT 1 FROM seen AS s WHERE s._day = c._day AND s.{key} = c.{key}) "
+            f"WITH v AS (SELECT *, {self._key(event)} AS {key} FROM judged WHERE {valid}) "
+            f"SELECT * FROM v WHERE _row IN (SELECT min(_row) FROM v GROUP BY _day, {key}) AND NOT EXISTS "
+            f"(SELECT 1 FROM seen AS s WHERE s._day = v._day AND s.{key} = v.{key}) "
             f"ORDER BY _day, {q(tables.EVENT_MS)}, _row"))
 
     def _keys(self, directory: str, name: str) -> pa.Table:
@@ -323,10 +408,11 @@ FROM (
             if digest in manifest or any(b.digest == digest for b in batch):
                 summary.files_skipped += 1
                 continue
-            text, suffix = landing.ndjson(data)
-            local = os.path.join(work, f"{len(batch)}{suffix}")
-            with open(local, "wb") as out:
-                out.write(text)
+            local = []
+            for part, (text, suffix) in enumerate(landing.ndjson(data, self.part_bytes)):
+                local.append(os.path.join(work, f"{len(batch)}-{part}{suffix}"))
+                with open(local[-1], "wb") as out:
+                    out.write(text)
             landed_ms = info.mtime_ns // 1_000_000 if info.mtime_ns else int(time.time() * 1000)
             batch.append(Landed(info.path, digest, len(data), landed_ms, local))
             size += len(data)
@@ -356,7 +442,8 @@ FROM (
                     for landed in batch:
                         manifest[landed.digest] = {"path": landed.path, "bytes": landed.size,
                                                    "landed_ms": landed.landed_ms, "events": written[landed.path]}
-                        os.remove(landed.local)
+                        for local in landed.local:
+                            os.remove(local)
                     self.lake.write_json(MANIFEST, manifest)  # after each batch: a rerun resumes here
             finally:
                 con.close()

@@ -23,7 +23,7 @@ key-value list, are decoded and checked in Python by the compiled check itself, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from obsgen.lake.sql import literal
@@ -39,35 +39,47 @@ def q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def kind(v: str) -> str:
-    """The kind of the ``AnyValue`` expression ``v``: the first member present (NULL: no value)."""
-    whens = " ".join(f"WHEN {v}.{member} IS NOT NULL THEN '{k}'" for member, k in KINDS)
+Member = Callable[[str], str]
+"""SQL of one member (``stringValue``, ``intValue``, …) of an ``AnyValue``."""
+
+
+def members(v: str) -> Member:
+    """The members of the ``AnyValue`` expression ``v``."""
+    return lambda member: f"{v}.{member}"
+
+
+def kind(member: Member) -> str:
+    """The kind of an ``AnyValue`` (its ``member``s): the first member present (NULL: no value)."""
+    whens = " ".join(f"WHEN {member(name)} IS NOT NULL THEN '{k}'" for name, k in KINDS)
     return f"(CASE {whens} END)"
 
 
-def scalar(v: str, k: str, type_: str) -> str:
-    """The value of ``v`` (kind ``k``) as SQL of the JSON Schema ``type_``; NULL when it is not one."""
+def scalar(member: Member, k: str, type_: str) -> str:
+    """The value of an ``AnyValue`` (its ``member``s, its kind ``k``) as SQL of the JSON Schema ``type_``; NULL when
+    it is not one."""
     if type_ == "string":
-        return f"(CASE {k} WHEN 's' THEN {v}.stringValue WHEN 'y' THEN {v}.bytesValue END)"
+        return f"(CASE {k} WHEN 's' THEN {member('stringValue')} WHEN 'y' THEN {member('bytesValue')} END)"
+    d = member("doubleValue")
     if type_ == "integer":
-        return (f"(CASE {k} WHEN 'i' THEN TRY_CAST({v}.intValue AS HUGEINT) WHEN 'd' THEN (CASE WHEN "
-                f"isfinite({v}.doubleValue) AND {v}.doubleValue = trunc({v}.doubleValue) THEN "
-                f"TRY_CAST({v}.doubleValue AS HUGEINT) END) END)")
+        return (f"(CASE {k} WHEN 'i' THEN TRY_CAST({member('intValue')} AS HUGEINT) WHEN 'd' THEN (CASE WHEN "
+                f"isfinite({d}) AND {d} = trunc({d}) THEN TRY_CAST({d} AS HUGEINT) END) END)")
     if type_ == "number":
-        return (f"(CASE {k} WHEN 'i' THEN TRY_CAST({v}.intValue AS DOUBLE) WHEN 'd' THEN (CASE WHEN "
-                f"isfinite({v}.doubleValue) THEN {v}.doubleValue END) END)")
+        return (f"(CASE {k} WHEN 'i' THEN TRY_CAST({member('intValue')} AS DOUBLE) WHEN 'd' THEN (CASE WHEN "
+                f"isfinite({d}) THEN {d} END) END)")
     if type_ == "boolean":
-        return f"(CASE {k} WHEN 'b' THEN {v}.boolValue END)"
+        return f"(CASE {k} WHEN 'b' THEN {member('boolValue')} END)"
     raise ValueError(f"no SQL scalar for JSON Schema type {type_}")
 
 
-def typed(v: str, schema: Mapping[str, Any]) -> str:
-    """The typed value of the ``AnyValue`` expression ``v`` for a field of ``schema`` (NULL: wrong type)."""
+def typed(member: Member, k: str, schema: Mapping[str, Any]) -> str:
+    """The typed value of an ``AnyValue`` (its ``member``s, its kind ``k``) for a field of ``schema`` (NULL: wrong
+    type)."""
     type_ = schema["type"]
     if type_ != "array":
-        return scalar(v, kind(v), type_)
-    item = scalar("e", kind("e"), schema.get("items", {}).get("type", "string"))
-    return f"(CASE WHEN {kind(v)} = 'a' THEN [{item} FOR e IN coalesce({v}.arrayValue.\"values\", [])] END)"
+        return scalar(member, k, type_)
+    e = members("e")
+    item = scalar(e, kind(e), schema.get("items", {}).get("type", "string"))
+    return f"(CASE WHEN {k} = 'a' THEN [{item} FOR e IN coalesce({member('arrayValue')}.\"values\", [])] END)"
 
 
 def re2(pattern: str) -> str:
