@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -26,7 +27,7 @@ from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.model import Model
 from obsgen.runtime import RuntimeConfig, Telemetry
-from obsgen.simulate import SimulatedApp, Simulation, SimulationConfig
+from obsgen.simulate import SimulatedApp, Simulation, SimulationConfig, traffic
 from obsgen.spec import default_spec_text, load_spec
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -98,13 +99,32 @@ def test_the_same_seed_sends_the_same_journeys(model: Model) -> None:
     assert journeys(6) != first
 
 
-def test_pacing_changes_only_the_timing_not_the_journeys(model: Model) -> None:
+class SleepCounter:
+    """The ``time`` module as the simulator sees it, adding up what it sleeps (no timing is asserted)."""
+
+    def __init__(self) -> None:
+        self.slept = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        time.sleep(seconds)
+
+
+def test_pacing_changes_only_the_timing_not_the_journeys(model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
     paced = Run(model, minutes=10, speedup=600, rate=200, seed=8, pace=True)  # 1 s of wall time
     unpaced = Run(model, minutes=10, speedup=600, rate=200, seed=8, pace=False)
+    clock = SleepCounter()
+    monkeypatch.setattr(traffic, "time", clock)
     try:
-        slow, fast = paced.run(), unpaced.run()
+        slow = paced.run()
+        paced_sleep, clock.slept = clock.slept, 0.0
+        fast = unpaced.run()
         assert slow.tally.events == fast.tally.events
-        assert slow.wall_seconds >= 0.95 and fast.wall_seconds < slow.wall_seconds
+        assert slow.wall_seconds >= 0.95  # pacing never runs ahead of the schedule
+        assert paced_sleep > 0 and clock.slept == 0  # and only a paced run waits for it
     finally:
         paced.close()
         unpaced.close()
