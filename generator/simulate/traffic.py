@@ -39,11 +39,12 @@ if TYPE_CHECKING:
 
 SAMPLES = 5
 """Join keys kept per event type for the summary."""
-PACE_SLACK_S = 0.02
-"""Paced: a context due less than this far ahead is sent now, and one due later is slept for; the thread wakes
-about once per this interval and sends what is due meanwhile. Each wake-up costs far more than the sleep call
-(the interpreter's caches are cold after other work ran): at 2 ms the app thread of ``pipeline_bench.py``'s
-workers used 0.89-0.99 CPU s per 10k events, at 20 ms 0.72-0.84 (the same events, up to 20 ms early)."""
+PACE_SLACK_S = 0.05
+"""Paced: a context due less than this far ahead is sent now (early by at most this), one due later is slept
+for, so the thread wakes about once per this interval instead of once per context. A wake-up costs far more CPU
+than the sleep call (measured; presumably cold caches after the core ran other work or idled): the app thread
+of one ``pipeline_bench.py`` worker at 2,500 events/s with export used 1.07-1.23 CPU s per 10k events at 2 ms,
+0.86-0.90 at 20 ms and 0.73-0.84 at 50 ms on a quiet machine (the same events)."""
 
 
 @dataclass(frozen=True)
