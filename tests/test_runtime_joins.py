@@ -18,6 +18,8 @@ from obsgen.model import Model
 from obsgen.model.quality import DataQuality
 from obsgen.runtime import ContractViolation
 from obsgen.spec import load_spec
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 
 from tests.test_runtime_harness import Harness
 
@@ -72,6 +74,17 @@ def test_members_inherit_the_root_fields_and_its_span_is_their_parent(harness: H
     parents = {r.log_record.span_id for r in harness.logs()}
     assert parents == {span.context.span_id}
     assert harness.violations() == {}
+
+
+def test_the_join_cache_holds_the_root_spans_identity_not_the_span(harness: Harness) -> None:
+    """Members need only the root span's context; the ended SDK span (attributes and all) is not kept for the TTL."""
+    oid = place(harness)
+    (span,) = harness.spans()
+    order = harness.rt._joined["order"].get(oid)
+    assert order is not None and order.context is not None
+    cached = trace.get_current_span(order.context)
+    assert not isinstance(cached, ReadableSpan)  # the SDK span: attributes, events, resource
+    assert cached.get_span_context() == span.context
 
 
 def test_a_different_consistent_field_is_counted_or_raised(harness: Harness, strict: Harness) -> None:
