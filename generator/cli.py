@@ -1,4 +1,4 @@
-"""The ``obsgen`` command: parse arguments, call the core, turn outcomes into exit codes."""
+"""The ``obsgen`` command: parse arguments, call the core, map results to exit codes."""
 
 from __future__ import annotations
 
