@@ -8,7 +8,12 @@
    - `OBSGEN_WORKER=0 obsgen generate --out NEW_DIR`: the same without the dashboard worker (`obsgen.offload`:
      grafanalib imported and the dashboards built in-process, on one core);
    - optionally another version of obsgen (`--compare DIR`), into a new directory;
-   - grafanalib's `generate-dashboard -o FILE benchmarks/panels15.dashboard.py` (15 time-series panels).
+   - grafanalib's `generate-dashboard -o FILE benchmarks/panels15.dashboard.py` (15 time-series panels);
+   - the floor: a process that only imports the libraries `obsgen generate` cannot do without (click, Jinja2 and
+     grafanalib from the design card, PyYAML for the spec) and does nothing else, in one process and split over
+     two (a fork: grafanalib in the child, the rest in the parent, as `obsgen.offload` splits them). No version
+     of obsgen on these libraries can be faster than the floor; the floor's ratio to grafanalib's CLI says how
+     much of the baseline is left for reading, checking, building and writing the tree.
    Every round prints each process's wall time (around `subprocess.run`), its CPU time (user + system, from
    `getrusage(RUSAGE_CHILDREN)`: far less sensitive than wall time to other jobs on the machine) and the
    load average (`os.getloadavg()`); then the medians, and the medians of the per-round ratios to grafanalib.
@@ -48,6 +53,18 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 DASHBOARD = HERE / "panels15.dashboard.py"
 GRAFANALIB = "grafanalib generate-dashboard"
+LIBRARIES = "import click, jinja2, yaml, grafanalib.core"
+LIBRARIES_SPLIT = """
+import os
+pid = os.fork()
+if pid == 0:
+    import grafanalib.core
+    os._exit(0)
+import click, jinja2, yaml
+os.waitpid(pid, 0)
+"""
+FLOOR = "libraries alone, one process"
+FLOOR_SPLIT = "libraries alone, two processes"
 TARGET_S = 0.3
 """Issue 9's bound for the whole tree of the built-in spec, cold process."""
 
@@ -126,6 +143,8 @@ def ratio_rounds(rounds: int, work: Path, compare: Path | None) -> dict[str, Tim
         "obsgen, current tree": lambda: obsgen("generate", "--out", str(current)),
         "obsgen, new dir, no worker": lambda: ["OBSGEN_WORKER=0", *obsgen("generate", "--out", new_dir())],
         GRAFANALIB: lambda: [str(BIN / "generate-dashboard"), "-o", str(work / "d.json"), str(DASHBOARD)],
+        FLOOR: lambda: [sys.executable, "-c", LIBRARIES],
+        FLOOR_SPLIT: lambda: [sys.executable, "-c", LIBRARIES_SPLIT],
     }
     if compare is not None:
         cases[f"{compare.name}, new dir"] = lambda: obsgen_from(compare, "generate", "--out", new_dir())
@@ -156,6 +175,11 @@ def report_ratio(times: dict[str, Times]) -> None:
     print(f"  whole tree, new dir: cpu median {statistics.median(new.cpu):.3f} s, wall median "
           f"{statistics.median(new.wall):.3f} s (bound {TARGET_S} s); load during the rounds "
           f"{min(new.load):.2f}-{max(new.load):.2f}")
+    one, two = (statistics.median(times[name].cpu) for name in (FLOOR, FLOOR_SPLIT))
+    print(f"  room the baseline leaves beside the libraries: {ms(statistics.median(base.cpu) - one)} ms CPU; "
+          f"{ms(statistics.median(base.wall) - statistics.median(times[FLOOR_SPLIT].wall))} ms wall with the "
+          f"imports split over two processes (their CPU: {ms(two)} ms); obsgen's own work beside them: "
+          f"{ms(statistics.median(new.cpu) - one)} ms CPU")
 
 
 def scaling(sizes: list[int], rounds: int, work: Path) -> dict[int, Times]:
