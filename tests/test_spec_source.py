@@ -3,6 +3,12 @@ pure-Python one alike, aliases expanded within a budget, and problems it can nam
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 from obsgen.spec import default_spec_text, source
@@ -81,3 +87,36 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: pytes
     path.write_bytes(b"#" * (source.MAX_BYTES + 1))
     with pytest.raises(SpecInvalid, match="over the limit of 5,242,880"):
         source.load_file(path)
+
+
+def _limited_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # reading /dev/zero to its end fails, not the host
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_spec_that_is_not_a_regular_file_is_refused_without_reading_it(kind: str, tmp_path: Path) -> None:
+    if kind == "fifo":  # no writer ever opens it: reading it would block forever
+        spec = tmp_path / "spec.yaml"
+        os.mkfifo(spec)
+    else:
+        spec = Path("/dev/zero")
+    result = subprocess.run([sys.executable, "-m", "obsgen.cli", "validate", str(spec)], capture_output=True,
+                            text=True, timeout=30, preexec_fn=_limited_memory)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[0] == (f"{spec}:1: (top level): cannot read the spec: it is not a regular file "
+                                             "(a device, FIFO or socket) — pass the path of a YAML spec file")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_utf16_spec_is_refused_with_the_encoding_to_save_it_in(encoding: str, tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes("version: 1\n".encode(encoding))
+    with pytest.raises(SpecInvalid, match=r"it is UTF-16 or UTF-32 text .* — save it as UTF-8"):
+        source.load_file(path)
+
+
+def test_a_utf8_byte_order_mark_and_crlf_line_ends_read_as_plain_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + TEXT.replace("\n", "\r\n").encode())
+    doc = source.load_file(path)
+    assert doc.data == load_text(TEXT, "x").data

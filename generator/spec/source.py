@@ -15,9 +15,12 @@ problem is reported once.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,14 +172,29 @@ def load_text(text: str, source: str) -> Document:
 
 
 def load_file(path: Path, display: str | None = None) -> Document:
-    """Load a spec file; an unreadable or oversized file is reported in the same error form."""
+    """Load a spec file; an unreadable, oversized or not regular file is reported in the same error form.
+
+    Only a regular file is read (a FIFO would block forever, ``/dev/zero`` never end), and never more than
+    ``MAX_BYTES`` of it, even if it grows while being read.
+    """
     shown = display or str(path)
+    too_big = "split it into one spec per service (a spec is usually a few hundred lines)"
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise _fatal(shown, 1, f"the spec is {size:,} bytes, over the limit of {MAX_BYTES:,}",
-                         "split it into one spec per service (a spec is usually a few hundred lines)")
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _fatal(shown, 1, "cannot read the spec: it is not a regular file (a device, FIFO or socket)",
+                             "pass the path of a YAML spec file")
+            if info.st_size > MAX_BYTES:
+                raise _fatal(shown, 1, f"the spec is {info.st_size:,} bytes, over the limit of {MAX_BYTES:,}", too_big)
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise _fatal(shown, 1, f"the spec is over the limit of {MAX_BYTES:,} bytes", too_big)
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise _fatal(shown, 1, "cannot read the spec: it is UTF-16 or UTF-32 text (it starts with a byte order "
+                         "mark)", "save it as UTF-8")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _fatal(shown, 1, f"cannot read the spec: {exc}", "pass the path of a readable UTF-8 YAML file") from None
     return load_text(text, shown)
