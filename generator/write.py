@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from obsgen.emit.render import Sourced, header_text
 from obsgen.spec.service import STACK
@@ -49,14 +49,31 @@ def manifest_text(origin: Sourced, owners: dict[str, str]) -> str:
             + "".join(f"{owner} {path}\n" for path, owner in lines))
 
 
+def inside(path: str) -> bool:
+    """Whether ``path`` names a file below the output directory: relative, without ``..``. The manifest and the
+    journal are files on disk, as hostile as any input: a path of theirs that leaves ``--out`` is never used."""
+    posix = PurePosixPath(path)
+    return bool(posix.parts) and not posix.is_absolute() and ".." not in posix.parts
+
+
 def manifest_entries(text: str) -> dict[str, str]:
-    """Path → owner; a manifest written before owners were recorded (paths only) gives the owner ``""``."""
+    """Path → owner; a manifest written before owners were recorded (paths only) gives the owner ``""``.
+
+    Lines naming a path outside the output directory are left out: obsgen never wrote there."""
     out: dict[str, str] = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
             owner, _, path = line.rpartition(" ")
-            out[path] = owner
+            if inside(path):
+                out[path] = owner
     return out
+
+
+def read_manifest(out: Path) -> dict[str, str]:
+    """The entries of the manifest under ``out`` (none when there is no readable one); undecodable bytes cannot
+    match a path obsgen writes, so they are replaced rather than refused."""
+    manifest = out / MANIFEST
+    return manifest_entries(manifest.read_text(encoding="utf-8", errors="replace")) if manifest.is_file() else {}
 
 
 @dataclass
@@ -98,10 +115,7 @@ def _owners(tree: dict[str, str]) -> dict[str, str]:
 
 
 def _stale(tree: dict[str, str], out: Path) -> list[tuple[str, str]]:
-    manifest = out / MANIFEST
-    if not manifest.is_file():
-        return []
-    previous = manifest_entries(manifest.read_text(encoding="utf-8"))
+    previous = read_manifest(out)
     return [(owner, path) for path, owner in sorted(previous.items())
             if path not in tree and (out / path).is_file()]
 

@@ -155,3 +155,22 @@ def test_check_hint_is_the_exact_command_with_the_specs_and_out_as_given(tmp_pat
     args = shlex.split(command)[1:]
     assert run(*args).exit_code == 0
     assert run(*args, "--check").exit_code == 0
+
+
+def test_a_manifest_naming_files_outside_out_never_removes_nor_shows_them(tmp_path: Path) -> None:
+    """The manifest is a file in the tree, as hostile as any input (a pull request can edit it)."""
+    spec, out = str(Path(__file__).parent / "fixtures" / "specs" / "checkout.yaml"), tmp_path / "out"
+    victim = tmp_path / "victim" / "secret.txt"
+    victim.parent.mkdir()
+    victim.write_text("precious\n")
+    assert run("generate", spec, "--out", str(out)).exit_code == 0
+    with open(out / MANIFEST, "ab") as manifest:
+        manifest.write(f"stack ../victim/secret.txt\nstack {victim}\nstack \xff\xfe\n".encode("latin-1"))
+    for args in (["generate", "--check"], ["diff", "--format", "text"], ["diff", "--format", "json"]):
+        result = run(*args, spec, "--out", str(out))
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), args
+        assert "precious" not in result.output and "stale:" not in result.output, args
+    result = run("generate", spec, "--out", str(out))
+    assert result.exit_code == 0 and "removed" not in result.output, result.output
+    assert victim.read_text() == "precious\n"
+    assert run("generate", spec, "--check", "--out", str(out)).exit_code == 0
