@@ -136,8 +136,9 @@ class WriteFailed(Exception):
     """A path of the tree could not be written. ``rolled_back``: the tree is as before the run; if not, the
     journal is still there and the next run (or ``recover``) restores it."""
 
-    def __init__(self, path: str, reason: str, rolled_back: bool):
-        self.path, self.reason, self.rolled_back = path, reason, rolled_back
+    def __init__(self, path: str, reason: str, rolled_back: bool, fix: str = ""):
+        self.path, self.reason, self.rolled_back, self.fix = path, reason, rolled_back, fix
+        """``fix``: what the user must do when running again cannot help (an unusable journal)."""
         super().__init__(f"{path}: {reason}")
 
 
@@ -293,18 +294,34 @@ def recover(out: Path) -> bool:
     journal = out / JOURNAL
     found = journal.is_file()
     if found:
-        try:
-            data = json.loads(journal.read_text(encoding="utf-8"))
-            entries = [_Entry(e["path"], e["new"], e["old"]) for e in data["entries"]]
-            txn, dirs = out / data["txn"], list(data["dirs"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise WriteFailed(JOURNAL, f"the journal of an interrupted run is unreadable ({exc})",
-                              rolled_back=False) from None
-        if not _rollback(out, txn, entries, dirs):
+        txn, entries, dirs = _read_journal(journal)
+        if not _rollback(out, out / txn, entries, dirs):
             raise WriteFailed(JOURNAL, "cannot roll back an interrupted run", rolled_back=False)
     for leftover in out.glob(f"{TXN_PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)
     return found
+
+
+def _read_journal(journal: Path) -> tuple[str, list[_Entry], list[str]]:
+    """The transaction directory, entries and created directories a journal names, each checked to lie inside
+    the output directory: a rollback deletes what they name, and a journal is a file anyone could have put there."""
+    fix = (f"the tree may be part old, part new: restore it (e.g. from version control), then delete {JOURNAL} "
+           "and run again")
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+        txn, dirs = data["txn"], data["dirs"]
+        entries = [_Entry(e["path"], e["new"], e["old"]) for e in data["entries"]]
+        paths = [txn, *dirs, *(e.path for e in entries)]
+        if not (all(isinstance(p, str) for p in paths) and all(isinstance(b, bool) for e in entries
+                                                               for b in (e.new, e.old))):
+            raise TypeError("a path that is not a string or a flag that is not true/false")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WriteFailed(JOURNAL, f"the journal of an interrupted run is unreadable ({exc})", False, fix) from None
+    outside = [p for p in paths if not inside(p)]
+    if outside or "/" in txn or not txn.startswith(TXN_PREFIX):
+        raise WriteFailed(JOURNAL, "the journal of an interrupted run names paths outside the output directory "
+                          f"({', '.join(outside[:3]) or txn})", False, fix)
+    return txn, entries, list(dirs)
 
 
 def _relative(exc: OSError, out: Path) -> str:

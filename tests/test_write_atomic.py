@@ -8,6 +8,7 @@ Every change a run makes on disk goes through ``obsgen.write._fs``; the tests ma
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -171,3 +172,39 @@ def test_check_reports_an_interrupted_run_and_generate_repairs_it(old_tree: Path
     assert recover(old_tree)
     assert snapshot(old_tree) == before
     assert write.check_tree(OLD, old_tree).clean
+
+
+@pytest.mark.parametrize("journal", [
+    {"txn": "../victim", "dirs": [], "entries": []},
+    {"txn": f"{TXN_PREFIX}x/../../victim", "dirs": [], "entries": []},
+    {"txn": f"{TXN_PREFIX}x", "dirs": ["../victim/sub"], "entries": []},
+    {"txn": f"{TXN_PREFIX}x", "dirs": [], "entries": [{"path": "../victim/file.txt", "new": True, "old": False}]},
+    {"txn": f"{TXN_PREFIX}x", "dirs": [], "entries": [{"path": "VICTIM/file.txt", "new": True, "old": False}]},
+    {"txn": f"{TXN_PREFIX}x", "dirs": [], "entries": [{"path": ["x"], "new": True, "old": False}]},
+    [],
+], ids=["txn-up", "txn-through", "dir-up", "entry-up", "entry-absolute", "entry-not-text", "not-an-object"])
+def test_a_journal_naming_paths_outside_out_is_refused_and_nothing_is_deleted(
+        journal: object, old_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A rollback deletes what the journal names, and the journal is a file anyone could have put in the tree."""
+    victim = tmp_path_factory.mktemp("victim")
+    (victim / "sub").mkdir()
+    (victim / "file.txt").write_text("precious\n")
+    text = json.dumps(journal).replace("../victim", os.path.relpath(victim, old_tree)).replace("VICTIM", str(victim))
+    (old_tree / JOURNAL).write_text(text)
+    before = snapshot(old_tree)
+    with pytest.raises(WriteFailed) as failed:
+        write_tree(NEW, old_tree)
+    assert failed.value.path == JOURNAL and not failed.value.rolled_back
+    assert f"delete {JOURNAL}" in failed.value.fix
+    assert snapshot(victim) == {"file.txt": b"precious\n", "sub": None}
+    assert snapshot(old_tree) == before
+
+
+def test_an_unusable_journal_is_one_line_saying_what_to_do(old_tree: Path) -> None:
+    (old_tree / JOURNAL).write_text("not json")
+    result = subprocess.run([sys.executable, "-m", "obsgen.cli", "generate", "--out", str(old_tree)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == (f"obsgen: --out {old_tree}: {JOURNAL}: the journal of an interrupted run is unreadable "
+                             "(Expecting value: line 1 column 1 (char 0)) — the tree may be part old, part new: "
+                             f"restore it (e.g. from version control), then delete {JOURNAL} and run again\n")
