@@ -275,7 +275,7 @@ def _rollback(out: Path, txn: Path, entries: list[_Entry], dirs: list[str]) -> b
             elif not entry.old and target.exists():
                 target.unlink()
         for directory in reversed(dirs):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # never made, or a file was in the way
                 (out / directory).rmdir()
         _fsync_dir(out)
         (out / JOURNAL).unlink(missing_ok=True)

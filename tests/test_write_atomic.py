@@ -208,3 +208,15 @@ def test_an_unusable_journal_is_one_line_saying_what_to_do(old_tree: Path) -> No
     assert result.stderr == (f"obsgen: --out {old_tree}: {JOURNAL}: the journal of an interrupted run is unreadable "
                              "(Expecting value: line 1 column 1 (char 0)) — the tree may be part old, part new: "
                              f"restore it (e.g. from version control), then delete {JOURNAL} and run again\n")
+
+
+def test_a_file_where_a_new_folder_goes_fails_the_run_and_changes_nothing(old_tree: Path) -> None:
+    (old_tree / "dashboards").write_text("a file, not a folder\n")
+    before = snapshot(old_tree)
+    with pytest.raises(WriteFailed) as failed:
+        write_tree(NEW, old_tree)
+    assert failed.value.path == "dashboards" and failed.value.rolled_back
+    assert snapshot(old_tree) == before
+    (old_tree / "dashboards").unlink()
+    write_tree(NEW, old_tree)
+    assert snapshot(old_tree) == expected(NEW, {"notes.txt": "not obsgen's\n"})
