@@ -219,6 +219,26 @@ def test_diff_base_compares_two_git_revisions(tmp_path: Path) -> None:
     assert run("diff", str(spec), "--base", "no-such-rev").exit_code == 2
 
 
+@pytest.mark.parametrize("rev", ["--output=written", "", "HEAD:other.yaml"])
+def test_diff_base_that_is_no_revision_name_is_bad_input_and_git_never_reads_it_as_an_option(
+        rev: str, tmp_path: Path) -> None:
+    """`--output=FILE` made `git show` write the spec into a file of the caller's choosing; `''` compared with
+    the index, `HEAD:other.yaml` with another file."""
+    spec = tmp_path / "checkout.yaml"
+    spec.write_bytes((Path(__file__).parent / "fixtures" / "specs" / "checkout.yaml").read_bytes())
+    (tmp_path / "written:.").mkdir()
+    (tmp_path / "other.yaml").write_text("version: 1\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "checkout.yaml", "other.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    result = CliRunner().invoke(main, ["diff", str(spec), "--base", rev])
+    assert result.exit_code == 2, result.output
+    assert result.output == (f"obsgen diff: --base {rev!r}: not a revision name (it is empty, starts with `-` or "
+                             "holds `:`) — name a commit, branch or tag\n")
+    assert not any((tmp_path / "written:.").iterdir())
+
+
 def test_collector_pipeline_and_receiver_changes(base: dict[str, str]) -> None:
     new = dict(base)
     new["otel/collector.yaml"] = base["otel/collector.yaml"].replace(

@@ -28,6 +28,8 @@ class RevisionError(ValueError):
 
 def spec_at(rev: str, path: Path) -> str | None:
     """``path``'s text at ``rev``, or None when it did not exist there."""
+    if not rev or rev.startswith("-") or ":" in rev:  # git would read an option, the index, or a path in a tree
+        raise RevisionError(f"{rev!r}: not a revision name (it is empty, starts with `-` or holds `:`)")
     path = path.resolve()
     run = subprocess.run(["git", "-C", str(path.parent), "show", f"{rev}:./{path.name}"], capture_output=True,
                          text=True, check=False)
