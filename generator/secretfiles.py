@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -135,8 +136,18 @@ def _tls(directory: Path, tls: bool | None, written: Written) -> bool:
                          "certificate, server certificate and key there, or delete them all to have a private "
                          "CA made")
     else:
+        key = directory / credentials.TLS_KEY
+        if not _private(key):
+            raise ValueError(f"{key}: the TLS server key is open to every user (mode "
+                             f"{stat.S_IMODE(key.stat().st_mode):04o}) — run `chmod o-rwx {key}` (0440 or 0640)")
         written.kept += present
     return True
+
+
+def _private(path: Path) -> bool:
+    """Whether other users have no access at all: a web config every user can read gives away the password's
+    hash, one every user can write lets anyone replace it."""
+    return not path.stat().st_mode & 0o007
 
 
 def _write(path: Path, text: str, mode: int = FILE_MODE) -> None:
@@ -178,7 +189,7 @@ def write_secrets(directory: Path, names: list[str], tls: bool | None = None) ->
             written.created.append(name)
     for name, password in credentials.WEB_CONFIGS.items():
         path = directory / name
-        if path.exists() and matches(path, values[password], serve_tls):
+        if path.exists() and _private(path) and matches(path, values[password], serve_tls):
             written.kept.append(name)
         else:
             _write(path, web_config(values[password], serve_tls))
@@ -186,7 +197,7 @@ def write_secrets(directory: Path, names: list[str], tls: bool | None = None) ->
     amtool = directory / credentials.AMTOOL_HTTP_CONFIG
     text = amtool_config(directory / credentials.ALERTMANAGER_PASSWORD,
                          directory / credentials.TLS_CA if serve_tls else None)
-    if amtool.exists() and amtool.read_text(encoding="utf-8") == text:
+    if amtool.exists() and _private(amtool) and amtool.read_text(encoding="utf-8") == text:
         written.kept.append(amtool.name)
     else:
         _write(amtool, text)

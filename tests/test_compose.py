@@ -25,11 +25,11 @@ import yaml
 from obsgen.emit.alertmanager import ALERTMANAGER_FILE
 from obsgen.emit.grafana import provisioning
 from obsgen.emit.render import Services
-from obsgen.emit.stack import collector, compose
+from obsgen.emit.stack import collector, compose, credentials
 from obsgen.emit.stack import servers as stack
 from obsgen.emit.stack.jaeger import JAEGER_FILE
 from obsgen.model import Model
-from obsgen.secretfiles import init_secrets
+from obsgen.secretfiles import init_secrets, write_secrets
 
 from tests.conftest import ROOT, find_tool
 from tests.support.specs import SpecCase
@@ -316,6 +316,28 @@ def test_secrets_init_keeps_existing_secrets_and_refuses_world_readable_ones(mod
     (first.directory / "prometheus-password").chmod(0o444)
     with pytest.raises(ValueError, match="readable by every user"):
         init_secrets(Services((model,)), tmp_path)
+
+
+def test_secrets_init_rewrites_web_and_amtool_configs_other_users_can_open(model: Model, tmp_path: Path) -> None:
+    """They hold the bcrypt hash of a password (readable: crack it offline; writable: swap in your own)."""
+    directory = init_secrets(Services((model,)), tmp_path).directory
+    (directory / "prometheus-web.yml").chmod(0o644)
+    (directory / "amtool-http.yml").chmod(0o442)
+    again = init_secrets(Services((model,)), tmp_path)
+    assert again.created == ["prometheus-web.yml", "amtool-http.yml"]
+    assert {p.name: p.stat().st_mode & 0o777 for p in directory.iterdir()} == dict.fromkeys(again.kept + again.created,
+                                                                                             0o440)
+
+
+def test_secrets_init_refuses_a_tls_server_key_other_users_can_read(tmp_path: Path) -> None:
+    for name in credentials.TLS_FILES:
+        (tmp_path / name).write_text(f"your own {name}\n")
+    (tmp_path / credentials.TLS_KEY).chmod(0o644)
+    with pytest.raises(ValueError, match=r"tls-server.key: the TLS server key is open to every user \(mode 0644\)"):
+        write_secrets(tmp_path, sorted(set(credentials.WEB_CONFIGS.values())), tls=True)
+    (tmp_path / credentials.TLS_KEY).chmod(0o440)
+    assert write_secrets(tmp_path, sorted(set(credentials.WEB_CONFIGS.values())), tls=True).kept == [
+        *credentials.TLS_FILES]
 
 
 def host_path_any(service: dict[str, Any], container: str) -> str | None:
