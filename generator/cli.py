@@ -236,12 +236,19 @@ def validate(specs: tuple[Path, ...]) -> None:
                    f"{len(model.alerts)} alerts, {len(model.slos)} SLOs.")
 
 
+def _one_line(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """What goes on the spec's modeline: a line break there would put YAML of its own into the spec."""
+    if value is not None and (not value or any(ch < " " or ch == "\x7f" for ch in value)):
+        raise click.BadParameter("must be a path or URL on one line, without control characters")
+    return value
+
+
 @main.command()
 @click.option("--name", default="my-service", show_default=True,
               help="The service's name (lower case, digits, -); also names its namespace, alerts and dashboard.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File to write [default: NAME.yaml]; an existing file is never overwritten.")
-@click.option("--schema", "schema_ref", default=None, metavar="PATH|URL",
+@click.option("--schema", "schema_ref", default=None, metavar="PATH|URL", callback=_one_line,
               help="What the editor modeline points at [default: the installed obsgen's spec JSON Schema, as a "
                    "path relative to the spec].")
 def init(name: str, out: Path | None, schema_ref: str | None) -> None:

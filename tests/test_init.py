@@ -86,3 +86,11 @@ def test_the_default_file_is_named_for_the_service(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     assert run("init", "--name", "billing").exit_code == 0
     assert run("validate", "billing.yaml").exit_code == 0
+
+
+@pytest.mark.parametrize("schema", ["x.json\nversion: 2", "x.json\rversion: 2", ""])
+def test_a_schema_reference_that_is_not_one_line_is_bad_input(schema: str, tmp_path: Path) -> None:
+    """On the modeline, a line break would start YAML of its own: the spec written would not validate."""
+    result = run("init", "--schema", schema, "--out", str(tmp_path / "x.yaml"))
+    assert result.exit_code == 2 and "Invalid value for '--schema': must be a path or URL on one line" in result.output
+    assert not (tmp_path / "x.yaml").exists()
