@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from obsgen import __version__
-from obsgen.generate import TARGETS, build_tree, load, load_all
+from obsgen.generate import TARGETS, build_tree, load, load_all, spec_clash
 from obsgen.model import Model
 from obsgen.offload import DashboardWorker
 from obsgen.spec.source import SpecInvalid
@@ -116,6 +116,13 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str
     source = ", ".join(m.source for m in models)
     if out.exists() and not out.is_dir():
         click.echo(f"obsgen: --out {out}: is not a directory — pass a directory path", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    clash = spec_clash(specs, tree, out)
+    if clash:
+        spec, path = clash
+        harm = (f"would land among the specs of {spec} and be read as one" if spec.is_dir() else
+                f"would overwrite the spec {spec}")
+        click.echo(f"obsgen: --out {out}: the generated {path} {harm} — choose another --out", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if check:
         drift = check_tree(tree, out)

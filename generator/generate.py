@@ -74,6 +74,22 @@ def spec_paths(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+def spec_clash(paths: Iterable[Path], tree: dict[str, str], out: Path) -> tuple[Path, str] | None:
+    """A spec the tree under ``out`` would overwrite, or a directory of specs it would add a spec-named file to
+    (``docker-compose.yml`` when ``--out`` is that directory: the next run would read it as a spec); with the
+    tree's path, else None."""
+    targets = {(out / path).resolve(): path for path in tree}
+    for path in paths:
+        where = path.resolve()
+        if not path.is_dir() and where in targets:
+            return path, targets[where]
+        if path.is_dir():
+            for target, relative in targets.items():
+                if target.parent == where and target.suffix in SPEC_SUFFIXES:
+                    return path, relative
+    return None
+
+
 def _checked(path: Path | None) -> conflicts.Spec:
     """Structure and references, the PromQL contract (on the valid parts, so both kinds of errors come in one
     run) and, for a spec without errors, whether every alert and SLO can be tested."""

@@ -174,3 +174,24 @@ def test_a_manifest_naming_files_outside_out_never_removes_nor_shows_them(tmp_pa
     assert result.exit_code == 0 and "removed" not in result.output, result.output
     assert victim.read_text() == "precious\n"
     assert run("generate", spec, "--check", "--out", str(out)).exit_code == 0
+
+
+def test_out_where_the_tree_would_overwrite_a_spec_or_join_a_spec_directory_is_bad_input(tmp_path: Path) -> None:
+    """`obsgen generate specs/ --out specs/` worked once, then read its own docker-compose.yml as a spec; a spec
+    at a generated path was overwritten."""
+    spec = (Path(__file__).parent / "fixtures" / "specs" / "checkout.yaml").read_text()
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "checkout.yaml").write_text(spec)
+    (tmp_path / "otel").mkdir()
+    (tmp_path / "otel" / "collector.yaml").write_text(spec)
+    for given, out, message in [
+            ("specs", "specs", "the generated docker-compose.yml would land among the specs of {} and be read as one"),
+            ("otel/collector.yaml", ".", "the generated otel/collector.yaml would overwrite the spec {}")]:
+        result = run("generate", str(tmp_path / given), "--out", str(tmp_path / out))
+        assert result.exit_code == 2
+        assert result.output == (f"obsgen: --out {tmp_path / out}: {message.format(tmp_path / given)} — choose "
+                                 "another --out\n")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "otel", "otel/collector.yaml", "specs", "specs/checkout.yaml"]
+    assert (tmp_path / "otel" / "collector.yaml").read_text() == spec
+    assert run("generate", str(tmp_path / "specs"), "--out", str(tmp_path / "specs" / "deploy")).exit_code == 0
