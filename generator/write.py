@@ -71,9 +71,14 @@ def manifest_entries(text: str) -> dict[str, str]:
 
 def read_manifest(out: Path) -> dict[str, str]:
     """The entries of the manifest under ``out`` (none when there is no readable one); undecodable bytes cannot
-    match a path obsgen writes, so they are replaced rather than refused."""
+    match a path obsgen writes, so they are replaced rather than refused. An entry whose folder is a symbolic
+    link leading out of ``out`` is left out: removing it as stale, or showing it in a diff, would reach there."""
     manifest = out / MANIFEST
-    return manifest_entries(manifest.read_text(encoding="utf-8", errors="replace")) if manifest.is_file() else {}
+    if not manifest.is_file():
+        return {}
+    root = out.resolve()
+    return {path: owner for path, owner in manifest_entries(manifest.read_text(encoding="utf-8", errors="replace"))
+            .items() if (out / path).parent.resolve().is_relative_to(root)}
 
 
 @dataclass
@@ -341,7 +346,7 @@ def _relative(exc: OSError, out: Path) -> str:
 
 
 def _prune_empty_dirs(root: Path, directory: Path) -> None:
-    while directory != root and directory.is_dir() and not any(directory.iterdir()):
+    while directory != root and not directory.is_symlink() and directory.is_dir() and not any(directory.iterdir()):
         directory.rmdir()
         directory = directory.parent
 

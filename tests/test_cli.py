@@ -164,8 +164,10 @@ def test_a_manifest_naming_files_outside_out_never_removes_nor_shows_them(tmp_pa
     victim.parent.mkdir()
     victim.write_text("precious\n")
     assert run("generate", spec, "--out", str(out)).exit_code == 0
+    (out / "keys").symlink_to(victim.parent)  # a folder of the tree leading out of it
     with open(out / MANIFEST, "ab") as manifest:
-        manifest.write(f"stack ../victim/secret.txt\nstack {victim}\nstack \xff\xfe\n".encode("latin-1"))
+        manifest.write(f"stack ../victim/secret.txt\nstack {victim}\nstack keys/secret.txt\nstack \xff\xfe\n"
+                       .encode("latin-1"))
     for args in (["generate", "--check"], ["diff", "--format", "text"], ["diff", "--format", "json"]):
         result = run(*args, spec, "--out", str(out))
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), args
