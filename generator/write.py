@@ -76,9 +76,13 @@ def read_manifest(out: Path) -> dict[str, str]:
     manifest = out / MANIFEST
     if not manifest.is_file():
         return {}
-    root = out.resolve()
     return {path: owner for path, owner in manifest_entries(manifest.read_text(encoding="utf-8", errors="replace"))
-            .items() if (out / path).parent.resolve().is_relative_to(root)}
+            .items() if _reached(out, path)}
+
+
+def _reached(out: Path, path: str) -> bool:
+    """Whether ``out / path`` stays inside ``out`` once the symbolic links of its folders are followed."""
+    return inside(path) and (out / path).parent.resolve().is_relative_to(out.resolve())
 
 
 @dataclass
@@ -322,7 +326,7 @@ def _read_journal(journal: Path) -> tuple[str, list[_Entry], list[str]]:
             raise TypeError("a path that is not a string or a flag that is not true/false")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise WriteFailed(JOURNAL, f"the journal of an interrupted run is unreadable ({exc})", False, fix) from None
-    outside = [p for p in paths if not inside(p)]
+    outside = [p for p in paths if not _reached(journal.parent, p)]
     if outside or "/" in txn or not txn.startswith(TXN_PREFIX):
         raise WriteFailed(JOURNAL, "the journal of an interrupted run names paths outside the output directory "
                           f"({', '.join(outside[:3]) or txn})", False, fix)

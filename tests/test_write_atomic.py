@@ -180,9 +180,11 @@ def test_check_reports_an_interrupted_run_and_generate_repairs_it(old_tree: Path
     {"txn": f"{TXN_PREFIX}x", "dirs": ["../victim/sub"], "entries": []},
     {"txn": f"{TXN_PREFIX}x", "dirs": [], "entries": [{"path": "../victim/file.txt", "new": True, "old": False}]},
     {"txn": f"{TXN_PREFIX}x", "dirs": [], "entries": [{"path": "VICTIM/file.txt", "new": True, "old": False}]},
+    {"txn": f"{TXN_PREFIX}x", "dirs": [], "entries": [{"path": "link/file.txt", "new": True, "old": False}]},
     {"txn": f"{TXN_PREFIX}x", "dirs": [], "entries": [{"path": ["x"], "new": True, "old": False}]},
     [],
-], ids=["txn-up", "txn-through", "dir-up", "entry-up", "entry-absolute", "entry-not-text", "not-an-object"])
+], ids=["txn-up", "txn-through", "dir-up", "entry-up", "entry-absolute", "entry-via-link", "entry-not-text",
+        "not-an-object"])
 def test_a_journal_naming_paths_outside_out_is_refused_and_nothing_is_deleted(
         journal: object, old_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     """A rollback deletes what the journal names, and the journal is a file anyone could have put in the tree."""
@@ -191,6 +193,8 @@ def test_a_journal_naming_paths_outside_out_is_refused_and_nothing_is_deleted(
     (victim / "file.txt").write_text("precious\n")
     text = json.dumps(journal).replace("../victim", os.path.relpath(victim, old_tree)).replace("VICTIM", str(victim))
     (old_tree / JOURNAL).write_text(text)
+    if "link/" in text:
+        (old_tree / "link").symlink_to(victim)
     before = snapshot(old_tree)
     with pytest.raises(WriteFailed) as failed:
         write_tree(NEW, old_tree)
