@@ -239,6 +239,17 @@ def test_diff_base_that_is_no_revision_name_is_bad_input_and_git_never_reads_it_
     assert not any((tmp_path / "written:.").iterdir())
 
 
+def test_github_format_never_lets_a_title_start_a_workflow_command(tmp_path: Path, base: dict[str, str]) -> None:
+    """A tile title is free text; with a line break in it, `::error …` reached the start of a summary line."""
+    text = edited(default_spec_text(), ("        title: Coverage Analysis\n",
+                                        '        title: "Coverage\\n::error file=x::injected\\r::add-mask::y"\n'))
+    diff = diff_trees(base, tree_of(tmp_path, text, "new"))
+    lines = (render.github(diff) + render.summary(diff)).splitlines()
+    assert [x for x in lines if x.lstrip().startswith("::") and not x.startswith("::warning ")] == []
+    assert ("  ~ panel Coverage\\n::error file=x::injected\\r::add-mask::y (id 1828503101) on "
+            "movie-recommender-health: title") in lines
+
+
 def test_collector_pipeline_and_receiver_changes(base: dict[str, str]) -> None:
     new = dict(base)
     new["otel/collector.yaml"] = base["otel/collector.yaml"].replace(

@@ -52,7 +52,13 @@ def _field(change: Change) -> str:
 
 
 def line(change: Change) -> str:
-    """One summary line: ``~ SLO svc/error_rate: objective 99.9% → 99.5%; ...``."""
+    """One summary line: ``~ SLO svc/error_rate: objective 99.9% → 99.5%; ...``. A line break in a name (a
+    panel title may hold one) is shown as ``\\n``: on a line of its own, text of the spec starting with ``::``
+    would be a GitHub workflow command (``--format github`` prints the summary after the annotations)."""
+    return _line(change).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _line(change: Change) -> str:
     what = f"{LABEL.get(change.kind, change.kind.replace('_', ' '))} {change.name}"
     where = f" on {change.context}" if change.kind == "panel" else ""
     if change.action == MOVED and change.detail and not change.fields:  # a dashboard's reflowed panels
