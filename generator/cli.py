@@ -309,6 +309,13 @@ def schema() -> None:
 # --- obsgen simulate / obsgen killswitch serve (core: generator/simulate/) ---------------------------
 
 
+def _new_file(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A file written at the end of a long run: a path that cannot be one is refused before the run, not after."""
+    if value not in (None, "-") and (Path(value).is_dir() or not Path(value).parent.is_dir()):
+        raise click.BadParameter(f"{value} is a directory, or its folder does not exist — name a file to write")
+    return value
+
+
 @main.command()
 @SPEC_ARG
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=1440.0, show_default=True,
@@ -347,7 +354,7 @@ def schema() -> None:
 @click.option("--killswitch-host", default="127.0.0.1", show_default=True, help="Address of the embedded receiver.")
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Bearer token file of the embedded receiver.")
-@click.option("--json", "json_out", metavar="FILE", default=None,
+@click.option("--json", "json_out", metavar="FILE", default=None, callback=_new_file,
               help="Also write the summary as JSON to FILE (- for stdout; the text summary then goes to stderr).")
 def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate: float | None, no_pacing: bool,
              backpressure: bool, seed: int, incidents: tuple[str, ...], incident_at: float,
@@ -402,7 +409,12 @@ def simulate(spec: Path | None, minutes: float, start: str, speedup: float, rate
             summary = app.run(on_switch=switched, on_start=started)
     click.echo(simulate_core.format_summary(summary), err=json_out == "-")
     if json_out is not None:
-        text = simulate_core.write_json(summary, json_out)
+        try:
+            text = simulate_core.write_json(summary, json_out)
+        except OSError as exc:
+            click.echo(f"obsgen simulate: --json {json_out}: cannot write ({exc.strerror}) — choose a writable file",
+                       err=True)
+            sys.exit(EXIT_BAD_INPUT)
         if json_out == "-":
             click.echo(text)
 

@@ -363,6 +363,18 @@ def test_simulate_prints_what_it_sent(no_export: None) -> None:
     assert "simulating" not in text, "the progress bar is for terminals only"
 
 
+def test_a_json_file_that_cannot_be_written_is_refused_before_the_run(tmp_path: Path, no_export: None) -> None:
+    """It was a traceback after the whole run (a simulated day can take an hour)."""
+    for target in (tmp_path / "absent" / "summary.json", tmp_path):
+        result = CliRunner().invoke(main, ["simulate", "--dev", "--minutes", "1", "--no-pacing", "--json", str(target)])
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+        assert "Invalid value for '--json'" in result.stderr and "sending traffic" not in result.stderr
+    result = CliRunner().invoke(main, ["simulate", "--dev", "--minutes", "1", "--no-pacing", "--json", "/proc/x.json"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines()[-1] == ("obsgen simulate: --json /proc/x.json: cannot write (No such file or "
+                                              "directory) — choose a writable file")
+
+
 # --- obsgen killswitch serve -------------------------------------------------------------------------------------
 
 
