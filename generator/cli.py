@@ -153,7 +153,8 @@ def generate(specs: tuple[Path, ...], out: Path, check: bool, output_format: str
         written = write_tree(tree, out)
     except WriteFailed as exc:
         if exc.fix:
-            click.echo(f"obsgen: --out {out}: {exc.path}: {exc.reason} — {exc.fix}", err=True)
+            click.echo(f"obsgen: --out {out}: {exc.path}: {exc.reason}"
+                       f"{'; nothing was changed' if exc.rolled_back else ''} — {exc.fix}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         state = ("nothing was changed" if exc.rolled_back else
                  f"the tree is part old, part new until the next `obsgen generate` rolls it back from {JOURNAL}")

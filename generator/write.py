@@ -224,6 +224,7 @@ def _write(tree: dict[str, str], out: Path) -> Written:
         (result.unchanged if _current(out / path) == text else result.written).append(path)
     if not (result.written or result.removed):
         return result
+    _nothing_in_the_way(out, result.written)
     txn = Path(tempfile.mkdtemp(prefix=TXN_PREFIX, dir=out))
     try:
         written = sorted(result.written, key=lambda p: p == MANIFEST)  # the manifest goes last
@@ -254,6 +255,18 @@ def _write(tree: dict[str, str], out: Path) -> Written:
     for _, path in result.removed:
         _prune_empty_dirs(out, (out / path).parent)
     return result
+
+
+def _nothing_in_the_way(out: Path, paths: list[str]) -> None:
+    """Refuse, before anything is staged, a folder where a file goes or something else where a folder goes (the
+    swap would fail with a bare EPERM or EEXIST)."""
+    fix = "move it out of the way or choose another --out"
+    for path in paths:
+        if (out / path).is_dir():
+            raise WriteFailed(path, "a folder is where obsgen writes a file", True, fix)
+    for folder in _missing_dirs(out, paths):
+        if os.path.lexists(out / folder):
+            raise WriteFailed(folder, "a file is where obsgen makes a folder", True, fix)
 
 
 def _swap(out: Path, txn: Path, entries: list[_Entry], dirs: list[str]) -> None:

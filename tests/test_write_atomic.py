@@ -214,13 +214,39 @@ def test_an_unusable_journal_is_one_line_saying_what_to_do(old_tree: Path) -> No
                              f"restore it (e.g. from version control), then delete {JOURNAL} and run again\n")
 
 
-def test_a_file_where_a_new_folder_goes_fails_the_run_and_changes_nothing(old_tree: Path) -> None:
-    (old_tree / "dashboards").write_text("a file, not a folder\n")
+@pytest.mark.parametrize("path,reason", [("dashboards", "a file is where obsgen makes a folder"),
+                                         ("otel/collector.yaml", "a folder is where obsgen writes a file")])
+def test_something_in_the_way_of_a_file_or_folder_fails_the_run_and_changes_nothing(
+        path: str, reason: str, old_tree: Path) -> None:
+    """A file where a folder goes failed mid-swap and left a journal no later run could roll back; a folder where
+    a file goes was a bare "Operation not permitted"."""
+    if path == "dashboards":
+        (old_tree / path).write_text("a file, not a folder\n")
+    else:
+        (old_tree / path).mkdir(parents=True)
     before = snapshot(old_tree)
     with pytest.raises(WriteFailed) as failed:
         write_tree(NEW, old_tree)
-    assert failed.value.path == "dashboards" and failed.value.rolled_back
+    assert (failed.value.path, failed.value.reason, failed.value.rolled_back) == (path, reason, True)
+    assert failed.value.fix == "move it out of the way or choose another --out"
     assert snapshot(old_tree) == before
-    (old_tree / "dashboards").unlink()
+    (old_tree / path).unlink() if path == "dashboards" else (old_tree / path).rmdir()
     write_tree(NEW, old_tree)
     assert snapshot(old_tree) == expected(NEW, {"notes.txt": "not obsgen's\n"})
+
+
+def test_a_failed_folder_creation_is_rolled_back_even_with_a_file_in_its_place(
+        old_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file appears after the checks (another program): the rollback must not fail on it."""
+    real = write._fs
+
+    def file_first(op: str, *args: Path | str) -> None:
+        if op == "mkdir" and args[0] == old_tree / "dashboards":
+            (old_tree / "dashboards").write_text("raced\n")
+        real(op, *args)
+
+    monkeypatch.setattr(write, "_fs", file_first)
+    with pytest.raises(WriteFailed) as failed:
+        write_tree(NEW, old_tree)
+    assert failed.value.rolled_back
+    assert not (old_tree / JOURNAL).exists()
