@@ -57,7 +57,8 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 def spec_paths(paths: Iterable[Path]) -> list[Path]:
-    """The spec files named by ``paths``: a file as given, a directory as its ``*.yaml``/``*.yml`` files, sorted.
+    """The spec files named by ``paths``: a file as given, a directory as its ``*.yaml``/``*.yml`` files, sorted;
+    a file named twice (``specs/ specs/a.yaml``) once, else it would conflict with itself on every name.
 
     Raises ``SpecInvalid`` for a directory without specs.
     """
@@ -71,7 +72,10 @@ def spec_paths(paths: Iterable[Path]) -> list[Path]:
             raise SpecInvalid([SpecError(str(path), 1, "", "the directory holds no *.yaml or *.yml spec",
                                          "pass spec files, or a directory that holds them")])
         out += found
-    return out
+    unique: dict[Path, Path] = {}
+    for path in out:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def spec_clash(paths: Iterable[Path], tree: dict[str, str], out: Path) -> tuple[Path, str] | None:

@@ -197,3 +197,13 @@ def test_out_where_the_tree_would_overwrite_a_spec_or_join_a_spec_directory_is_b
         "otel", "otel/collector.yaml", "specs", "specs/checkout.yaml"]
     assert (tmp_path / "otel" / "collector.yaml").read_text() == spec
     assert run("generate", str(tmp_path / "specs"), "--out", str(tmp_path / "specs" / "deploy")).exit_code == 0
+
+
+def test_a_spec_named_twice_is_read_once(tmp_path: Path) -> None:
+    """`obsgen generate specs/ specs/a.yaml` (a glob and its directory) made the spec conflict with itself."""
+    spec = tmp_path / "specs" / "checkout.yaml"
+    spec.parent.mkdir()
+    spec.write_bytes((Path(__file__).parent / "fixtures" / "specs" / "checkout.yaml").read_bytes())
+    result = run("validate", str(spec.parent), str(spec), str(spec.parent / ".." / "specs" / "checkout.yaml"))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("spec checkout.yaml is valid") == 1
