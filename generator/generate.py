@@ -12,6 +12,7 @@ Python caller gets exactly the errors the CLI reports.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,17 +75,22 @@ def spec_paths(paths: Iterable[Path]) -> list[Path]:
         out += found
     unique: dict[Path, Path] = {}
     for path in out:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(_real(path), path)
     return list(unique.values())
+
+
+def _real(path: Path) -> Path:
+    """``path`` with symbolic links followed; unlike ``Path.resolve`` never raises on a link loop."""
+    return Path(os.path.realpath(path))
 
 
 def spec_clash(paths: Iterable[Path], tree: dict[str, str], out: Path) -> tuple[Path, str] | None:
     """A spec the tree under ``out`` would overwrite, or a directory of specs it would add a spec-named file to
     (``docker-compose.yml`` when ``--out`` is that directory: the next run would read it as a spec); with the
     tree's path, else None."""
-    targets = {(out / path).resolve(): path for path in tree}
+    targets = {_real(out / path): path for path in tree}
     for path in paths:
-        where = path.resolve()
+        where = _real(path)
         if not path.is_dir() and where in targets:
             return path, targets[where]
         if path.is_dir():

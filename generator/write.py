@@ -82,7 +82,7 @@ def read_manifest(out: Path) -> dict[str, str]:
 
 def _reached(out: Path, path: str) -> bool:
     """Whether ``out / path`` stays inside ``out`` once the symbolic links of its folders are followed."""
-    return inside(path) and (out / path).parent.resolve().is_relative_to(out.resolve())
+    return inside(path) and Path(os.path.realpath((out / path).parent)).is_relative_to(os.path.realpath(out))
 
 
 @dataclass

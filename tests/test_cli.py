@@ -207,3 +207,12 @@ def test_a_spec_named_twice_is_read_once(tmp_path: Path) -> None:
     result = run("validate", str(spec.parent), str(spec), str(spec.parent / ".." / "specs" / "checkout.yaml"))
     assert result.exit_code == 0, result.output
     assert result.output.count("spec checkout.yaml is valid") == 1
+
+
+def test_out_that_is_a_symbolic_link_loop_is_bad_input_without_a_traceback(tmp_path: Path) -> None:
+    spec = str(Path(__file__).parent / "fixtures" / "specs" / "checkout.yaml")
+    (tmp_path / "loop").symlink_to("loop")
+    result = run("generate", spec, "--out", str(tmp_path / "loop"))
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert result.output == (f"obsgen: --out {tmp_path / 'loop'}: cannot write (File exists) — choose a writable "
+                             "directory\n")
