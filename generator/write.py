@@ -129,8 +129,16 @@ def _stale(tree: dict[str, str], out: Path) -> list[tuple[str, str]]:
             if path not in tree and (out / path).is_file()]
 
 
-def _current(target: Path) -> str | None:
+SYMLINK_TEXT = "(a symbolic link, not followed: obsgen writes a plain file here)\n"
+"""What a generated file's path reads as when it is a symbolic link: its target may be any file (a link to
+``/proc/self/environ`` committed in a pull request), and ``--check`` and ``diff`` print what they read."""
+
+
+def current_text(target: Path) -> str | None:
+    """The text at a generated file's path; None if there is none; ``SYMLINK_TEXT`` for a symbolic link."""
     try:
+        if target.is_symlink():
+            return SYMLINK_TEXT
         return target.read_text(encoding="utf-8", errors="replace") if target.is_file() else None
     except OSError:
         return None
@@ -221,7 +229,7 @@ def _write(tree: dict[str, str], out: Path) -> Written:
     recover(out)
     result = Written(removed=_stale(tree, out))
     for path, text in tree.items():
-        (result.unchanged if _current(out / path) == text else result.written).append(path)
+        (result.unchanged if current_text(out / path) == text else result.written).append(path)
     if not (result.written or result.removed):
         return result
     _nothing_in_the_way(out, result.written)
@@ -375,7 +383,7 @@ def check_tree(tree: dict[str, str], out: Path) -> Drift:
     chunks: list[str] = []
     for path, text in tree.items():
         owner = owners.get(path, STACK)  # the manifest itself belongs to the stack
-        current = _current(out / path)
+        current = current_text(out / path)
         if current is None:
             drift.missing.append((owner, path))
         elif current != text:

@@ -216,3 +216,21 @@ def test_out_that_is_a_symbolic_link_loop_is_bad_input_without_a_traceback(tmp_p
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert result.output == (f"obsgen: --out {tmp_path / 'loop'}: cannot write (File exists) — choose a writable "
                              "directory\n")
+
+
+def test_a_generated_path_that_is_a_symbolic_link_is_never_read_through(tmp_path: Path) -> None:
+    """A link committed in place of a generated file (to /proc/self/environ, ~/.ssh/id_rsa) had --check and diff
+    print its target's content as the file on disk."""
+    spec, out = str(Path(__file__).parent / "fixtures" / "specs" / "checkout.yaml"), tmp_path / "out"
+    victim = tmp_path / "id_rsa"
+    victim.write_text("PRIVATE KEY\n")
+    assert run("generate", spec, "--out", str(out)).exit_code == 0
+    (out / ".env.example").unlink()
+    (out / ".env.example").symlink_to(victim)
+    for args in (["generate", "--check"], ["diff", "--format", "text"], ["diff", "--format", "json"]):
+        result = run(*args, spec, "--out", str(out))
+        assert result.exit_code == 1 and "PRIVATE KEY" not in result.output, args
+        assert "a symbolic link, not followed" in result.output or '"changed": [\n      ".env.example"' in result.output
+    assert run("generate", spec, "--out", str(out)).exit_code == 0
+    assert not (out / ".env.example").is_symlink() and victim.read_text() == "PRIVATE KEY\n"
+    assert run("generate", spec, "--check", "--out", str(out)).exit_code == 0
