@@ -236,7 +236,7 @@ def _write(tree: dict[str, str], out: Path) -> Written:
     txn = Path(tempfile.mkdtemp(prefix=TXN_PREFIX, dir=out))
     try:
         written = sorted(result.written, key=lambda p: p == MANIFEST)  # the manifest goes last
-        entries = [_Entry(path, True, (out / path).exists()) for path in written]
+        entries = [_Entry(path, True, os.path.lexists(out / path)) for path in written]  # a dangling link too
         entries += [_Entry(path, False, True) for _, path in result.removed]
         dirs = _missing_dirs(out, written)
         for directory in ["new", "old"] + [f"new/{d}" for d in _missing_dirs(txn / "new", written)]:
@@ -299,10 +299,10 @@ def _rollback(out: Path, txn: Path, entries: list[_Entry], dirs: list[str]) -> b
     try:
         for entry in reversed(entries):
             target, backup = out / entry.path, txn / "old" / entry.path
-            if entry.old and backup.exists():
-                if not (target.exists() and os.path.samefile(backup, target)):  # else never swapped: leave it
+            if entry.old and os.path.lexists(backup):
+                if not (os.path.lexists(target) and _same(backup, target)):  # else never swapped: leave it
                     os.replace(backup, target)
-            elif not entry.old and target.exists():
+            elif not entry.old and os.path.lexists(target):
                 target.unlink()
         for directory in reversed(dirs):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # never made, or a file was in the way
@@ -313,6 +313,12 @@ def _rollback(out: Path, txn: Path, entries: list[_Entry], dirs: list[str]) -> b
         return False
     shutil.rmtree(txn, ignore_errors=True)
     return True
+
+
+def _same(a: Path, b: Path) -> bool:
+    """One file system entry (a hard link of it), links not followed: a backed-up symbolic link may dangle."""
+    first, second = os.lstat(a), os.lstat(b)
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 def recover(out: Path) -> bool:

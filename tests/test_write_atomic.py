@@ -250,3 +250,24 @@ def test_a_failed_folder_creation_is_rolled_back_even_with_a_file_in_its_place(
         write_tree(NEW, old_tree)
     assert failed.value.rolled_back
     assert not (old_tree / JOURNAL).exists()
+
+
+def test_a_failed_run_puts_back_a_dangling_symbolic_link_it_replaced(old_tree: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """It counted the link as no file at all, so the rollback deleted the new file and the link was gone."""
+    (old_tree / ".env.example").unlink()
+    (old_tree / ".env.example").symlink_to("nowhere")
+    before = snapshot(old_tree)
+    real = write._fs
+
+    def manifest_fails(op: str, *args: Path | str) -> None:
+        if op == "replace" and args[1] == old_tree / MANIFEST:  # the last swap: every other path is swapped by then
+            raise OSError(28, "No space left on device", str(args[1]))
+        real(op, *args)
+
+    monkeypatch.setattr(write, "_fs", manifest_fails)
+    with pytest.raises(WriteFailed) as failed:
+        write_tree(NEW, old_tree)
+    assert failed.value.rolled_back
+    assert snapshot(old_tree) == before
+    assert os.readlink(old_tree / ".env.example") == "nowhere"
