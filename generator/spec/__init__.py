@@ -22,11 +22,13 @@ def load_default() -> Model:
 def read_spec(path: Path | None) -> tuple[Document, str]:
     """The parsed YAML of ``path`` (None: the built-in spec) and how generated headers name it.
 
-    Headers name the spec by file name only, so output is identical whatever the working directory.
+    Headers name the spec by file name only, so output is identical whatever the working directory; bytes of
+    the name that are not UTF-8 are written as escapes (``\\xff``): the generated files are UTF-8 text.
     """
     if path is None:
         return load_text(default_spec_text(), BUILTIN.SPEC_NAME), BUILTIN.SOURCE
-    return load_file(path), f"spec {path.name}"
+    name = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return load_file(path), f"spec {name}"
 
 
 def load_spec(path: Path | None) -> Model:
