@@ -259,3 +259,19 @@ def test_collector_pipeline_and_receiver_changes(base: dict[str, str]) -> None:
     lines = render.summary_lines(diff_trees(base, new))
     assert lines == ["~ receiver movie-recommender/oncall-page: webhook_configs",
                      "~ pipeline traces: exporters otlp/jaeger, file/landing_traces → otlp/jaeger, debug"]
+
+
+def test_diff_base_with_a_spec_that_was_not_utf8_at_the_revision_names_it(tmp_path: Path) -> None:
+    """It was a UnicodeDecodeError traceback."""
+    spec = tmp_path / "checkout.yaml"
+    spec.write_bytes(b"\xff\xfe not text")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "checkout.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    spec.write_bytes((Path(__file__).parent / "fixtures" / "specs" / "checkout.yaml").read_bytes())
+    result = CliRunner().invoke(main, ["diff", str(spec), "--base", "HEAD"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.splitlines()[0] == (
+        f"HEAD:{spec}:1: (top level): cannot read the spec: 'utf-8' codec can't decode byte 0xff in position 0: "
+        "invalid start byte — it was not UTF-8 text at that revision: compare with a later one")

@@ -26,20 +26,20 @@ class RevisionError(ValueError):
     """git could not read a spec at the revision (not a repository, unknown revision)."""
 
 
-def spec_at(rev: str, path: Path) -> str | None:
-    """``path``'s text at ``rev``, or None when it did not exist there."""
+def spec_at(rev: str, path: Path) -> bytes | None:
+    """``path``'s bytes at ``rev``, or None when it did not exist there."""
     if not rev or rev.startswith("-") or ":" in rev:  # git would read an option, the index, or a path in a tree
         raise RevisionError(f"{rev!r}: not a revision name (it is empty, starts with `-` or holds `:`)")
     path = path.resolve()
     run = subprocess.run(["git", "-C", str(path.parent), "show", f"{rev}:./{path.name}"], capture_output=True,
-                         text=True, check=False)
+                         check=False)
     if run.returncode == 0:
         return run.stdout
     check = subprocess.run(["git", "-C", str(path.parent), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
                            capture_output=True, text=True, check=False)
     if check.returncode != 0:
         raise RevisionError(f"{rev}: not a revision of the git repository holding {path} "
-                            f"({run.stderr.strip() or check.stderr.strip()})")
+                            f"({run.stderr.decode(errors='replace').strip() or check.stderr.strip()})")
     return None
 
 
@@ -52,15 +52,19 @@ def tree_at(rev: str, specs: Sequence[Path], targets: Iterable[str] = tuple(TARG
     checked: list[conflicts.Spec] = []
     errors: list[SpecError] = []
     for path in spec_paths(specs) if specs else [BUILTIN_PATH]:
-        text = spec_at(rev, path)
-        if text is None:
+        data = spec_at(rev, path)
+        if data is None:
             continue
         shown = f"{rev}:{BUILTIN.SPEC_NAME if not specs else path}"
         try:
-            doc = load_text(text, shown)
+            doc = load_text(data.decode("utf-8"), shown)
             model = build_model(doc, BUILTIN.SOURCE if not specs else f"spec {path.name}")
         except SpecInvalid as exc:
             errors += exc.errors
+            continue
+        except UnicodeDecodeError as exc:
+            errors.append(SpecError(shown, 1, "", f"cannot read the spec: {exc}",
+                                    "it was not UTF-8 text at that revision: compare with a later one"))
             continue
         errors += contract.check(model)
         checked.append(conflicts.Spec(doc, model))
