@@ -131,6 +131,7 @@ def test_a_reset_names_a_list_of_known_switches(receiver: KillSwitchReceiver, mo
     ("Content-Length: -1\r\n", b"{}", 400, "not a non-negative integer"),
     ("Content-Length: 1e3\r\n", b"{}", 400, "not a non-negative integer"),
     (f"Content-Length: {(1 << 20) + 1}\r\n", b"", 413, "exceeds the limit"),
+    (f"Content-Length: {'9' * 5000}\r\n", b"", 413, "exceeds the limit"),  # int() refuses 4,300+ digits
     ("Transfer-Encoding: chunked\r\n", b"2\r\n{}\r\n0\r\n\r\n", 411, "Transfer-Encoding is not accepted"),
     ("Content-Length: 2\r\nContent-Length: 2\r\n", b"{}", 400, "repeated"),
 ])
@@ -139,6 +140,14 @@ def test_content_length_is_strict(receiver: KillSwitchReceiver, headers: str, bo
     head = f"POST /v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{headers}\r\n"
     got = raw(receiver, head, body)
     assert got[0] == status and reason in got[1], got
+
+
+@pytest.mark.parametrize("path", ["/v1/alertmanager", "/v1/reset"])
+def test_a_body_nested_too_deeply_for_json_gets_400(receiver: KillSwitchReceiver, path: str) -> None:
+    body = b'{"alerts": ' + b"[" * 100_000  # json.loads raises RecursionError, not ValueError
+    head = f"POST {path} HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n"
+    assert raw(receiver, head, body) == (400, "body is not JSON: it nests too deeply")
+    assert receiver.server.stats.bad_requests == 1 and not any(receiver.state.snapshot().values())
 
 
 def hostile(address: tuple[str, int], count: int) -> list[socket.socket]:
