@@ -51,7 +51,7 @@ from obsgen.runtime.plan import EventPlan, MetricPlan, build_plans, signature
 from obsgen.runtime.quality import Reporter
 from obsgen.runtime.recorders import AttributeSets, Synchronous, Totals
 from obsgen.runtime.state import ExpiringLRU, approximate_size
-from obsgen.runtime.validation import ContractViolation, EventValidationError
+from obsgen.runtime.validation import Check, ContractViolation, EventValidationError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
@@ -452,7 +452,7 @@ class Telemetry:
                 p[f] = pseudonymize(v)
         for f in plan.array_fields:  # the runtime's own copy: its log record is built later, off this thread
             v = p.get(f)
-            if type(v) is tuple or type(v) is list:
+            if isinstance(v, list | tuple):  # a subclass too: it is scrubbed and bounded like a plain list
                 p[f] = list(v)
 
         key = plan.key
@@ -499,6 +499,7 @@ class Telemetry:
             p[ts_field] = _time_ns() // 1_000_000
 
         if strict:
+            _plain_strings(p)
             problem = plan.schema.first_error(p)
             if problem is not None:
                 field, kind, reason = problem
@@ -522,15 +523,17 @@ class Telemetry:
         other string that could hold one; object attributes scrubbed whole and bounded in bytes, or removed."""
         texts = self._texts[plan.name]
         max_text = self.config.max_text_length
+        # A str subclass (markupsafe.Markup, a StrEnum member, numpy.str_) is scrubbed as the plain str of its
+        # characters: its own methods (slicing, lower) are not trusted, and the exported value is a plain str.
         for f, limit, sensitive in texts.free_text:
             v = p.get(f)
-            if type(v) is str:
-                p[f] = sanitize_text(v, limit or max_text, raw, sensitive)
+            if isinstance(v, str):
+                p[f] = sanitize_text(v if type(v) is str else str.__str__(v), limit or max_text, raw, sensitive)
         if raw:
             for f in texts.strings:
                 v = p.get(f)
-                if type(v) is str:
-                    p[f] = raw.replace(v)
+                if isinstance(v, str):
+                    p[f] = raw.replace(v if type(v) is str else str.__str__(v))
         for f, limit, most, sensitive in texts.string_arrays:
             v = p.get(f)
             if type(v) is list:
@@ -555,7 +558,10 @@ class Telemetry:
         violation (strict raises, production keeps what fits and counts it)."""
         too_many = len(items) > most
         kept = items[:most] if too_many else items
-        sizes = [len(x) if type(x) is str else 8 for x in kept]
+        sizes = [len(x) if type(x) is str else -1 for x in kept]
+        if -1 in sizes:  # not only plain strings: a str subclass is bounded and scrubbed as its characters
+            kept = [str.__str__(x) if isinstance(x, str) else x for x in kept]
+            sizes = [len(x) if type(x) is str else 8 for x in kept]
         budget = self.config.max_object_bytes
         too_long = fits = 0
         if sum(sizes) <= budget and max(sizes, default=0) <= limit:
@@ -587,16 +593,10 @@ class Telemetry:
         Pseudonyms are valid by construction, and a context key the join state knows was checked with its
         root event, so neither is checked again.
         """
-        checks = plan.checks
         skip = plan.trusted_known if known_context else plan.trusted
-        bad = None
-        for f, v in p.items():
-            if f in skip:
-                continue
-            check = checks.get(f)
-            reason = check(v) if check is not None else "is not a field of this event"
-            if reason is not None:
-                bad = [*(bad or ()), (f, reason)]
+        bad = _bad_fields(plan.checks, p, skip)
+        if bad and _plain_strings(p):  # a StrEnum member or markupsafe.Markup is judged by its characters
+            bad = _bad_fields(plan.checks, p, skip)
         if not bad:
             return False
         drop = False
@@ -775,6 +775,28 @@ class Telemetry:
             self._process(self._plans[reporter.event], reporter.payload(plan.name, field, kind, reason, action, p))
         except Exception:
             _log.debug("obsgen: reporting an invalid %s event failed", plan.name, exc_info=True)
+
+
+def _bad_fields(checks: dict[str, Check], p: dict[str, Any], skip: frozenset[str]) -> list[tuple[str, str]] | None:
+    """``(field, reason)`` of each field of ``p`` (but those in ``skip``) its check rejects, or None."""
+    bad = None
+    for f, v in p.items():
+        if f in skip:
+            continue
+        check = checks.get(f)
+        reason = check(v) if check is not None else "is not a field of this event"
+        if reason is not None:
+            bad = [*(bad or ()), (f, reason)]
+    return bad
+
+
+def _plain_strings(p: dict[str, Any]) -> bool:
+    """Replace each str subclass value (a StrEnum member, markupsafe.Markup, numpy.str_) by the plain str of its
+    characters, which the checks judge and the exporters carry; True if any was replaced."""
+    found = [(f, v) for f, v in p.items() if isinstance(v, str) and type(v) is not str]
+    for f, v in found:
+        p[f] = str.__str__(v)
+    return bool(found)
 
 
 def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> int:
