@@ -182,6 +182,26 @@ def _bytes(key: bytes | str) -> bytes:
     return key.encode() if isinstance(key, str) else bytes(key)
 
 
+def id_text(value: object) -> str:
+    """The text of a raw id: a str as it is, bytes (from Redis, a socket) decoded as UTF-8, else ``str(value)``.
+
+    ``str(b"u-1")`` is ``"b'u-1'"``: a bytes id would get another pseudonym than the same id as text, and the id
+    would not be found in free text.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased for finding raw values, as long as ``text`` (positions match) and matched by the
+    ``re.IGNORECASE`` pattern of what it finds: ``str.lower`` turns ``İ`` into two characters (``i`` and a
+    combining dot), which that pattern does not match against ``İ``, and gives ``Σ`` two lower cases."""
+    return text.replace("\u0130", "I").lower().replace("\u03c2", "\u03c3")
+
+
 class Pseudonymizer:
     """Keyed HMAC-SHA256 of an identifier, as 64 lowercase hex characters.
 
@@ -195,7 +215,7 @@ class Pseudonymizer:
         self._key = key
 
     def __call__(self, value: object) -> str:
-        raw = value if isinstance(value, str) else str(value)
+        raw = id_text(value)
         return hmac.new(self._key, raw.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
@@ -224,8 +244,8 @@ class RawValues:
         """A copy that also knows ``values`` (``(field, raw value)`` pairs); ``self`` when nothing is new."""
         needles = None
         for field, value in values:
-            raw = (value if isinstance(value, str) else str(value))[:MAX_RAW_LENGTH]
-            low = raw.lower()
+            raw = id_text(value)[:MAX_RAW_LENGTH]
+            low = fold(raw)
             if len(raw) < MIN_RAW_LENGTH or low in self._needles or (needles is not None and low in needles):
                 continue
             if needles is None:
@@ -264,21 +284,21 @@ class RawValues:
         return sum(len(n) + len(p) + 120 for n, p in self._needles.items())
 
     def found(self, low: str) -> bool:
-        """Whether the lower-cased ``low`` holds any known value."""
+        """Whether ``low`` (``fold``-ed) holds any known value."""
         return any(n in low for n in self._needles)
 
     def replace(self, text: str) -> str:
         """``text`` with every known value replaced: one substring test per value, one regex pass on a hit."""
         if not self._needles:
             return text
-        low = text.lower()
+        low = fold(text)
         hits = [n for n in self._needles if n in low]
         if not hits:
             return text
         hits.sort(key=len, reverse=True)  # the longest first: a value containing another goes whole
         needles = self._needles
         pattern = re.compile("|".join(map(re.escape, hits)), re.IGNORECASE)
-        return pattern.sub(lambda m: needles.get(m.group().lower(), "<redacted>"), text)
+        return pattern.sub(lambda m: needles.get(fold(m.group()), "<redacted>"), text)
 
 
 EMPTY = RawValues()
@@ -393,7 +413,7 @@ def sanitize_items(items: list[Any], limit: int, raw: RawValues = EMPTY, sensiti
     strings = [x for x in items if type(x) is str]
     longest = max(map(len, strings), default=0)
     out = [bound(x, limit) if type(x) is str else x for x in items] if longest > limit else list(items)
-    probe = "\n".join(x for x in out if type(x) is str).lower()
+    probe = fold("\n".join(x for x in out if type(x) is str))
     if longest >= _TOKEN_RUN or _TRIGGERED(probe) or (raw and raw.found(probe)) or (sensitive and _has_digit(probe)):
         return [sanitize_text(x, limit, raw, sensitive) if type(x) is str else x for x in out]
     return out
