@@ -423,6 +423,7 @@ def sanitize_items(items: list[Any], limit: int, raw: RawValues = EMPTY, sensiti
 
 MAX_OBJECT_DEPTH = 4
 _SCALARS = (int, float, bool)
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class TooLarge(ValueError):
@@ -453,6 +454,10 @@ def scrub_object(value: Any, budget: int, raw: RawValues, sensitive: bool) -> An
             return text(v)
         if v is None or isinstance(v, _SCALARS):
             spend(8)
+            if isinstance(v, float) and not math.isfinite(v):  # json.dumps writes NaN: the span's JSON is invalid
+                raise TooLarge("holds NaN or an infinity, which JSON cannot carry")
+            if isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX:  # OTLP drops the log record's attribute
+                raise TooLarge("holds an integer outside 64 bits, which OpenTelemetry cannot carry")
             return v
         if isinstance(v, Mapping):
             spend(2)
