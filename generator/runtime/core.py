@@ -632,7 +632,8 @@ class Telemetry:
         if self._shadow:
             p[SHADOW] = "true"
         if plan.span_name is not None:
-            start = p[plan.timestamp_field] * 1_000_000 if ts_given else None  # type: ignore[index]
+            # int(): 1.7e12 is a valid integer time, but a float span time fails the whole batch's encoding
+            start = int(p[plan.timestamp_field]) * 1_000_000 if ts_given else None  # type: ignore[index]
             span = self.tracer.start_span(plan.span_name, kind=plan.span_kind, attributes=_span_attributes(plan, p),
                                           start_time=start)
             ctx = _set_span_in_context(span)
@@ -658,9 +659,12 @@ class Telemetry:
         scope = None
         if plan.span_name is not None:
             if plan.span_duration_field is not None:
-                end = p[plan.timestamp_field] * 1_000_000 if ts_given else _time_ns()  # type: ignore[index]
+                end = int(p[plan.timestamp_field]) * 1_000_000 if ts_given else _time_ns()  # type: ignore[index]
                 duration = p.get(plan.span_duration_field)
-                start = end - int(duration * self._duration_ns[plan.name]) if duration is not None else end
+                lasted = duration * self._duration_ns[plan.name] if duration is not None else 0
+                # A valid but absurd duration (1e300 ms) starts the span at 0, not before: a negative time
+                # fails the encoding of the whole batch (every span in it is lost).
+                start = end - int(lasted) if lasted < end else 0
                 span = self.tracer.start_span(plan.span_name, context=ctx, kind=plan.span_kind,
                                               attributes=_span_attributes(plan, p), start_time=start)
                 span.end(end_time=end)
