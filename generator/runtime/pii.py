@@ -362,6 +362,7 @@ SENSITIVE_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (re.compile(r"(?<![0-9])[0-9]{9,}+(?![0-9])"), "<number>", _ANY),
 )
 _has_digit = re.compile(r"[0-9]").search
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRIGGERED = re.compile("|".join(map(re.escape, sorted({t for _, _, ts in PATTERNS for t in ts if t})))).search
 """Finds any trigger but the empty one (the opaque-token pattern's, which needs a run of 40+ characters)."""
 _TOKEN_RUN = 40
@@ -400,6 +401,8 @@ def sanitize_text(text: str, max_length: int | None = None, raw: RawValues = EMP
     if sensitive and _has_digit(text):
         for pattern, replacement, _ in SENSITIVE_PATTERNS:
             text = pattern.sub(replacement, text)
+    if not text.isascii():  # (a flag: free to read) a lone surrogate, as JSON's "\ud800" makes, is no UTF-8: the
+        text = _SURROGATE.sub("\ufffd", text)  # exporters would leave the whole field out, an error each time
     return bound(text, limit)  # placeholders may be longer than what they replace
 
 
@@ -407,14 +410,15 @@ def sanitize_items(items: list[Any], limit: int, raw: RawValues = EMPTY, sensiti
     """A string array's items, each bounded to ``limit`` and scrubbed like free text (see ``sanitize_text``).
 
     Arrays are mostly short ids that nothing matches, so one probe over the joined, bounded items decides
-    whether any item needs the full scrub: no raw value, no pattern trigger, no digit in a sensitive field
-    and no item long enough to be an opaque token means every item is left as it is.
+    whether any item needs the full scrub: no raw value, no pattern trigger, no digit in a sensitive field,
+    no item long enough to be an opaque token and nothing but ASCII means every item is left as it is.
     """
     strings = [x for x in items if type(x) is str]
     longest = max(map(len, strings), default=0)
     out = [bound(x, limit) if type(x) is str else x for x in items] if longest > limit else list(items)
     probe = fold("\n".join(x for x in out if type(x) is str))
-    if longest >= _TOKEN_RUN or _TRIGGERED(probe) or (raw and raw.found(probe)) or (sensitive and _has_digit(probe)):
+    if (longest >= _TOKEN_RUN or _TRIGGERED(probe) or (raw and raw.found(probe)) or (sensitive and _has_digit(probe))
+            or not probe.isascii()):
         return [sanitize_text(x, limit, raw, sensitive) if type(x) is str else x for x in out]
     return out
 

@@ -1,4 +1,4 @@
-"""Raw ids in the forms an application really holds them: with characters whose lower case is longer
+"""Text in the forms an application really holds it. Raw ids: with characters whose lower case is longer
 (``İ``) or depends on context (``Σ``), and as bytes (from Redis, a socket). Each is cut out of free text, and
 a bytes id has the pseudonym of its text.
 
@@ -13,7 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 from obsgen.model import Model
+from obsgen.runtime.otlp_encode import SpanEncoder
 from obsgen.runtime.pii import RawValues
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
 from tests.test_runtime_harness import RAW_SESSION, Harness
 
@@ -49,3 +51,22 @@ def test_a_bytes_id_has_the_pseudonym_of_its_text_and_is_cut_out_of_free_text(ha
     assert _message(harness, b"user-8675309", "no ranking for user-8675309") == "no ranking for <user_id>"
     (request,) = [s.attributes for s in harness.spans() if s.name == "recommend.request"]
     assert request["user_id"] == harness.rt.pseudonymize("user-8675309")  # type: ignore[index]
+
+
+def test_a_lone_surrogate_in_text_becomes_a_replacement_character_and_the_field_is_exported(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """``json.loads('"\\ud800"')`` gives a lone surrogate, which UTF-8 cannot carry: the exporters left the
+    whole field out of every record holding one, logging an error each time."""
+    rt = harness.rt
+    with pytest.raises(RuntimeError), rt.request(user_id="u-1", session_id=RAW_SESSION, experiment_id="ranker-v2",
+                                                 bucket="control", k=20):
+        rt.ranking(latency_ms=30.0, coverage=0.95, algorithm="hybrid", items=["tt1", "tt\ud800"], cache_result="hit",
+                   fallback="none", user_state="warm", data_age_s=1.0)
+        rt.error(**ERROR, message="bad byte \udc80 in the name")
+        raise RuntimeError("upstream sent \ud83d")
+    with caplog.at_level("ERROR"):
+        logs = encode_logs(harness.logs()).SerializeToString()
+        spans = b"".join(SpanEncoder().chunks(harness.spans()))
+    assert "bad byte \ufffd in the name".encode() in logs
+    assert "upstream sent \ufffd".encode() in spans and "tt\ufffd".encode() in spans
+    assert not caplog.records
