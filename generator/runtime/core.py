@@ -213,6 +213,11 @@ class Telemetry:
             if report is not None and cfg.report_invalid_events else None
 
         self._texts = {name: text_plan(plan.event, model.attributes) for name, plan in self._plans.items()}
+        self._long_arrays = {name: tuple((f, model.attributes[f].max_items or cfg.max_array_items)
+                                         for f in plan.array_fields
+                                         if f not in {a[0] for a in self._texts[name].string_arrays})
+                             for name, plan in self._plans.items()}
+        """Per event: the arrays the string-array scrub does not bound (numbers, enums), with their item bound."""
         self._kept = {ctx.name: frozenset(f for plan in self._plans.values() if plan.context == ctx.name
                                           for f in plan.inherit) for ctx in model.joins}
         """Per context: the root fields its members inherit, all the join cache keeps of a root payload."""
@@ -538,6 +543,11 @@ class Telemetry:
             v = p.get(f)
             if type(v) is list:
                 self._scrub_items(plan, p, f, v, limit or max_text, most or self.config.max_array_items, raw, sensitive)
+        for f, most in self._long_arrays[plan.name]:
+            v = p.get(f)
+            if type(v) is list and len(v) > most:  # 2 million numbers: 22 MB to export, more than a collector takes
+                p[f] = v[:most]
+                self._cut(plan, p, f, f"has {len(v)} items, more than {most}")
         for f, sensitive in texts.objects:
             v = p.get(f)
             if v is None:
@@ -582,6 +592,10 @@ class Telemetry:
             f"has {too_long} item(s) longer than {limit} characters" if too_long else "",
             f"holds more than {budget} characters (kept the first {fits} items)" if fits < len(kept) else "")
             if part)
+        self._cut(plan, p, f, reason)
+
+    def _cut(self, plan: EventPlan, p: dict[str, Any], f: str, reason: str) -> None:
+        """A field cut to its bounds: strict raises, production counts and reports it."""
         if self._strict:
             self._count(plan.name, VALIDITY)
             raise EventValidationError(plan.name, f, reason)
