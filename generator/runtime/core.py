@@ -74,6 +74,7 @@ STATE_ERRORS_METRIC = "obsgen.killswitch.state_errors"
 SHADOW = "shadow"
 _KEY_TYPES = (str, int)
 """Context keys the join state looks up; anything else (garbage in production) names no context."""
+_ARRAYS = (list, tuple)
 CONTEXT_SHARE = 64
 CONTEXT_MIN_BYTES = 16_384
 """A context stops remembering values for its references once it holds ``context_cache_bytes // CONTEXT_SHARE``
@@ -457,7 +458,7 @@ class Telemetry:
                 p[f] = pseudonymize(v)
         for f in plan.array_fields:  # the runtime's own copy: its log record is built later, off this thread
             v = p.get(f)
-            if isinstance(v, list | tuple):  # a subclass too: it is scrubbed and bounded like a plain list
+            if isinstance(v, _ARRAYS):  # a subclass too: it is scrubbed and bounded like a plain list
                 p[f] = list(v)
 
         key = plan.key
