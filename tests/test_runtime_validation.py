@@ -52,6 +52,10 @@ BAD: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("impression-missing-canonical-id", "impression", {"canonical_id": None}, "canonical_id", "completeness"),
     ("click-unknown-engagement", "click", {"engagement_type": "like"}, "engagement_type", "validity"),
     ("click-nan-dwell", "click", {"dwell_ms": math.nan}, "dwell_ms", "validity"),
+    # No OTLP value carries an integer outside 64 bits: the metric failed to record (the event was lost, with a
+    # traceback) or the exporters left the attribute out.
+    ("ranking-latency-beyond-64-bits", "ranking", {"latency_ms": 10**400}, "latency_ms", "validity"),
+    ("click-dwell-beyond-64-bits", "click", {"dwell_ms": 1 << 64}, "dwell_ms", "validity"),
     ("error-code-pattern", "error", {"error_code": "timeout"}, "error_code", "validity"),
     ("error-unknown-severity", "error", {"severity": "fatal"}, "severity", "validity"),
     ("error-missing-component", "error", {"component": None}, "component", "completeness"),

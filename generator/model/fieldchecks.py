@@ -3,8 +3,9 @@
 The runtime's production mode checks every field with these (well under a microsecond a field); the spec
 reader uses them to pass an event's example, or a data-quality constant, without loading ``jsonschema``
 (a twentieth of a second to import), which it asks only for the message of a value they reject. They
-agree with JSON Schema on every schema ``attribute_schema`` builds, except that they also reject NaN and
-infinities (which OpenTelemetry cannot carry): ``judges`` says whether a schema is one of those.
+agree with JSON Schema on every schema ``attribute_schema`` builds, except that they also reject what
+OpenTelemetry cannot carry: NaN, infinities and integers outside 64 bits (``judges`` says whether a schema is
+one of those).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,),
     "object": (dict,),
 }
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+"""An integer outside these is no OTLP value: the encoders leave the attribute out, a metric fails to record."""
 _ARTICLE = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
             "array": "an array", "object": "an object"}
 
@@ -73,7 +76,7 @@ def _fast_check(schema: Mapping[str, Any]) -> Check | None:
             return f"must be at most {limit} characters" if len(v) > limit else reason_p
         return check_string
     if type_ in ("number", "integer") and keys <= {"minimum", "maximum"}:
-        low, high = schema.get("minimum", -math.inf), schema.get("maximum", math.inf)
+        low, high = max(schema.get("minimum", -math.inf), _INT64_MIN), min(schema.get("maximum", math.inf), _INT64_MAX)
         floats_ok, inf = type_ == "number", math.inf
         general = _general_check(schema)
 
@@ -91,6 +94,8 @@ def _general_check(schema: Mapping[str, Any]) -> Check:
     is_type = _type_check(type_)
     type_reason = f"must be {_ARTICLE[type_]}"
     rules: list[Callable[[Any], str | None]] = []
+    if type_ in ("integer", "number"):
+        rules.append(lambda v: None if type(v) is float or _INT64_MIN <= v <= _INT64_MAX else "must fit in 64 bits")
     if "enum" in schema:
         allowed = frozenset(schema["enum"])
         reason = f"must be one of {', '.join(map(str, schema['enum']))}"

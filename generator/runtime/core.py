@@ -51,7 +51,7 @@ from obsgen.runtime.plan import EventPlan, MetricPlan, build_plans, signature
 from obsgen.runtime.quality import Reporter
 from obsgen.runtime.recorders import AttributeSets, Synchronous, Totals
 from obsgen.runtime.state import ExpiringLRU, approximate_size
-from obsgen.runtime.validation import ContractViolation, EventValidationError
+from obsgen.runtime.validation import Check, ContractViolation, EventValidationError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
@@ -74,6 +74,7 @@ STATE_ERRORS_METRIC = "obsgen.killswitch.state_errors"
 SHADOW = "shadow"
 _KEY_TYPES = (str, int)
 """Context keys the join state looks up; anything else (garbage in production) names no context."""
+_ARRAYS = (list, tuple)
 CONTEXT_SHARE = 64
 CONTEXT_MIN_BYTES = 16_384
 """A context stops remembering values for its references once it holds ``context_cache_bytes // CONTEXT_SHARE``
@@ -213,6 +214,11 @@ class Telemetry:
             if report is not None and cfg.report_invalid_events else None
 
         self._texts = {name: text_plan(plan.event, model.attributes) for name, plan in self._plans.items()}
+        self._long_arrays = {name: tuple((f, model.attributes[f].max_items or cfg.max_array_items)
+                                         for f in plan.array_fields
+                                         if f not in {a[0] for a in self._texts[name].string_arrays})
+                             for name, plan in self._plans.items()}
+        """Per event: the arrays the string-array scrub does not bound (numbers, enums), with their item bound."""
         self._kept = {ctx.name: frozenset(f for plan in self._plans.values() if plan.context == ctx.name
                                           for f in plan.inherit) for ctx in model.joins}
         """Per context: the root fields its members inherit, all the join cache keeps of a root payload."""
@@ -452,7 +458,7 @@ class Telemetry:
                 p[f] = pseudonymize(v)
         for f in plan.array_fields:  # the runtime's own copy: its log record is built later, off this thread
             v = p.get(f)
-            if type(v) is tuple or type(v) is list:
+            if isinstance(v, _ARRAYS):  # a subclass too: it is scrubbed and bounded like a plain list
                 p[f] = list(v)
 
         key = plan.key
@@ -499,6 +505,7 @@ class Telemetry:
             p[ts_field] = _time_ns() // 1_000_000
 
         if strict:
+            _plain_strings(p)
             problem = plan.schema.first_error(p)
             if problem is not None:
                 field, kind, reason = problem
@@ -522,19 +529,26 @@ class Telemetry:
         other string that could hold one; object attributes scrubbed whole and bounded in bytes, or removed."""
         texts = self._texts[plan.name]
         max_text = self.config.max_text_length
+        # A str subclass (markupsafe.Markup, a StrEnum member, numpy.str_) is scrubbed as the plain str of its
+        # characters: its own methods (slicing, lower) are not trusted, and the exported value is a plain str.
         for f, limit, sensitive in texts.free_text:
             v = p.get(f)
-            if type(v) is str:
-                p[f] = sanitize_text(v, limit or max_text, raw, sensitive)
+            if isinstance(v, str):
+                p[f] = sanitize_text(v if type(v) is str else str.__str__(v), limit or max_text, raw, sensitive)
         if raw:
             for f in texts.strings:
                 v = p.get(f)
-                if type(v) is str:
-                    p[f] = raw.replace(v)
+                if isinstance(v, str):
+                    p[f] = raw.replace(v if type(v) is str else str.__str__(v))
         for f, limit, most, sensitive in texts.string_arrays:
             v = p.get(f)
             if type(v) is list:
                 self._scrub_items(plan, p, f, v, limit or max_text, most or self.config.max_array_items, raw, sensitive)
+        for f, most in self._long_arrays[plan.name]:
+            v = p.get(f)
+            if type(v) is list and len(v) > most:  # 2 million numbers: 22 MB to export, more than a collector takes
+                p[f] = v[:most]
+                self._cut(plan, p, f, f"has {len(v)} items, more than {most}")
         for f, sensitive in texts.objects:
             v = p.get(f)
             if v is None:
@@ -555,7 +569,10 @@ class Telemetry:
         violation (strict raises, production keeps what fits and counts it)."""
         too_many = len(items) > most
         kept = items[:most] if too_many else items
-        sizes = [len(x) if type(x) is str else 8 for x in kept]
+        sizes = [len(x) if type(x) is str else -1 for x in kept]
+        if -1 in sizes:  # not only plain strings: a str subclass is bounded and scrubbed as its characters
+            kept = [str.__str__(x) if isinstance(x, str) else x for x in kept]
+            sizes = [len(x) if type(x) is str else 8 for x in kept]
         budget = self.config.max_object_bytes
         too_long = fits = 0
         if sum(sizes) <= budget and max(sizes, default=0) <= limit:
@@ -576,6 +593,10 @@ class Telemetry:
             f"has {too_long} item(s) longer than {limit} characters" if too_long else "",
             f"holds more than {budget} characters (kept the first {fits} items)" if fits < len(kept) else "")
             if part)
+        self._cut(plan, p, f, reason)
+
+    def _cut(self, plan: EventPlan, p: dict[str, Any], f: str, reason: str) -> None:
+        """A field cut to its bounds: strict raises, production counts and reports it."""
         if self._strict:
             self._count(plan.name, VALIDITY)
             raise EventValidationError(plan.name, f, reason)
@@ -587,16 +608,10 @@ class Telemetry:
         Pseudonyms are valid by construction, and a context key the join state knows was checked with its
         root event, so neither is checked again.
         """
-        checks = plan.checks
         skip = plan.trusted_known if known_context else plan.trusted
-        bad = None
-        for f, v in p.items():
-            if f in skip:
-                continue
-            check = checks.get(f)
-            reason = check(v) if check is not None else "is not a field of this event"
-            if reason is not None:
-                bad = [*(bad or ()), (f, reason)]
+        bad = _bad_fields(plan.checks, p, skip)
+        if bad and _plain_strings(p):  # a StrEnum member or markupsafe.Markup is judged by its characters
+            bad = _bad_fields(plan.checks, p, skip)
         if not bad:
             return False
         drop = False
@@ -632,7 +647,8 @@ class Telemetry:
         if self._shadow:
             p[SHADOW] = "true"
         if plan.span_name is not None:
-            start = p[plan.timestamp_field] * 1_000_000 if ts_given else None  # type: ignore[index]
+            # int(): 1.7e12 is a valid integer time, but a float span time fails the whole batch's encoding
+            start = int(p[plan.timestamp_field]) * 1_000_000 if ts_given else None  # type: ignore[index]
             span = self.tracer.start_span(plan.span_name, kind=plan.span_kind, attributes=_span_attributes(plan, p),
                                           start_time=start)
             ctx = _set_span_in_context(span)
@@ -658,9 +674,12 @@ class Telemetry:
         scope = None
         if plan.span_name is not None:
             if plan.span_duration_field is not None:
-                end = p[plan.timestamp_field] * 1_000_000 if ts_given else _time_ns()  # type: ignore[index]
+                end = int(p[plan.timestamp_field]) * 1_000_000 if ts_given else _time_ns()  # type: ignore[index]
                 duration = p.get(plan.span_duration_field)
-                start = end - int(duration * self._duration_ns[plan.name]) if duration is not None else end
+                lasted = duration * self._duration_ns[plan.name] if duration is not None else 0
+                # A valid but absurd duration (1e300 ms) starts the span at 0, not before: a negative time
+                # fails the encoding of the whole batch (every span in it is lost).
+                start = end - int(lasted) if lasted < end else 0
                 span = self.tracer.start_span(plan.span_name, context=ctx, kind=plan.span_kind,
                                               attributes=_span_attributes(plan, p), start_time=start)
                 span.end(end_time=end)
@@ -775,6 +794,28 @@ class Telemetry:
             self._process(self._plans[reporter.event], reporter.payload(plan.name, field, kind, reason, action, p))
         except Exception:
             _log.debug("obsgen: reporting an invalid %s event failed", plan.name, exc_info=True)
+
+
+def _bad_fields(checks: dict[str, Check], p: dict[str, Any], skip: frozenset[str]) -> list[tuple[str, str]] | None:
+    """``(field, reason)`` of each field of ``p`` (but those in ``skip``) its check rejects, or None."""
+    bad = None
+    for f, v in p.items():
+        if f in skip:
+            continue
+        check = checks.get(f)
+        reason = check(v) if check is not None else "is not a field of this event"
+        if reason is not None:
+            bad = [*(bad or ()), (f, reason)]
+    return bad
+
+
+def _plain_strings(p: dict[str, Any]) -> bool:
+    """Replace each str subclass value (a StrEnum member, markupsafe.Markup, numpy.str_) by the plain str of its
+    characters, which the checks judge and the exporters carry; True if any was replaced."""
+    found = [(f, v) for f, v in p.items() if isinstance(v, str) and type(v) is not str]
+    for f, v in found:
+        p[f] = str.__str__(v)
+    return bool(found)
 
 
 def _remember(plan: EventPlan, p: dict[str, Any], memory: list[Any]) -> int:

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -88,6 +88,8 @@ class Stats:
     bad_requests: int = 0
     dropped: int = 0
     """The client closed or reset the connection before its request was complete."""
+    accept_failed: int = 0
+    """Connections the kernel queued that could not be accepted at once (out of file descriptors)."""
 
 
 class GuardedHttpServer:
@@ -96,7 +98,7 @@ class GuardedHttpServer:
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None,
                  name: str = "obsgen-http") -> None:
         self._handler = handler
-        self.limits = limits or Limits()
+        self.limits = _within_descriptors(limits or Limits(), name)
         self._name = name
         self._socket = socket.create_server((host, port), backlog=self.limits.backlog)
         self._socket.setblocking(False)
@@ -134,15 +136,41 @@ class GuardedHttpServer:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        server = await asyncio.start_server(self._accept, sock=self._socket, limit=self.limits.max_head)
+        accepting = asyncio.create_task(self._accept_forever())
         self._ready.set()
         try:
             await self._stopped.wait()
         finally:
-            server.close()
+            accepting.cancel()
             for task in list(self._open):
                 task.cancel()
             await asyncio.gather(*self._open, return_exceptions=True)
+
+    async def _accept_forever(self) -> None:
+        """Accept connections one at a time, each served by ``_accept``.
+
+        Not ``asyncio.start_server``: it listens again with its own backlog (100, whatever ``Limits.backlog``
+        says), accepts up to that many connections at once before any is counted against
+        ``max_connections``, and when the process runs out of file descriptors logs a traceback per
+        attempt and stops accepting for a second. Here a failed accept closes the connection idle longest.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(self._socket)
+            except OSError as exc:  # out of file descriptors (EMFILE, ENFILE) or buffers
+                self.stats.accept_failed += 1
+                if self.stats.accept_failed == 1 or not self._evict_oldest_reader():
+                    _log.warning("%s: cannot accept a connection (%s) with %d open", self._name, exc.strerror,
+                                 len(self._open))
+                await asyncio.sleep(0.01)  # let the evicted connection close, or one finish
+                continue
+            reader = asyncio.StreamReader(limit=self.limits.max_head, loop=loop)
+            protocol = asyncio.StreamReaderProtocol(reader, self._accept, loop=loop)
+            try:
+                await loop.connect_accepted_socket(lambda made=protocol: made, sock)
+            except OSError:
+                sock.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -248,10 +276,12 @@ class GuardedHttpServer:
             return 0
         if not text.isascii() or not text.isdigit():
             raise HttpError(HTTPStatus.BAD_REQUEST, f"Content-Length {text[:20]!r} is not a non-negative integer")
-        length = int(text)
-        if length > self.limits.max_body:
+        # 19 digits exceed any body limit; int() of 4,300 digits or more raises (a traceback, no answer).
+        length = int(text) if len(text) <= 18 else None
+        if length is None or length > self.limits.max_body:
             raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                            f"body of {length} bytes exceeds the limit of {self.limits.max_body}")
+                            f"body of {length if length is not None else 'over 10**18'} bytes exceeds the limit of "
+                            f"{self.limits.max_body}")
         return length
 
     async def _write(self, writer: asyncio.StreamWriter, status: HTTPStatus, body: Any) -> None:
@@ -266,6 +296,25 @@ class GuardedHttpServer:
             writer.close()
         except (ConnectionError, OSError, TimeoutError):
             writer.transport.abort()
+
+
+def _within_descriptors(limits: Limits, name: str) -> Limits:
+    """``limits`` with ``max_connections`` below the process's file-descriptor limit (keeping a quarter for the
+    application). At the cap the server evicts the connection idle longest; past the descriptor limit
+    ``accept()`` fails instead, asyncio logs a traceback per attempt, and no client gets in until idle
+    connections time out (with a soft limit of 1,024, common, and the default cap of 2,048)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # no such limit on this platform
+        return limits
+    if soft == resource.RLIM_INFINITY or limits.max_connections <= soft * 3 // 4:
+        return limits
+    cap = max(1, soft * 3 // 4)
+    _log.info("%s: at most %d connections (not %d): the process may open %d files (ulimit -n)", name, cap,
+              limits.max_connections, soft)
+    return replace(limits, max_connections=cap)
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

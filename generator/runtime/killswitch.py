@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,9 +36,12 @@ class StateFileError(ValueError):
 
 def read_state_file(path: str | os.PathLike[str]) -> dict[str, bool]:
     """The switches in ``path``; raises ``StateFileError`` (with the reason) for a missing, unreadable,
-    oversized, truncated or otherwise malformed file."""
+    oversized, truncated, deeply nested or otherwise malformed file, and for one that is not a regular file."""
     try:
-        with open(path, "rb") as handle:
+        # Non-blocking: opening a FIFO (or a symlink to one) for reading must not wait for a writer forever.
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise StateFileError("it is not a regular file")
             data = handle.read(MAX_STATE_FILE_BYTES + 1)
     except OSError as exc:
         raise StateFileError(f"cannot read it ({exc.strerror})") from None
@@ -47,6 +51,8 @@ def read_state_file(path: str | os.PathLike[str]) -> dict[str, bool]:
         parsed = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise StateFileError(f"it is not valid JSON ({exc}); truncated or corrupt") from None
+    except RecursionError:  # a file of "[[[[…": a corrupt file, not a reason to kill the watcher
+        raise StateFileError("it nests too deeply to be a JSON object of booleans") from None
     if not isinstance(parsed, dict) or not all(isinstance(v, bool) for v in parsed.values()):
         raise StateFileError("expected a JSON object of booleans")
     return parsed

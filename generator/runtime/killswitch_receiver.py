@@ -87,6 +87,8 @@ def _json(body: bytes) -> Mapping[str, Any]:
         payload = json.loads(body)
     except ValueError as exc:
         raise HttpError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}") from None
+    except RecursionError:  # "[[[[…": json.loads gives up on the nesting, a bad body all the same
+        raise HttpError(HTTPStatus.BAD_REQUEST, "body is not JSON: it nests too deeply") from None
     return _mapping(payload, "the body")
 
 

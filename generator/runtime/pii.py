@@ -182,6 +182,26 @@ def _bytes(key: bytes | str) -> bytes:
     return key.encode() if isinstance(key, str) else bytes(key)
 
 
+def id_text(value: object) -> str:
+    """The text of a raw id: a str as it is, bytes (from Redis, a socket) decoded as UTF-8, else ``str(value)``.
+
+    ``str(b"u-1")`` is ``"b'u-1'"``: a bytes id would get another pseudonym than the same id as text, and the id
+    would not be found in free text.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased for finding raw values, as long as ``text`` (positions match) and matched by the
+    ``re.IGNORECASE`` pattern of what it finds: ``str.lower`` turns ``İ`` into two characters (``i`` and a
+    combining dot), which that pattern does not match against ``İ``, and gives ``Σ`` two lower cases."""
+    return text.replace("\u0130", "I").lower().replace("\u03c2", "\u03c3")
+
+
 class Pseudonymizer:
     """Keyed HMAC-SHA256 of an identifier, as 64 lowercase hex characters.
 
@@ -195,7 +215,7 @@ class Pseudonymizer:
         self._key = key
 
     def __call__(self, value: object) -> str:
-        raw = value if isinstance(value, str) else str(value)
+        raw = id_text(value)
         return hmac.new(self._key, raw.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
@@ -224,8 +244,8 @@ class RawValues:
         """A copy that also knows ``values`` (``(field, raw value)`` pairs); ``self`` when nothing is new."""
         needles = None
         for field, value in values:
-            raw = (value if isinstance(value, str) else str(value))[:MAX_RAW_LENGTH]
-            low = raw.lower()
+            raw = id_text(value)[:MAX_RAW_LENGTH]
+            low = fold(raw)
             if len(raw) < MIN_RAW_LENGTH or low in self._needles or (needles is not None and low in needles):
                 continue
             if needles is None:
@@ -264,21 +284,21 @@ class RawValues:
         return sum(len(n) + len(p) + 120 for n, p in self._needles.items())
 
     def found(self, low: str) -> bool:
-        """Whether the lower-cased ``low`` holds any known value."""
+        """Whether ``low`` (``fold``-ed) holds any known value."""
         return any(n in low for n in self._needles)
 
     def replace(self, text: str) -> str:
         """``text`` with every known value replaced: one substring test per value, one regex pass on a hit."""
         if not self._needles:
             return text
-        low = text.lower()
+        low = fold(text)
         hits = [n for n in self._needles if n in low]
         if not hits:
             return text
         hits.sort(key=len, reverse=True)  # the longest first: a value containing another goes whole
         needles = self._needles
         pattern = re.compile("|".join(map(re.escape, hits)), re.IGNORECASE)
-        return pattern.sub(lambda m: needles.get(m.group().lower(), "<redacted>"), text)
+        return pattern.sub(lambda m: needles.get(fold(m.group()), "<redacted>"), text)
 
 
 EMPTY = RawValues()
@@ -342,6 +362,7 @@ SENSITIVE_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (re.compile(r"(?<![0-9])[0-9]{9,}+(?![0-9])"), "<number>", _ANY),
 )
 _has_digit = re.compile(r"[0-9]").search
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TRIGGERED = re.compile("|".join(map(re.escape, sorted({t for _, _, ts in PATTERNS for t in ts if t})))).search
 """Finds any trigger but the empty one (the opaque-token pattern's, which needs a run of 40+ characters)."""
 _TOKEN_RUN = 40
@@ -380,6 +401,8 @@ def sanitize_text(text: str, max_length: int | None = None, raw: RawValues = EMP
     if sensitive and _has_digit(text):
         for pattern, replacement, _ in SENSITIVE_PATTERNS:
             text = pattern.sub(replacement, text)
+    if not text.isascii():  # (a flag: free to read) a lone surrogate, as JSON's "\ud800" makes, is no UTF-8: the
+        text = _SURROGATE.sub("\ufffd", text)  # exporters would leave the whole field out, an error each time
     return bound(text, limit)  # placeholders may be longer than what they replace
 
 
@@ -387,14 +410,15 @@ def sanitize_items(items: list[Any], limit: int, raw: RawValues = EMPTY, sensiti
     """A string array's items, each bounded to ``limit`` and scrubbed like free text (see ``sanitize_text``).
 
     Arrays are mostly short ids that nothing matches, so one probe over the joined, bounded items decides
-    whether any item needs the full scrub: no raw value, no pattern trigger, no digit in a sensitive field
-    and no item long enough to be an opaque token means every item is left as it is.
+    whether any item needs the full scrub: no raw value, no pattern trigger, no digit in a sensitive field,
+    no item long enough to be an opaque token and nothing but ASCII means every item is left as it is.
     """
     strings = [x for x in items if type(x) is str]
     longest = max(map(len, strings), default=0)
     out = [bound(x, limit) if type(x) is str else x for x in items] if longest > limit else list(items)
-    probe = "\n".join(x for x in out if type(x) is str).lower()
-    if longest >= _TOKEN_RUN or _TRIGGERED(probe) or (raw and raw.found(probe)) or (sensitive and _has_digit(probe)):
+    probe = fold("\n".join(x for x in out if type(x) is str))
+    if (longest >= _TOKEN_RUN or _TRIGGERED(probe) or (raw and raw.found(probe)) or (sensitive and _has_digit(probe))
+            or not probe.isascii()):
         return [sanitize_text(x, limit, raw, sensitive) if type(x) is str else x for x in out]
     return out
 
@@ -403,6 +427,7 @@ def sanitize_items(items: list[Any], limit: int, raw: RawValues = EMPTY, sensiti
 
 MAX_OBJECT_DEPTH = 4
 _SCALARS = (int, float, bool)
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class TooLarge(ValueError):
@@ -433,6 +458,10 @@ def scrub_object(value: Any, budget: int, raw: RawValues, sensitive: bool) -> An
             return text(v)
         if v is None or isinstance(v, _SCALARS):
             spend(8)
+            if isinstance(v, float) and not math.isfinite(v):  # json.dumps writes NaN: the span's JSON is invalid
+                raise TooLarge("holds NaN or an infinity, which JSON cannot carry")
+            if isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX:  # OTLP drops the log record's attribute
+                raise TooLarge("holds an integer outside 64 bits, which OpenTelemetry cannot carry")
             return v
         if isinstance(v, Mapping):
             spend(2)

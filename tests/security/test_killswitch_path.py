@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -131,6 +134,7 @@ def test_a_reset_names_a_list_of_known_switches(receiver: KillSwitchReceiver, mo
     ("Content-Length: -1\r\n", b"{}", 400, "not a non-negative integer"),
     ("Content-Length: 1e3\r\n", b"{}", 400, "not a non-negative integer"),
     (f"Content-Length: {(1 << 20) + 1}\r\n", b"", 413, "exceeds the limit"),
+    (f"Content-Length: {'9' * 5000}\r\n", b"", 413, "exceeds the limit"),  # int() refuses 4,300+ digits
     ("Transfer-Encoding: chunked\r\n", b"2\r\n{}\r\n0\r\n\r\n", 411, "Transfer-Encoding is not accepted"),
     ("Content-Length: 2\r\nContent-Length: 2\r\n", b"{}", 400, "repeated"),
 ])
@@ -139,6 +143,14 @@ def test_content_length_is_strict(receiver: KillSwitchReceiver, headers: str, bo
     head = f"POST /v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{headers}\r\n"
     got = raw(receiver, head, body)
     assert got[0] == status and reason in got[1], got
+
+
+@pytest.mark.parametrize("path", ["/v1/alertmanager", "/v1/reset"])
+def test_a_body_nested_too_deeply_for_json_gets_400(receiver: KillSwitchReceiver, path: str) -> None:
+    body = b'{"alerts": ' + b"[" * 100_000  # json.loads raises RecursionError, not ValueError
+    head = f"POST {path} HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n"
+    assert raw(receiver, head, body) == (400, "body is not JSON: it nests too deeply")
+    assert receiver.server.stats.bad_requests == 1 and not any(receiver.state.snapshot().values())
 
 
 def hostile(address: tuple[str, int], count: int) -> list[socket.socket]:
@@ -192,6 +204,59 @@ def test_idle_connections_time_out_and_at_the_cap_make_way(model: Model, caplog:
         server.stop()
     lines = [r for r in caplog.records if r.name == "obsgen.http"]
     assert lines and all(r.exc_info is None for r in lines), "one line per dropped client, no traceback"
+
+
+def test_the_listen_backlog_is_the_configured_one(model: Model) -> None:
+    """asyncio.start_server listened again with its own backlog of 100, whatever ``Limits.backlog`` said."""
+    ss = shutil.which("ss")
+    assert ss, "ss (iproute2) reads a listening socket's backlog"
+    server = KillSwitchReceiver(KillSwitchState(model.kill_switches), TOKEN, alert_switches(model),
+                                limits=Limits(backlog=700))
+    server.start()
+    try:
+        shown = subprocess.run([ss, "-ltnH", f"sport = :{server.address[1]}"], capture_output=True, text=True,
+                               check=True).stdout.split()
+    finally:
+        server.stop()
+    assert shown[0] == "LISTEN" and shown[2] == "700", shown  # Send-Q of a listening socket: its backlog
+
+
+SERVER_WITH_FEW_FILES = """
+import resource, sys, time
+from http import HTTPStatus
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from obsgen.runtime.guarded_http import GuardedHttpServer, Limits
+server = GuardedHttpServer(lambda request: (HTTPStatus.OK, {}), limits=Limits(read_timeout_s=60))
+server.start()
+print(server.address[1], flush=True)
+sys.stdin.readline()
+print(server.stats, flush=True)
+"""
+
+
+def test_with_few_file_descriptors_idle_connections_make_way(tmp_path: Path) -> None:
+    """With ``ulimit -n`` under ``max_connections`` (1,024 is common, the cap is 2,048) the cap was never
+    reached: accept() failed instead, asyncio logged a traceback per attempt, and no client got in until idle
+    connections timed out."""
+    child = subprocess.Popen([sys.executable, "-c", SERVER_WITH_FEW_FILES], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=(tmp_path / "stderr").open("w"), text=True)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        port = int(child.stdout.readline())
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(200)]
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 200 "), "not answered while 200 idle connections wait"
+        child.stdin.write("\n")
+        child.stdin.flush()
+        stats = child.stdout.readline()
+        for sock in idle:
+            sock.close()
+    finally:
+        child.kill()
+        child.wait()
+    assert "evicted=0" not in stats, stats
+    assert "Traceback" not in (tmp_path / "stderr").read_text()
 
 
 def test_100_parallel_valid_requests_all_succeed(receiver: KillSwitchReceiver, model: Model) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from pathlib import Path
 
@@ -47,3 +49,26 @@ def test_production_removes_an_object_with_an_undeclared_key(model: Model) -> No
         assert "filters" not in span.attributes and h.violations() == {("validity", "request"): 1}
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1 << 63, -(1 << 63) - 1],
+                         ids=["nan", "inf", "-inf", "2**63", "-2**63-1"])
+def test_an_object_holding_what_json_or_otlp_cannot_carry_is_removed_and_counted(model: Model, value: float) -> None:
+    """NaN and infinities made the span's JSON text invalid (``{"genres": NaN}``); an integer outside 64 bits
+    made the OTLP encoder leave the attribute out of the log record (with an error) but not out of the span."""
+    h = Harness(model, validation="production")
+    try:
+        h.rt.request(**REQUEST, filters={"genres": ["drama"], "maturity_rating": value}).end()
+        (span,) = h.spans()
+        assert "filters" not in span.attributes  # type: ignore[operator]
+        assert h.violations() == {("validity", "request"): 1}
+        h.rt.request(**REQUEST, filters={"genres": ["drama"], "maturity_rating": 1.5}).end()
+        assert json.loads(h.spans()[-1].attributes["filters"]) == {"genres": ["drama"], "maturity_rating": 1.5}  # type: ignore[index, arg-type]
+    finally:
+        h.close()
+    strict = Harness(model, validation="strict")
+    try:
+        with pytest.raises(EventValidationError, match="filters"):
+            strict.rt.request(**REQUEST, filters={"maturity_rating": value})
+    finally:
+        strict.close()

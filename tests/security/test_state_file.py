@@ -7,12 +7,15 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from obsgen.model import Model
 from obsgen.runtime import STATE_ERRORS_METRIC, KillSwitchState
+from obsgen.runtime.killswitch import StateFileError, read_state_file
 from obsgen.runtime.killswitch_receiver import KillSwitchReceiver, alert_switches
 from obsgen.runtime.state import write_atomic
 
@@ -98,7 +101,8 @@ def test_an_application_running_as_another_user_reads_the_switches(shared_dir: P
 
 
 @pytest.mark.parametrize("content", [b'{"disable_experiment": tr', b"", b"\xff\xfe", b'["disable_experiment"]',
-                                     b'{"disable_experiment": "yes"}'])
+                                     b'{"disable_experiment": "yes"}', b"[" * 100_000],
+                         ids=["truncated", "empty", "not-utf8", "a-list", "not-a-boolean", "nested-100000-deep"])
 def test_a_corrupt_file_keeps_the_last_good_state_and_is_never_overwritten(
         tmp_path: Path, model: Model, content: bytes, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "state.json"
@@ -114,6 +118,44 @@ def test_a_corrupt_file_keeps_the_last_good_state_and_is_never_overwritten(
     state.set(SWITCH, False)
     assert not state.save_file(path)
     assert path.read_bytes() == content, "a corrupt file may hold switches that are on: never overwritten"
+
+
+def test_the_watcher_outlives_a_deeply_nested_file_and_applies_the_next_good_one(tmp_path: Path, model: Model) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(b"[" * 100_000)  # json.loads raises RecursionError on it, not ValueError
+    state = KillSwitchState(model.kill_switches)
+    state.watch_file(path, interval_s=0.02)  # must not raise into the application
+    try:
+        assert state.file_errors == 1 and not state.is_active(SWITCH)
+        write_atomic(path, json.dumps({SWITCH: True}).encode(), 0o644)
+        assert _eventually(lambda: state.is_active(SWITCH)), "the watcher died on the corrupt file"
+    finally:
+        state.stop()
+
+
+def test_a_fifo_as_state_file_is_refused_without_blocking(tmp_path: Path, model: Model) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "state.json").symlink_to(fifo)
+    state = KillSwitchState(model.kill_switches)
+    for path in (fifo, tmp_path / "state.json"):
+        started = threading.Thread(target=state.watch_file, args=(path, 60.0), daemon=True)
+        started.start()
+        started.join(10)  # opening a FIFO for reading used to wait for a writer forever
+        assert not started.is_alive(), f"watch_file({path.name}) blocked on a FIFO"
+        state.stop()
+        with pytest.raises(StateFileError, match="not a regular file"):
+            read_state_file(path)
+    assert state.file_errors == 2 and not state.save_file(fifo)
+
+
+def _eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_a_receiver_starting_over_a_corrupt_file_does_not_write_all_off(tmp_path: Path, model: Model) -> None:
