@@ -10,7 +10,7 @@ through these views (or a copy they write), Viewers only ``aggregates/``.
 from __future__ import annotations
 
 from obsgen.lake.layout import AGGREGATES, EVENTS, Lake
-from obsgen.lake.sql import DIALECTS
+from obsgen.lake.sql import DIALECTS, literal
 from obsgen.model import Model
 
 TIERS = ("engineer", "analyst", "viewer")
@@ -26,9 +26,10 @@ def masked(model: Model) -> set[str]:
 
 
 def _source(engine: str, path: str) -> str:
+    """SQL reading the Parquet files under ``path`` (quoted: a lake's path may hold any character)."""
     if engine == "duckdb":
-        return f"read_parquet('{path}/**/*.parquet', hive_partitioning = true, union_by_name = true)"
-    return f"parquet.`{path}`"
+        return f"read_parquet({literal(path + '/**/*.parquet')}, hive_partitioning = true, union_by_name = true)"
+    return f"parquet.{DIALECTS[engine].quote(path)}"
 
 
 def views(model: Model, lake: Lake, engine: str) -> list[str]:

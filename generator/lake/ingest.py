@@ -47,7 +47,7 @@ from obsgen.lake.lock import locked
 from obsgen.lake.schema_sql import q
 from obsgen.lake.sql import literal
 from obsgen.model import Event, Model
-from obsgen.model.eventschema import attribute_schema
+from obsgen.model.eventschema import UNIX_MS_MAX, UNIX_MS_MIN, attribute_schema
 from obsgen.runtime.validation import compile_check
 from pyarrow import fs as pafs
 
@@ -58,12 +58,11 @@ LAG_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 2 * 86400, 3 * 86400)
 BATCH_BYTES = 64 << 20
 """Landing bytes per batch (whole files): the collector's rotation size, about two million events zstd-compressed."""
 DAY_MS = 86400_000
+NO_TIME = "has no event time from 2000-01-01 to 2100-01-01"
 _MEMBERS = {"string": ("stringValue",), "integer": ("intValue", "doubleValue"), "number": ("intValue", "doubleValue"),
             "boolean": ("boolValue",), "array": ()}
 """The ``AnyValue`` members a field of each JSON Schema type is usually read from (as the runtime sends it); the
 others are read from the attribute itself, for the rows that hold them only."""
-MAX_TIME_MS = 8_640_000_000_000_000
-"""The furthest event time from 1970 a date holds (JavaScript's limit, ±273,790 years)."""
 
 @dataclass
 class Summary:
@@ -137,10 +136,12 @@ class Ingest:
     # -- the SQL ------------------------------------------------------------------------------------
 
     def _event_ms(self, event: Event) -> str:
-        """SQL: the event time in ms (NULL when there is none, or none a date can hold)."""
+        """SQL: the event time in ms (NULL when there is none, or one outside the bounds of a ``unix_ms`` field: a
+        log record's or span's own time is bounded so too, since any OTLP client can set it, and a date partition
+        must be one Python and the rollups can handle)."""
         tf = self.time_field[event.name]
         t = q("t:" + tf) if tf else "_signal_ms"
-        return f"CASE WHEN {t} BETWEEN {-MAX_TIME_MS} AND {MAX_TIME_MS} THEN CAST({t} AS BIGINT) END"
+        return f"CASE WHEN {t} BETWEEN {UNIX_MS_MIN} AND {UNIX_MS_MAX} THEN CAST({t} AS BIGINT) END"
 
     def _by_event(self, sql: dict[str, str], otherwise: str = "NULL") -> str:
         """SQL: per event name (``_event``), its expression; ``otherwise`` for the rest."""
@@ -223,7 +224,7 @@ FROM (
             terms[-1].append(f"CASE WHEN NOT {q('p:' + name)} THEN {missing} "
                              f"ELSE 'field {name} ' || {q('r:' + name)} END")
             well[-1] += [q("p:" + name)] * (name in event.required) + [f"{q('r:' + name)} IS NULL"]
-        terms[-1] += [self._unknown(event), "CASE WHEN _event_ms IS NULL THEN 'has no event time' END"]
+        terms[-1] += [self._unknown(event), f"CASE WHEN _event_ms IS NULL THEN {literal(NO_TIME)} END"]
         well[-1] += [self._known(event), "_event_ms IS NOT NULL"]
         return [f"CASE WHEN {' AND '.join(w)} THEN NULL ELSE coalesce({', '.join(t)}) END" if t else "NULL"
                 for t, w in zip(terms, well, strict=True)]
@@ -267,14 +268,20 @@ FROM (
 
     # -- a batch of landing files -------------------------------------------------------------------
 
-    def _stage(self, con: Any, files: list[str]) -> None:
+    def _stage(self, con: Any, batch: list[Landed], files: list[str]) -> None:
         """The batch's events into the table ``staged`` (read again with the large buffer if a request needs it)."""
+        import duckdb
+
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(files)}")
-        except Exception as e:  # duckdb.InvalidInputException: one export request exceeds the reader's buffer
-            if "maximum_object_size" not in str(e):
-                raise
-            con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(files, landing.MAX_MESSAGE_BYTES)}")
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(files)}")
+            except duckdb.InvalidInputException as e:  # one export request exceeds the reader's buffer
+                if "maximum_object_size" not in str(e):
+                    raise
+                con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS "
+                            f"{self.staged_sql(files, landing.MAX_MESSAGE_BYTES)}")
+        except duckdb.Error as e:
+            raise _unreadable(batch, e) from e
 
     def ingest_batch(self, con: Any, batch: list[Landed], summary: Summary) -> dict[str, int]:
         """Ingest ``batch`` (one DuckDB pass over its files, then a query or two per event); returns the events
@@ -284,7 +291,7 @@ FROM (
         con.register("batch_files", pa.table({"_file": [f for f, _, _ in files],
                                               "_src": pa.array([i for _, i, _ in files], pa.int32()),
                                               "_landed_ms": pa.array([ms for _, _, ms in files], pa.int64())}))
-        self._stage(con, [f for f, _, _ in files])
+        self._stage(con, batch, [f for f, _, _ in files])
         written: Counter[str] = Counter()
         # Parquet is written by a thread of its own (pyarrow lets go of the GIL) while DuckDB works on the next event;
         # every file is written before this returns, so before the manifest says the batch was ingested.
@@ -429,8 +436,7 @@ FROM (
         base = posixpath.join(landing_root, self.model.service.name)
         if landing_fs.get_file_info(base).type != pafs.FileType.Directory:
             base = landing_root  # a landing folder of this service itself
-        infos = landing_fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-        files = sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path)
+        files = sorted((i for i in _listing(landing_fs, base) if i.type == pafs.FileType.File), key=lambda i: i.path)
         summary = Summary()
         with locked(self.lake, "ingest"), tempfile.TemporaryDirectory(prefix="obsgen-ingest-") as work:
             manifest: dict[str, Any] = self.lake.read_json(MANIFEST, {})
@@ -451,6 +457,31 @@ FROM (
             self.lake.write_json("last_ingest.json", summary.to_dict(self.windows["late_arrival"]))
             write_metrics(self.lake, self.model, summary)
         return summary
+
+
+class LandingUnreadable(ValueError):
+    """A landing file the JSON reader cannot read as OTLP JSON (corrupt, truncated by hand, not the collector's)."""
+
+
+def _unreadable(batch: list[Landed], error: Exception) -> Exception:
+    """``error`` of the JSON reader as one line naming the landing file (DuckDB names the temporary copy)."""
+    text = str(error).split("\n")[0].split(" Try ")[0].removeprefix("Invalid Input Error: ").strip()
+    for landed in batch:
+        for local in landed.local:
+            if f'"{local}"' in text:
+                return LandingUnreadable(
+                    f"landing file {landed.path} is not OTLP JSON as the collector writes it "
+                    f"({text.replace(local, landed.path)}): the ingest stopped there — move the file out of the "
+                    "landing zone, then run again")
+    return error
+
+
+def _listing(fs: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
+    """Everything under ``base``. Locally, a symlinked directory below it is not followed (a link to ``.`` would
+    list the folder again at every depth: two such links make it endless); ``base`` itself may be a link."""
+    if not isinstance(fs, pafs.LocalFileSystem):
+        return fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    return fs.get_file_info([os.path.join(folder, name) for folder, _, names in os.walk(base) for name in names])
 
 
 def _arrow(relation: Any) -> pa.Table:

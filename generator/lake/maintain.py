@@ -28,7 +28,7 @@ from obsgen.emit.stack.collector import LANDING_FILES
 from obsgen.lake import tables
 from obsgen.lake.ingest import MANIFEST
 from obsgen.lake.layout import AGGREGATES, EVENTS, LATE, QUARANTINE, Lake, Windows, open_uri
-from obsgen.lake.lock import locked
+from obsgen.lake.lock import locked, replacing
 from obsgen.model import Model
 from pyarrow import fs as pafs
 
@@ -183,9 +183,10 @@ def apply(lake: Lake, actions: list[Action], tiers: dict[str, Lake] | None = Non
                 table = table.sort_by([(tables.EVENT_MS, "ascending")])
                 tmp = action.to + ".tmp"
                 pq.write_table(table, tmp, filesystem=lake.fs, compression="snappy")
-                lake.fs.move(tmp, action.to)
-                for f in action.files:
-                    lake.fs.delete_file(f)
+                with replacing(lake, action.to, action.files):
+                    lake.fs.move(tmp, action.to)
+                    for f in action.files:
+                        lake.fs.delete_file(f)
             elif action.verb == "delete":
                 lake.fs.delete_dir(lake.path(action.path))
             elif action.verb == "delete-landing":

@@ -1,0 +1,210 @@
+"""The lake against hostile or odd input (DuckDB engine): landing files that are not OTLP JSON, symlinks in the
+landing zone, event times no date partition can hold, a garbled lock, a lake path that needs quoting in SQL, and
+a compaction killed half-way."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from obsgen.cli import main
+from obsgen.generate import load
+from obsgen.lake import commands, maintain, rollup
+from obsgen.lake.ingest import NO_TIME, Ingest
+from obsgen.lake.layout import Lake
+from obsgen.lake.lock import LakeLocked, locked
+from obsgen.model import Model
+from pyarrow import fs as pafs
+
+from tests.support.lake import ms, rid, sha, truth_day, write_landing
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = dt.date(2026, 11, 20)
+LANDED = dt.datetime(2026, 11, 21, 3, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return load(None)
+
+
+def _request(n: int) -> tuple[str, dict[str, Any]]:
+    return ("request", {"request_id": rid(n), "user_id": sha(f"u{n}"), "timestamp_ms": ms(DAY, 3600 + n),
+                        "experiment_id": "exp-1", "bucket": "control", "k": 3})
+
+
+@pytest.mark.parametrize("data", [b"\x00\x01 not a frame" * 4, b'{"resourceLogs": [oops\n',
+                                  b'{"resourceLogs": [{"resource": {"attributes": {"a": 1}}}]}\n',
+                                  b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"eventName": "\x01"}]}]}]}\n'],
+                         ids=["garbage", "malformed", "wrong-shape", "control-char"])
+def test_a_landing_file_that_is_not_otlp_json_is_named_in_a_one_line_error(tmp_path: Path, model: Model,
+                                                                           data: bytes) -> None:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    write_landing(model, landing, "a.jsonl", [_request(1)], LANDED)
+    bad = landing / model.service.name / "b.jsonl"
+    bad.write_bytes(data)
+    args = ["lake", "ingest", "--landing", str(landing), "--lake", str(lake)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"obsgen lake: landing file {bad} is not OTLP JSON") and "obsgen-ingest-" not in line
+    assert line.endswith("move the file out of the landing zone, then run again")
+    assert not (lake / "_state" / "lock").exists()
+    bad.rename(tmp_path / "b.jsonl")
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and " 1 landing files read" in again.output
+
+
+def test_symlinked_folders_in_the_landing_zone_are_not_followed(tmp_path: Path, model: Model) -> None:
+    """A link to the folder itself would list it again at every depth (two such links: without end)."""
+    real = tmp_path / "real"
+    write_landing(model, real, "a.jsonl", [_request(1)], LANDED)
+    os.symlink(".", real / model.service.name / "again")
+    os.symlink(real, tmp_path / "landing")  # the landing zone itself may be a link
+    summary = Ingest(model, Lake.at(str(tmp_path / "lake"))).run(str(tmp_path / "landing"))
+    assert (summary.files_read, summary.files_skipped, summary.ingested["request"]) == (1, 0, 1)
+
+
+def test_an_event_time_outside_the_unix_ms_bounds_is_quarantined(tmp_path: Path) -> None:
+    """An event without a time field of its own takes its log record's time, which any OTLP client sets: years
+    Python's dates cannot hold stopped the ingest, and far-future ones made partitions no window retires."""
+    described = "    description: One HTTP request served.\n"
+    spec = (ROOT / "tests/fixtures/specs/minimal.yaml").read_text().replace(
+        described, described + "    log: {severity: info}\n")
+    (tmp_path / "spec.yaml").write_text(spec)
+    model = load(tmp_path / "spec.yaml")
+    seconds = {"ok": 1_763_600_000, "year 3000": 32_503_680_000, "year 20000": 568_971_820_800,
+               "year -1": -62_198_755_200, "1969": -86_400}
+
+    def record(route: str, s: int) -> dict[str, Any]:
+        attrs = {"http.route": route, "outcome": "success", "duration_ms": 1.5, "event_name": "request"}
+        return {"timeUnixNano": str(s * 10**9), "eventName": "request",
+                "attributes": [{"key": k, "value": {"doubleValue": v} if isinstance(v, float) else {"stringValue": v}}
+                               for k, v in attrs.items()]}
+
+    message = {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name",
+                                                               "value": {"stringValue": model.service.name}}]},
+                                 "scopeLogs": [{"logRecords": [record(f"/{k}", s) for k, s in seconds.items()]}]}]}
+    folder = tmp_path / "landing" / model.service.name
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text(json.dumps(message) + "\n")
+    os.utime(folder / "a.jsonl", (seconds["ok"] + 60, seconds["ok"] + 60))
+    lake = Lake.at(str(tmp_path / "lake"))
+    summary = Ingest(model, lake).run(str(tmp_path / "landing"))
+    assert (summary.ingested["request"], summary.quarantined["request"]) == (1, len(seconds) - 1)
+    quarantined = pq.read_table(lake.path("quarantine")).to_pylist()
+    assert {r["reason"] for r in quarantined} == {NO_TIME}
+    assert list(lake.partitions("request")) == [dt.date(2025, 11, 20)]
+
+
+@pytest.mark.parametrize("held", [b"", b"{", b'{"since": "yesterday"}', b'{"since": null}', b"[1]"])
+def test_a_lock_of_no_readable_age_is_as_fresh_as_its_file(tmp_path: Path, held: bytes) -> None:
+    """An empty lock is what a run holds between creating it and writing its name: breaking it let two runs in."""
+    lake = Lake.at(str(tmp_path / "lake"))
+    (tmp_path / "lake" / "_state").mkdir(parents=True)
+    lock = tmp_path / "lake" / "_state" / "lock"
+    lock.write_bytes(held)
+    with pytest.raises(LakeLocked, match="is locked by"), locked(lake, "test"):
+        pass
+    os.utime(lock, (1, 1))  # left by a run killed long ago: broken
+    with locked(lake, "test"):
+        assert json.loads(lock.read_text())["what"] == "test"
+
+
+def test_views_quote_the_lake_path(tmp_path: Path, model: Model) -> None:
+    landing, root = tmp_path / "landing", tmp_path / "o'brien" / "lake"
+    write_landing(model, landing, "a.jsonl", truth_day(DAY).events, LANDED)  # every event type: a view each
+    Ingest(model, Lake.at(str(root))).run(str(landing))
+    rollup.run(model, Lake.at(str(root)), "day")
+    con = duckdb.connect()
+    for statement in commands.views(model, str(root), "duckdb").split(";\n"):
+        con.execute(statement.rstrip(";"))
+    assert con.execute("SELECT count(*) FROM analyst_request").fetchone() == (200,)
+    assert "parquet.`" + str(root).replace("`", "``") in commands.views(model, str(root), "spark")
+
+
+class _Killed(Exception):
+    """What the test's filesystem raises where a run is killed."""
+
+
+class _DyingAfter(pafs.FileSystemHandler):
+    """The local filesystem, but for a run killed at its ``n``-th deletion of a Parquet file."""
+
+    def __init__(self, n: int) -> None:
+        self.fs, self.n = pafs.LocalFileSystem(), n
+
+    def delete_file(self, path: str) -> None:
+        if path.endswith(".parquet"):
+            self.n -= 1
+            if self.n == 0:
+                raise _Killed(path)
+        self.fs.delete_file(path)
+
+    def get_type_name(self) -> str:
+        return "dying-local"
+
+    def normalize_path(self, path: str) -> str:
+        return self.fs.normalize_path(path)
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        return self.fs.get_file_info(paths)
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        return self.fs.get_file_info(selector)
+
+    def create_dir(self, path: str, recursive: bool) -> None:
+        self.fs.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path: str) -> None:
+        self.fs.delete_dir(path)
+
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self) -> None:
+        raise NotImplementedError
+
+    def move(self, src: str, dest: str) -> None:
+        self.fs.move(src, dest)
+
+    def copy_file(self, src: str, dest: str) -> None:
+        self.fs.copy_file(src, dest)
+
+    def open_input_stream(self, path: str) -> Any:
+        return self.fs.open_input_stream(path)
+
+    def open_input_file(self, path: str) -> Any:
+        return self.fs.open_input_file(path)
+
+    def open_output_stream(self, path: str, metadata: Any) -> Any:
+        return self.fs.open_output_stream(path, metadata=metadata)
+
+    def open_append_stream(self, path: str, metadata: Any) -> Any:
+        return self.fs.open_append_stream(path, metadata=metadata)
+
+
+def test_a_compaction_killed_half_way_is_finished_by_the_next_run(tmp_path: Path, model: Model) -> None:
+    """Killed after the merged file is in place and before all its sources are gone, a compaction left every row
+    of those sources twice: rollups counted them twice, and the next compaction merged the copies for good."""
+    landing, lake = tmp_path / "landing", Lake.at(str(tmp_path / "lake"))
+    for i in range(3):
+        write_landing(model, landing, f"{i}.jsonl", [_request(10 * i + j) for j in range(5)], LANDED)
+    Ingest(model, lake, batch_bytes=1).run(str(landing))
+    partition = lake.partition("request", DAY)
+    assert len(lake.files(partition)) == 3
+    dying = Lake(pafs.PyFileSystem(_DyingAfter(2)), lake.root, lake.uri)
+    with pytest.raises(_Killed):
+        maintain.apply(dying, maintain.plan_compact(dying))
+    assert rollup.run(model, lake, "day") == [(DAY, len(rollup.read(lake, "day", DAY)))]
+    counts = {r["slice_value"]: r["value"] for r in rollup.read(lake, "day", DAY)
+              if (r["indicator"], r["measure"]) == ("traffic_allocation", "count")}
+    assert counts == {"control": 15}
+    (merged,) = lake.files(partition)
+    assert pq.read_table(merged).num_rows == 15 and not maintain.plan_compact(lake)
