@@ -23,7 +23,7 @@ from obsgen.lake.lock import LakeLocked, locked
 from obsgen.model import Model
 from pyarrow import fs as pafs
 
-from tests.support.lake import ms, rid, sha, truth_day, write_landing
+from tests.support.lake import landing_file, ms, rid, sha, truth_day, write_landing
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = dt.date(2026, 11, 20)
@@ -102,6 +102,31 @@ def test_an_event_time_outside_the_unix_ms_bounds_is_quarantined(tmp_path: Path)
     quarantined = pq.read_table(lake.path("quarantine")).to_pylist()
     assert {r["reason"] for r in quarantined} == {NO_TIME}
     assert list(lake.partitions("request")) == [dt.date(2025, 11, 20)]
+
+
+DEEP = 5000
+"""Levels of nesting: beyond what Python's JSON decoder takes (its recursion limit)."""
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), [
+    ("unknown", '{"kvlistValue": {"values": [{"key": "k", "value": ' * DEEP + '{"stringValue": "x"}' + "}]}}" * DEEP,
+     "field unknown is not a field of this event"),
+    ("filters", json.dumps({"stringValue": "[" * DEEP + "]" * DEEP}), "field filters is nested too deeply to decode")],
+    ids=["key-value-list", "object-as-json-text"])
+def test_a_value_nested_too_deeply_to_decode_is_quarantined(tmp_path: Path, model: Model, key: str, value: str,
+                                                            reason: str) -> None:
+    """Any OTLP client can send attributes nested thousands deep: decoding them stopped every ingest."""
+    name, fields = _request(1)
+    line = landing_file(model, [_request(2), (name, {**fields, key: "MARK"})], compress=False)
+    folder = tmp_path / "landing" / model.service.name
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_bytes(line.replace(b'{"stringValue": "MARK"}', value.encode()))
+    os.utime(folder / "a.jsonl", (LANDED.timestamp(), LANDED.timestamp()))
+    lake = Lake.at(str(tmp_path / "lake"))
+    summary = Ingest(model, lake).run(str(tmp_path / "landing"))
+    assert (summary.ingested["request"], summary.quarantined["request"]) == (1, 1)
+    (row,) = pq.read_table(lake.path("quarantine")).to_pylist()
+    assert row["reason"] == reason and len(row["record"]) > DEEP
 
 
 @pytest.mark.parametrize("held", [b"", b"{", b'{"since": "yesterday"}', b'{"since": null}', b"[1]"])

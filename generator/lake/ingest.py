@@ -59,6 +59,7 @@ BATCH_BYTES = 64 << 20
 """Landing bytes per batch (whole files): the collector's rotation size, about two million events zstd-compressed."""
 DAY_MS = 86400_000
 NO_TIME = "has no event time from 2000-01-01 to 2100-01-01"
+TOO_DEEP = "is nested too deeply to decode"
 _MEMBERS = {"string": ("stringValue",), "integer": ("intValue", "doubleValue"), "number": ("intValue", "doubleValue"),
             "boolean": ("boolValue",), "array": ()}
 """The ``AnyValue`` members a field of each JSON Schema type is usually read from (as the runtime sends it); the
@@ -340,10 +341,14 @@ FROM (
         present = " OR ".join(q("p:" + name) for name in names)
         for row, raw in con.execute(f"SELECT rowid, _raw FROM staged WHERE _event = {literal(event.name)} "
                                     f"AND ({present})").fetchall():
-            values = landing.fields(raw, set(self.objects))
+            try:
+                values = landing.fields(raw, set(self.objects))
+                reasons = {name: self.objects[name](values[name]) if name in values else None for name in names}
+            except RecursionError:  # deeper than Python decodes or checks: any OTLP client can send that
+                values, reasons = {}, dict.fromkeys(names, TOO_DEEP)
             out["_row"].append(row)
             for name in names:
-                reason = self.objects[name](values[name]) if name in values else None
+                reason = reasons[name]
                 out["r:" + name].append(reason)
                 out["t:" + name].append(json.dumps(values[name], sort_keys=True)
                                         if name in values and reason is None else None)
@@ -353,19 +358,25 @@ FROM (
                      summary: Summary) -> list[dict[str, Any]]:
         out = []
         for event, reason, src, raw, landed_ms in rows:
-            record = landing.fields(raw, set(self.objects))
             out.append({"event_type": event, "reason": reason, "source": batch[src].path,
-                        "record": json.dumps(record, sort_keys=True, default=str), tables.LANDED_MS: landed_ms})
+                        "record": self._record(raw), tables.LANDED_MS: landed_ms})
             summary.quarantined[event or "(unknown)"] += 1
         return out
+
+    def _record(self, raw: str) -> str:
+        """A quarantined or late event's fields as JSON text; its attributes as they landed (OTLP JSON) when they
+        are nested deeper than Python decodes."""
+        try:
+            return json.dumps(landing.fields(raw, set(self.objects)), sort_keys=True, default=str)
+        except RecursionError:
+            return raw
 
     def _late(self, con: Any, event: Event, batch: list[Landed], name: str, summary: Summary) -> None:
         rows = con.execute(f"SELECT _day, _src, _raw, {q(tables.EVENT_MS)}, {q(tables.LANDED_MS)} FROM judged "
                            "WHERE _reason IS NULL AND _late ORDER BY _day, _row").fetchall()
         by_day: dict[dt.date, list[dict[str, Any]]] = {}
         for day, src, raw, event_ms, landed_ms in rows:
-            record = landing.fields(raw, set(self.objects))
-            by_day.setdefault(day, []).append({"source": batch[src].path, "record": json.dumps(record, sort_keys=True),
+            by_day.setdefault(day, []).append({"source": batch[src].path, "record": self._record(raw),
                                                tables.EVENT_MS: event_ms, tables.LANDED_MS: landed_ms})
             summary.late[event.name] += 1
         for day, rows_of_day in by_day.items():
