@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,46 @@ def test_a_value_nested_too_deeply_to_decode_is_quarantined(tmp_path: Path, mode
     assert (summary.ingested["request"], summary.quarantined["request"]) == (1, 1)
     (row,) = pq.read_table(lake.path("quarantine")).to_pylist()
     assert row["reason"] == reason and len(row["record"]) > DEEP
+
+
+@pytest.fixture(scope="module")
+def small_lake(tmp_path_factory: pytest.TempPathFactory, model: Model) -> Path:
+    """Two requests ingested and rolled up, for the tests to copy and spoil."""
+    work = tmp_path_factory.mktemp("small")
+    write_landing(model, work / "landing", "a.jsonl", [_request(1), _request(2)], LANDED)
+    lake = Lake.at(str(work / "lake"))
+    Ingest(model, lake).run(str(work / "landing"))
+    rollup.run(model, lake, "day")
+    return work / "lake"
+
+
+SPARK_NULL_DATE = "events/event_type=request/event_date=__HIVE_DEFAULT_PARTITION__"
+
+
+@pytest.mark.parametrize(("command", "odd", "content", "named"), [
+    ("rollup", SPARK_NULL_DATE, None, "is not named for a date"),
+    ("compact", SPARK_NULL_DATE, None, "is not named for a date"),
+    ("retain", SPARK_NULL_DATE, None, "is not named for a date"),
+    ("retain", "aggregates/grain=day/period=latest", None, "is not named for a date"),
+    ("retain", "quarantine/ingest_date=2026-13-01", None, "is not named for a date"),
+    ("rollup", "_state/stale.json", b"[]", "is not a JSON object"),
+    ("ingest", "_state/ingested.json", b'{"a": 1', "is not JSON"),
+], ids=["rollup-spark-null-date", "compact-spark-null-date", "retain-spark-null-date", "retain-period",
+        "retain-month-13", "rollup-stale-list", "ingest-manifest-cut"])
+def test_an_odd_directory_or_state_file_in_the_lake_is_named_in_a_one_line_error(
+        tmp_path: Path, small_lake: Path, command: str, odd: str, content: bytes | None, named: str) -> None:
+    root = tmp_path / "lake"
+    shutil.copytree(small_lake, root)
+    if content is None:
+        (root / odd).mkdir(parents=True)
+    else:
+        (root / odd).write_bytes(content)
+    extra = {"ingest": ["--landing", str(tmp_path)], "rollup": ["--grain", "day", "--date", DAY.isoformat()],
+             "compact": [], "retain": ["--today", DAY.isoformat()]}[command]
+    result = CliRunner().invoke(main, ["lake", command, "--lake", str(root), *extra])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert f"{root / odd} {named}" in line
 
 
 @pytest.mark.parametrize("held", [b"", b"{", b'{"since": "yesterday"}', b'{"since": null}', b"[1]"])
