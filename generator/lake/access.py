@@ -9,6 +9,7 @@ through these views (or a copy they write), Viewers only ``aggregates/``.
 
 from __future__ import annotations
 
+from obsgen.lake.engines import spark_path
 from obsgen.lake.layout import AGGREGATES, EVENTS, Lake
 from obsgen.lake.sql import DIALECTS, literal
 from obsgen.model import Model
@@ -29,7 +30,7 @@ def _source(engine: str, path: str) -> str:
     """SQL reading the Parquet files under ``path`` (quoted: a lake's path may hold any character)."""
     if engine == "duckdb":
         return f"read_parquet({literal(path + '/**/*.parquet')}, hive_partitioning = true, union_by_name = true)"
-    return f"parquet.{DIALECTS[engine].quote(path)}"
+    return f"parquet.{DIALECTS[engine].quote(spark_path(path))}"
 
 
 def views(model: Model, lake: Lake, engine: str) -> list[str]:
@@ -41,8 +42,8 @@ def views(model: Model, lake: Lake, engine: str) -> list[str]:
     for event in model.events:
         engineer = view_name("engineer", event.name)
         out.append(f"{create} {engineer} AS SELECT * FROM "
-                   f"{_source(engine, lake.path(EVENTS, f'event_type={event.name}'))}")
+                   f"{_source(engine, lake.url(lake.path(EVENTS, f'event_type={event.name}')))}")
         columns = [q(f) for f in event.fields if f not in hidden] + ["event_date"]
         out.append(f"{create} {view_name('analyst', event.name)} AS SELECT {', '.join(columns)} FROM {engineer}")
-    out.append(f"{create} viewer_rollups AS SELECT * FROM {_source(engine, lake.path(AGGREGATES))}")
+    out.append(f"{create} viewer_rollups AS SELECT * FROM {_source(engine, lake.url(lake.path(AGGREGATES)))}")
     return out

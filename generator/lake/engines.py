@@ -7,6 +7,7 @@ Both get the spec's Arrow schema, so a file written before a field existed reads
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -75,6 +76,12 @@ def spark_session(master: str = "local[2]", driver_memory: str | None = None) ->
     return spark
 
 
+def spark_path(uri: str) -> str:
+    """A path or URI as Spark reads it literally: Hadoop's glob characters escaped, since Spark expands every path
+    it is given (a lake under ``/data/lake*`` would read the lakes beside it too; one under ``…[1]`` nothing)."""
+    return re.sub(r"([\\{}\[\]*?])", r"\\\1", uri)
+
+
 class SparkEngine:
     dialect = SPARK
 
@@ -84,7 +91,7 @@ class SparkEngine:
         self.owned = session is None
 
     def _uri(self, path: str) -> str:
-        return f"file://{path}" if self.lake.is_local else f"{self.lake.uri.split('://')[0]}://{path}"
+        return spark_path(f"file://{path}" if self.lake.is_local else self.lake.url(path))
 
     def register(self, name: str, files: list[str], schema: pa.Schema) -> None:
         ddl = spark_ddl(schema)

@@ -84,6 +84,11 @@ class Lake:
     def path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
 
+    def url(self, path: str) -> str:
+        """A path under the root as an engine's SQL names it: local, the path; else the lake's URI and the rest
+        (the filesystem's paths lack the scheme, and for HDFS the host)."""
+        return path if self.is_local else self.uri.split("?", 1)[0].rstrip("/") + path[len(self.root):]
+
     def partition(self, event: str, date: dt.date) -> str:
         return self.path(EVENTS, f"event_type={event}", f"event_date={date.isoformat()}")
 
