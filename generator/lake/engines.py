@@ -43,7 +43,14 @@ class DuckDBEngine:
         self.con.register(name, data)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql).fetchall()
+        import duckdb
+
+        try:
+            return self.con.execute(sql).fetchall()
+        except duckdb.InvalidInputException as e:  # pyarrow's error reading a file of the lake, within DuckDB's
+            if "Could not open Parquet input source" not in str(e):
+                raise
+            raise ValueError(str(e).split("failed: Invalid: ", 1)[-1] + " — move it out of the lake") from e
 
     def close(self) -> None:
         self.con.close()

@@ -420,8 +420,11 @@ FROM (
         batch: list[Landed] = []
         size = 0
         for info in files:
-            with landing_fs.open_input_stream(info.path) as f:
-                data = f.read()
+            try:
+                with landing_fs.open_input_stream(info.path) as f:
+                    data = f.read()
+            except FileNotFoundError:  # rotated (renamed) since the listing: read under its new name next run
+                continue
             digest = hashlib.sha256(data).hexdigest()
             if digest in manifest or any(b.digest == digest for b in batch):
                 summary.files_skipped += 1
