@@ -73,6 +73,19 @@ def test_symlinked_folders_in_the_landing_zone_are_not_followed(tmp_path: Path, 
     assert (summary.files_read, summary.files_skipped, summary.ingested["request"]) == (1, 0, 1)
 
 
+def test_a_service_without_a_landing_folder_reads_no_other_services_files(tmp_path: Path, model: Model) -> None:
+    """Its ingest read the whole zone instead, and its manifest entries (one lake, one manifest) made the other
+    service's ingest skip those files: their events were never ingested, and ``retain --landing`` deleted them."""
+    landing, lake = tmp_path / "landing", Lake.at(str(tmp_path / "lake"))
+    write_landing(model, landing, "events-2026-11-21T03-00-00.000.jsonl", [_request(1), _request(2)], LANDED)
+    other = load(ROOT / "tests/fixtures/specs/checkout.yaml")
+    assert (Ingest(other, lake).run(str(landing)).files_read, lake.read_json("ingested.json", {})) == (0, {})
+    assert Ingest(model, lake).run(str(landing)).ingested["request"] == 2
+    # Pointed at its own folder, a service reads it (the folder is named for it).
+    write_landing(model, landing, "events.jsonl", [_request(3)], LANDED)
+    assert Ingest(model, lake).run(str(landing / model.service.name)).ingested["request"] == 1
+
+
 def test_an_event_time_outside_the_unix_ms_bounds_is_quarantined(tmp_path: Path) -> None:
     """An event without a time field of its own takes its log record's time, which any OTLP client sets: years
     Python's dates cannot hold stopped the ingest, and far-future ones made partitions no window retires."""

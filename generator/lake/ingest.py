@@ -447,9 +447,11 @@ FROM (
         import duckdb
 
         landing_fs, landing_root = open_uri(landing_uri)
-        base = posixpath.join(landing_root, self.model.service.name)
-        if landing_fs.get_file_info(base).type != pafs.FileType.Directory:
-            base = landing_root  # a landing folder of this service itself
+        service = self.model.service.name
+        base = posixpath.join(landing_root, service)
+        if landing_fs.get_file_info(base).type != pafs.FileType.Directory and \
+                posixpath.basename(landing_root.rstrip("/")) == service:
+            base = landing_root  # the landing folder of this service itself (not the zone: other services' files)
         files = sorted((i for i in _listing(landing_fs, base) if i.type == pafs.FileType.File), key=lambda i: i.path)
         summary = Summary()
         with locked(self.lake, "ingest"), tempfile.TemporaryDirectory(prefix="obsgen-ingest-") as work:
