@@ -86,6 +86,20 @@ def test_a_service_without_a_landing_folder_reads_no_other_services_files(tmp_pa
     assert Ingest(model, lake).run(str(landing / model.service.name)).ingested["request"] == 1
 
 
+@pytest.mark.parametrize("name", ["shadow", "event_name", "event_type", "event_date"])
+def test_an_attribute_may_not_take_a_name_the_runtime_or_the_lake_gives_meaning(tmp_path: Path, name: str) -> None:
+    """A field ``shadow: "true"`` made the lake count real events as shadow traffic (rollups of nothing); a field
+    ``event_date`` was hidden behind the partition column in every view."""
+    spec = (ROOT / "tests/fixtures/specs/minimal.yaml").read_text()
+    spec = spec.replace("  outcome: {", f"  {name}: {{type: string, pii: none, cardinality: low, description: x.}}\n"
+                        "  outcome: {").replace("required: [http.route,", f"required: [{name}, http.route,")
+    (tmp_path / "spec.yaml").write_text(spec)
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "spec.yaml")])
+    assert result.exit_code == 2
+    assert f"spec.yaml:12: attributes.{name}: attribute name `{name}` is reserved: " in result.output
+    assert "— rename the attribute" in result.output
+
+
 def test_an_event_time_outside_the_unix_ms_bounds_is_quarantined(tmp_path: Path) -> None:
     """An event without a time field of its own takes its log record's time, which any OTLP client sets: years
     Python's dates cannot hold stopped the ingest, and far-future ones made partitions no window retires."""

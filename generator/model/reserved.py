@@ -10,3 +10,11 @@ RESERVED_EVENT_NAMES = (
     "from_spec", "is_active", "key_id", "kill_switches", "meter", "model", "pseudonymize", "pseudonyms", "resource",
     "shutdown", "tracer",
 )
+
+RESERVED_ATTRIBUTE_NAMES = {
+    "event_name": "the runtime names every event's record with it",
+    "shadow": "the runtime marks shadow-mode events with it (the lake leaves them out of rollups)",
+    "event_type": "it is a partition column of the event lake (its views would show the partition, not the field)",
+    "event_date": "it is a partition column of the event lake (its views would show the partition, not the field)",
+}
+"""Names an attribute may not have: the runtime's own attributes on every record, and the lake's partitions."""
