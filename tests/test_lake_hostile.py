@@ -213,7 +213,7 @@ def test_a_lock_of_no_readable_age_is_as_fresh_as_its_file(tmp_path: Path, held:
 
 
 def test_views_quote_the_lake_path(tmp_path: Path, model: Model) -> None:
-    landing, root = tmp_path / "landing", tmp_path / "o'brien" / "lake"
+    landing, root = tmp_path / "landing", tmp_path / "o'brien" / "lake [1]*"  # a quote, and what globs would read
     write_landing(model, landing, "a.jsonl", truth_day(DAY).events, LANDED)  # every event type: a view each
     Ingest(model, Lake.at(str(root))).run(str(landing))
     rollup.run(model, Lake.at(str(root)), "day")

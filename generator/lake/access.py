@@ -9,6 +9,8 @@ through these views (or a copy they write), Viewers only ``aggregates/``.
 
 from __future__ import annotations
 
+import re
+
 from obsgen.lake.engines import spark_path
 from obsgen.lake.layout import AGGREGATES, EVENTS, Lake
 from obsgen.lake.sql import DIALECTS, literal
@@ -27,9 +29,11 @@ def masked(model: Model) -> set[str]:
 
 
 def _source(engine: str, path: str) -> str:
-    """SQL reading the Parquet files under ``path`` (quoted: a lake's path may hold any character)."""
+    """SQL reading the Parquet files under ``path`` (quoted, and glob characters made literal: a lake's path may hold
+    any character, and ``/data/lake*`` must not read the lakes beside it)."""
     if engine == "duckdb":
-        return f"read_parquet({literal(path + '/**/*.parquet')}, hive_partitioning = true, union_by_name = true)"
+        files = re.sub(r"([*?\[])", r"[\1]", path) + "/**/*.parquet"
+        return f"read_parquet({literal(files)}, hive_partitioning = true, union_by_name = true)"
     return f"parquet.{DIALECTS[engine].quote(spark_path(path))}"
 
 
