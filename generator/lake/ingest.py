@@ -497,7 +497,15 @@ def _listing(fs: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
     list the folder again at every depth: two such links make it endless); ``base`` itself may be a link."""
     if not isinstance(fs, pafs.LocalFileSystem):
         return fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-    return fs.get_file_info([os.path.join(folder, name) for folder, _, names in os.walk(base) for name in names])
+    if not os.path.isdir(base):
+        return []
+    return fs.get_file_info([os.path.join(folder, name) for folder, _, names in os.walk(base, onerror=_raise)
+                             for name in names])
+
+
+def _raise(error: OSError) -> None:
+    """A folder of the landing zone that cannot be listed stops the run (``os.walk`` would skip it unsaid)."""
+    raise error
 
 
 def _arrow(relation: Any) -> pa.Table:

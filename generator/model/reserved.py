@@ -1,4 +1,5 @@
-"""Names an event may not have: the runtime makes one method per event on ``Telemetry`` (``rt.<event>``).
+"""Names an event or attribute may not have. Events: the runtime makes one method per event on ``Telemetry``
+(``rt.<event>``).
 
 The spec layer rejects these (``obsgen validate``) so a clash never reaches a running service; a runtime
 test keeps the tuple in step with ``Telemetry``'s public attributes. Names starting with ``_`` are
