@@ -1,6 +1,8 @@
 """The lake against hostile or odd input (DuckDB engine): landing files that are not OTLP JSON, symlinks in the
-landing zone, event times no date partition can hold, a garbled lock, a lake path that needs quoting in SQL, and
-a compaction killed half-way."""
+landing zone, a service without a landing folder, attribute names the runtime or the lake gives meaning, event
+times no date partition can hold, values nested too deeply to decode, odd directories and state files in the
+lake, a garbled lock, a lake path that needs quoting (and no globbing) in SQL, a landing file rotated mid-run and
+a compaction killed half-way. Spark's side of the lake path: tests/test_lake_spark.py."""
 
 from __future__ import annotations
 
