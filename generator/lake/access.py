@@ -9,8 +9,11 @@ through these views (or a copy they write), Viewers only ``aggregates/``.
 
 from __future__ import annotations
 
+import re
+
+from obsgen.lake.engines import spark_path
 from obsgen.lake.layout import AGGREGATES, EVENTS, Lake
-from obsgen.lake.sql import DIALECTS
+from obsgen.lake.sql import DIALECTS, literal
 from obsgen.model import Model
 
 TIERS = ("engineer", "analyst", "viewer")
@@ -26,9 +29,12 @@ def masked(model: Model) -> set[str]:
 
 
 def _source(engine: str, path: str) -> str:
+    """SQL reading the Parquet files under ``path`` (quoted, and glob characters made literal: a lake's path may hold
+    any character, and ``/data/lake*`` must not read the lakes beside it)."""
     if engine == "duckdb":
-        return f"read_parquet('{path}/**/*.parquet', hive_partitioning = true, union_by_name = true)"
-    return f"parquet.`{path}`"
+        files = re.sub(r"([*?\[])", r"[\1]", path) + "/**/*.parquet"
+        return f"read_parquet({literal(files)}, hive_partitioning = true, union_by_name = true)"
+    return f"parquet.{DIALECTS[engine].quote(spark_path(path))}"
 
 
 def views(model: Model, lake: Lake, engine: str) -> list[str]:
@@ -40,8 +46,8 @@ def views(model: Model, lake: Lake, engine: str) -> list[str]:
     for event in model.events:
         engineer = view_name("engineer", event.name)
         out.append(f"{create} {engineer} AS SELECT * FROM "
-                   f"{_source(engine, lake.path(EVENTS, f'event_type={event.name}'))}")
+                   f"{_source(engine, lake.url(lake.path(EVENTS, f'event_type={event.name}')))}")
         columns = [q(f) for f in event.fields if f not in hidden] + ["event_date"]
         out.append(f"{create} {view_name('analyst', event.name)} AS SELECT {', '.join(columns)} FROM {engineer}")
-    out.append(f"{create} viewer_rollups AS SELECT * FROM {_source(engine, lake.path(AGGREGATES))}")
+    out.append(f"{create} viewer_rollups AS SELECT * FROM {_source(engine, lake.url(lake.path(AGGREGATES)))}")
     return out

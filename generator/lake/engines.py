@@ -7,6 +7,7 @@ Both get the spec's Arrow schema, so a file written before a field existed reads
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -42,7 +43,14 @@ class DuckDBEngine:
         self.con.register(name, data)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql).fetchall()
+        import duckdb
+
+        try:
+            return self.con.execute(sql).fetchall()
+        except duckdb.InvalidInputException as e:  # pyarrow's error reading a file of the lake, within DuckDB's
+            if "Could not open Parquet input source" not in str(e):
+                raise
+            raise ValueError(str(e).split("failed: Invalid: ", 1)[-1] + " — move it out of the lake") from e
 
     def close(self) -> None:
         self.con.close()
@@ -75,6 +83,12 @@ def spark_session(master: str = "local[2]", driver_memory: str | None = None) ->
     return spark
 
 
+def spark_path(uri: str) -> str:
+    """A path or URI as Spark reads it literally: Hadoop's glob characters escaped, since Spark expands every path
+    it is given (a lake under ``/data/lake*`` would read the lakes beside it too; one under ``…[1]`` nothing)."""
+    return re.sub(r"([\\{}\[\]*?])", r"\\\1", uri)
+
+
 class SparkEngine:
     dialect = SPARK
 
@@ -84,7 +98,7 @@ class SparkEngine:
         self.owned = session is None
 
     def _uri(self, path: str) -> str:
-        return f"file://{path}" if self.lake.is_local else f"{self.lake.uri.split('://')[0]}://{path}"
+        return spark_path(f"file://{path}" if self.lake.is_local else self.lake.url(path))
 
     def register(self, name: str, files: list[str], schema: pa.Schema) -> None:
         ddl = spark_ddl(schema)

@@ -47,7 +47,7 @@ from obsgen.lake.lock import locked
 from obsgen.lake.schema_sql import q
 from obsgen.lake.sql import literal
 from obsgen.model import Event, Model
-from obsgen.model.eventschema import attribute_schema
+from obsgen.model.eventschema import UNIX_MS_MAX, UNIX_MS_MIN, attribute_schema
 from obsgen.runtime.validation import compile_check
 from pyarrow import fs as pafs
 
@@ -58,12 +58,12 @@ LAG_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 2 * 86400, 3 * 86400)
 BATCH_BYTES = 64 << 20
 """Landing bytes per batch (whole files): the collector's rotation size, about two million events zstd-compressed."""
 DAY_MS = 86400_000
+NO_TIME = "has no event time from 2000-01-01 to 2100-01-01"
+TOO_DEEP = "is nested too deeply to decode"
 _MEMBERS = {"string": ("stringValue",), "integer": ("intValue", "doubleValue"), "number": ("intValue", "doubleValue"),
             "boolean": ("boolValue",), "array": ()}
 """The ``AnyValue`` members a field of each JSON Schema type is usually read from (as the runtime sends it); the
 others are read from the attribute itself, for the rows that hold them only."""
-MAX_TIME_MS = 8_640_000_000_000_000
-"""The furthest event time from 1970 a date holds (JavaScript's limit, ±273,790 years)."""
 
 @dataclass
 class Summary:
@@ -137,10 +137,12 @@ class Ingest:
     # -- the SQL ------------------------------------------------------------------------------------
 
     def _event_ms(self, event: Event) -> str:
-        """SQL: the event time in ms (NULL when there is none, or none a date can hold)."""
+        """SQL: the event time in ms (NULL when there is none, or one outside the bounds of a ``unix_ms`` field: a
+        log record's or span's own time is bounded so too, since any OTLP client can set it, and a date partition
+        must be one Python and the rollups can handle)."""
         tf = self.time_field[event.name]
         t = q("t:" + tf) if tf else "_signal_ms"
-        return f"CASE WHEN {t} BETWEEN {-MAX_TIME_MS} AND {MAX_TIME_MS} THEN CAST({t} AS BIGINT) END"
+        return f"CASE WHEN {t} BETWEEN {UNIX_MS_MIN} AND {UNIX_MS_MAX} THEN CAST({t} AS BIGINT) END"
 
     def _by_event(self, sql: dict[str, str], otherwise: str = "NULL") -> str:
         """SQL: per event name (``_event``), its expression; ``otherwise`` for the rest."""
@@ -223,7 +225,7 @@ FROM (
             terms[-1].append(f"CASE WHEN NOT {q('p:' + name)} THEN {missing} "
                              f"ELSE 'field {name} ' || {q('r:' + name)} END")
             well[-1] += [q("p:" + name)] * (name in event.required) + [f"{q('r:' + name)} IS NULL"]
-        terms[-1] += [self._unknown(event), "CASE WHEN _event_ms IS NULL THEN 'has no event time' END"]
+        terms[-1] += [self._unknown(event), f"CASE WHEN _event_ms IS NULL THEN {literal(NO_TIME)} END"]
         well[-1] += [self._known(event), "_event_ms IS NOT NULL"]
         return [f"CASE WHEN {' AND '.join(w)} THEN NULL ELSE coalesce({', '.join(t)}) END" if t else "NULL"
                 for t, w in zip(terms, well, strict=True)]
@@ -267,14 +269,20 @@ FROM (
 
     # -- a batch of landing files -------------------------------------------------------------------
 
-    def _stage(self, con: Any, files: list[str]) -> None:
+    def _stage(self, con: Any, batch: list[Landed], files: list[str]) -> None:
         """The batch's events into the table ``staged`` (read again with the large buffer if a request needs it)."""
+        import duckdb
+
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(files)}")
-        except Exception as e:  # duckdb.InvalidInputException: one export request exceeds the reader's buffer
-            if "maximum_object_size" not in str(e):
-                raise
-            con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(files, landing.MAX_MESSAGE_BYTES)}")
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {self.staged_sql(files)}")
+            except duckdb.InvalidInputException as e:  # one export request exceeds the reader's buffer
+                if "maximum_object_size" not in str(e):
+                    raise
+                con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS "
+                            f"{self.staged_sql(files, landing.MAX_MESSAGE_BYTES)}")
+        except duckdb.Error as e:
+            raise _unreadable(batch, e) from e
 
     def ingest_batch(self, con: Any, batch: list[Landed], summary: Summary) -> dict[str, int]:
         """Ingest ``batch`` (one DuckDB pass over its files, then a query or two per event); returns the events
@@ -284,7 +292,7 @@ FROM (
         con.register("batch_files", pa.table({"_file": [f for f, _, _ in files],
                                               "_src": pa.array([i for _, i, _ in files], pa.int32()),
                                               "_landed_ms": pa.array([ms for _, _, ms in files], pa.int64())}))
-        self._stage(con, [f for f, _, _ in files])
+        self._stage(con, batch, [f for f, _, _ in files])
         written: Counter[str] = Counter()
         # Parquet is written by a thread of its own (pyarrow lets go of the GIL) while DuckDB works on the next event;
         # every file is written before this returns, so before the manifest says the batch was ingested.
@@ -333,10 +341,14 @@ FROM (
         present = " OR ".join(q("p:" + name) for name in names)
         for row, raw in con.execute(f"SELECT rowid, _raw FROM staged WHERE _event = {literal(event.name)} "
                                     f"AND ({present})").fetchall():
-            values = landing.fields(raw, set(self.objects))
+            try:
+                values = landing.fields(raw, set(self.objects))
+                reasons = {name: self.objects[name](values[name]) if name in values else None for name in names}
+            except RecursionError:  # deeper than Python decodes or checks: any OTLP client can send that
+                values, reasons = {}, dict.fromkeys(names, TOO_DEEP)
             out["_row"].append(row)
             for name in names:
-                reason = self.objects[name](values[name]) if name in values else None
+                reason = reasons[name]
                 out["r:" + name].append(reason)
                 out["t:" + name].append(json.dumps(values[name], sort_keys=True)
                                         if name in values and reason is None else None)
@@ -346,19 +358,25 @@ FROM (
                      summary: Summary) -> list[dict[str, Any]]:
         out = []
         for event, reason, src, raw, landed_ms in rows:
-            record = landing.fields(raw, set(self.objects))
             out.append({"event_type": event, "reason": reason, "source": batch[src].path,
-                        "record": json.dumps(record, sort_keys=True, default=str), tables.LANDED_MS: landed_ms})
+                        "record": self._record(raw), tables.LANDED_MS: landed_ms})
             summary.quarantined[event or "(unknown)"] += 1
         return out
+
+    def _record(self, raw: str) -> str:
+        """A quarantined or late event's fields as JSON text; its attributes as they landed (OTLP JSON) when they
+        are nested deeper than Python decodes."""
+        try:
+            return json.dumps(landing.fields(raw, set(self.objects)), sort_keys=True, default=str)
+        except RecursionError:
+            return raw
 
     def _late(self, con: Any, event: Event, batch: list[Landed], name: str, summary: Summary) -> None:
         rows = con.execute(f"SELECT _day, _src, _raw, {q(tables.EVENT_MS)}, {q(tables.LANDED_MS)} FROM judged "
                            "WHERE _reason IS NULL AND _late ORDER BY _day, _row").fetchall()
         by_day: dict[dt.date, list[dict[str, Any]]] = {}
         for day, src, raw, event_ms, landed_ms in rows:
-            record = landing.fields(raw, set(self.objects))
-            by_day.setdefault(day, []).append({"source": batch[src].path, "record": json.dumps(record, sort_keys=True),
+            by_day.setdefault(day, []).append({"source": batch[src].path, "record": self._record(raw),
                                                tables.EVENT_MS: event_ms, tables.LANDED_MS: landed_ms})
             summary.late[event.name] += 1
         for day, rows_of_day in by_day.items():
@@ -402,8 +420,11 @@ FROM (
         batch: list[Landed] = []
         size = 0
         for info in files:
-            with landing_fs.open_input_stream(info.path) as f:
-                data = f.read()
+            try:
+                with landing_fs.open_input_stream(info.path) as f:
+                    data = f.read()
+            except FileNotFoundError:  # rotated (renamed) since the listing: read under its new name next run
+                continue
             digest = hashlib.sha256(data).hexdigest()
             if digest in manifest or any(b.digest == digest for b in batch):
                 summary.files_skipped += 1
@@ -426,11 +447,12 @@ FROM (
         import duckdb
 
         landing_fs, landing_root = open_uri(landing_uri)
-        base = posixpath.join(landing_root, self.model.service.name)
-        if landing_fs.get_file_info(base).type != pafs.FileType.Directory:
-            base = landing_root  # a landing folder of this service itself
-        infos = landing_fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-        files = sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path)
+        service = self.model.service.name
+        base = posixpath.join(landing_root, service)
+        if landing_fs.get_file_info(base).type != pafs.FileType.Directory and \
+                posixpath.basename(landing_root.rstrip("/")) == service:
+            base = landing_root  # the landing folder of this service itself (not the zone: other services' files)
+        files = sorted((i for i in _listing(landing_fs, base) if i.type == pafs.FileType.File), key=lambda i: i.path)
         summary = Summary()
         with locked(self.lake, "ingest"), tempfile.TemporaryDirectory(prefix="obsgen-ingest-") as work:
             manifest: dict[str, Any] = self.lake.read_json(MANIFEST, {})
@@ -451,6 +473,39 @@ FROM (
             self.lake.write_json("last_ingest.json", summary.to_dict(self.windows["late_arrival"]))
             write_metrics(self.lake, self.model, summary)
         return summary
+
+
+class LandingUnreadable(ValueError):
+    """A landing file the JSON reader cannot read as OTLP JSON (corrupt, truncated by hand, not the collector's)."""
+
+
+def _unreadable(batch: list[Landed], error: Exception) -> Exception:
+    """``error`` of the JSON reader as one line naming the landing file (DuckDB names the temporary copy)."""
+    text = str(error).split("\n")[0].split(" Try ")[0].removeprefix("Invalid Input Error: ").strip()
+    for landed in batch:
+        for local in landed.local:
+            if f'"{local}"' in text:
+                return LandingUnreadable(
+                    f"landing file {landed.path} is not OTLP JSON as the collector writes it "
+                    f"({text.replace(local, landed.path)}): the ingest stopped there — move the file out of the "
+                    "landing zone, then run again")
+    return error
+
+
+def _listing(fs: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
+    """Everything under ``base``. Locally, a symlinked directory below it is not followed (a link to ``.`` would
+    list the folder again at every depth: two such links make it endless); ``base`` itself may be a link."""
+    if not isinstance(fs, pafs.LocalFileSystem):
+        return fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    if not os.path.isdir(base):
+        return []
+    return fs.get_file_info([os.path.join(folder, name) for folder, _, names in os.walk(base, onerror=_raise)
+                             for name in names])
+
+
+def _raise(error: OSError) -> None:
+    """A folder of the landing zone that cannot be listed stops the run (``os.walk`` would skip it unsaid)."""
+    raise error
 
 
 def _arrow(relation: Any) -> pa.Table:

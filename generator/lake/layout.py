@@ -40,6 +40,17 @@ def open_uri(uri: str) -> tuple[pafs.FileSystem, str]:
         return PyFileSystem(FSSpecHandler(fsspec_fs)), path
 
 
+def partition_date(directory: str) -> dt.date:
+    """The date a ``key=YYYY-MM-DD`` directory of the lake stands for (a clear error for one the lake did not make,
+    e.g. Spark's ``__HIVE_DEFAULT_PARTITION__``)."""
+    value = posixpath.basename(directory).split("=", 1)[1]
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"the lake's directory {directory} is not named for a date (YYYY-MM-DD) — move it out of "
+                         "the lake") from None
+
+
 @dataclass(frozen=True)
 class Windows:
     """The spec's ``retention`` windows in days (the seed's defaults where a key is missing)."""
@@ -73,6 +84,11 @@ class Lake:
     def path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
 
+    def url(self, path: str) -> str:
+        """A path under the root as an engine's SQL names it: local, the path; else the lake's URI and the rest
+        (the filesystem's paths lack the scheme, and for HDFS the host)."""
+        return path if self.is_local else self.uri.split("?", 1)[0].rstrip("/") + path[len(self.root):]
+
     def partition(self, event: str, date: dt.date) -> str:
         return self.path(EVENTS, f"event_type={event}", f"event_date={date.isoformat()}")
 
@@ -89,11 +105,19 @@ class Lake:
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
     def read_json(self, name: str, default: Any) -> Any:
+        """A state file: always a JSON object (``default`` when there is none)."""
         path = self.path(STATE, name)
         if not self.exists(path):
             return default
         with self.fs.open_input_stream(path) as f:
-            return json.loads(f.read().decode())
+            data = f.read()
+        try:
+            value = json.loads(data.decode())
+        except ValueError as e:
+            raise ValueError(f"the lake's state file {path} is not JSON ({e}) — restore it, or remove it") from e
+        if not isinstance(value, dict):
+            raise ValueError(f"the lake's state file {path} is not a JSON object — restore it, or remove it")
+        return value
 
     def write_json(self, name: str, value: Any) -> None:
         """Written to a temporary name, then moved: a crash leaves the previous state, never half a file."""
@@ -118,5 +142,5 @@ class Lake:
         for info in self.fs.get_file_info(pafs.FileSelector(base)):
             name = posixpath.basename(info.path)
             if info.type == pafs.FileType.Directory and name.startswith("event_date="):
-                out[dt.date.fromisoformat(name.split("=", 1)[1])] = info.path
+                out[partition_date(info.path)] = info.path
         return dict(sorted(out.items()))

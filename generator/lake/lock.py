@@ -2,25 +2,43 @@
 
 Created exclusively (``O_EXCL`` locally); a lock older than ``STALE_AFTER_S`` is taken to be left by a
 crashed run and is broken, with the holder named in the message.
+
+A change of several files that must look like one (``replacing``: compaction's merged file and the files it
+replaces) is recorded first in ``_state/pending.json``; whoever takes the lock next finishes it if its run was
+killed half-way, so no run ever reads a partition holding the merged file and its sources (every row twice).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from obsgen.lake.layout import STATE, Lake
 from pyarrow import fs as pafs
 
 STALE_AFTER_S = 6 * 3600
+PENDING = "pending.json"
 
 
 class LakeLocked(RuntimeError):
     pass
+
+
+def _since(held: str, info: pafs.FileInfo) -> float:
+    """When the lock was taken: its holder's ``since``, else the file's modification time (a lock is empty while its
+    run is writing it, and stays so if that run is killed then: as fresh as its file, not free)."""
+    try:
+        since = json.loads(held).get("since")
+    except (ValueError, AttributeError):
+        since = None
+    if isinstance(since, int | float) and not isinstance(since, bool) and math.isfinite(since):
+        return since
+    return info.mtime_ns / 1e9 if info.mtime_ns else time.time()
 
 
 @contextlib.contextmanager
@@ -32,9 +50,9 @@ def locked(lake: Lake, what: str) -> Iterator[None]:
     if info.type != pafs.FileType.NotFound:
         with lake.fs.open_input_stream(path) as f:
             held = f.read().decode(errors="replace")
-        since = json.loads(held).get("since", 0) if held.startswith("{") else 0
-        if time.time() - since < STALE_AFTER_S:
-            raise LakeLocked(f"the lake {lake.uri} is locked by {held} — wait for that run, or remove "
+        if time.time() - _since(held, info) < STALE_AFTER_S:
+            who = " ".join(held.split())[:300] or "a run that had not written its name (starting, or killed so)"
+            raise LakeLocked(f"the lake {lake.uri} is locked by {who} — wait for that run, or remove "
                              f"{path} if it crashed")
         lake.fs.delete_file(path)
     if lake.is_local:
@@ -48,6 +66,28 @@ def locked(lake: Lake, what: str) -> Iterator[None]:
         with lake.fs.open_output_stream(path) as f:
             f.write(holder.encode())
     try:
+        _finish(lake)
         yield
     finally:
         lake.fs.delete_file(path)
+
+
+@contextlib.contextmanager
+def replacing(lake: Lake, new: str, old: Iterable[str]) -> Iterator[None]:
+    """Around moving ``new`` into place and deleting the ``old`` files it replaces (under the lock): recorded
+    first, so a run killed in between is finished by the next (``new`` in place: the ``old`` files deleted)."""
+    lake.write_json(PENDING, {"new": new, "old": list(old)})
+    yield
+    lake.fs.delete_file(lake.path(STATE, PENDING))
+
+
+def _finish(lake: Lake) -> None:
+    """Finish what a killed run was ``replacing``: delete the old files if the new one got into place."""
+    pending = lake.read_json(PENDING, None)
+    if pending is None:
+        return
+    if lake.exists(pending["new"]):
+        for path in pending["old"]:
+            if lake.exists(path):
+                lake.fs.delete_file(path)
+    lake.fs.delete_file(lake.path(STATE, PENDING))

@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 from obsgen.emit.stack.collector import LANDING_FILES
 from obsgen.lake import tables
 from obsgen.lake.ingest import MANIFEST
-from obsgen.lake.layout import AGGREGATES, EVENTS, LATE, QUARANTINE, Lake, Windows, open_uri
-from obsgen.lake.lock import locked
+from obsgen.lake.layout import AGGREGATES, EVENTS, LATE, QUARANTINE, Lake, Windows, open_uri, partition_date
+from obsgen.lake.lock import locked, replacing
 from obsgen.model import Model
 from pyarrow import fs as pafs
 
@@ -72,10 +72,10 @@ def _partitions(lake: Lake) -> Iterable[tuple[str, str, dt.date, str]]:
     for zone, outer, inner in ((EVENTS, "event_type", "event_date"), (LATE, "event_type", "event_date"),
                                (AGGREGATES, "grain", "period")):
         for name, path in _dirs(lake, lake.path(zone), outer).items():
-            for day, directory in _dirs(lake, path, inner).items():
-                yield zone, name, dt.date.fromisoformat(day), directory
-    for day, directory in _dirs(lake, lake.path(QUARANTINE), "ingest_date").items():
-        yield QUARANTINE, "", dt.date.fromisoformat(day), directory
+            for directory in _dirs(lake, path, inner).values():
+                yield zone, name, partition_date(directory), directory
+    for directory in _dirs(lake, lake.path(QUARANTINE), "ingest_date").values():
+        yield QUARANTINE, "", partition_date(directory), directory
 
 
 def _size(lake: Lake, files: list[str]) -> int:
@@ -183,9 +183,10 @@ def apply(lake: Lake, actions: list[Action], tiers: dict[str, Lake] | None = Non
                 table = table.sort_by([(tables.EVENT_MS, "ascending")])
                 tmp = action.to + ".tmp"
                 pq.write_table(table, tmp, filesystem=lake.fs, compression="snappy")
-                lake.fs.move(tmp, action.to)
-                for f in action.files:
-                    lake.fs.delete_file(f)
+                with replacing(lake, action.to, action.files):
+                    lake.fs.move(tmp, action.to)
+                    for f in action.files:
+                        lake.fs.delete_file(f)
             elif action.verb == "delete":
                 lake.fs.delete_dir(lake.path(action.path))
             elif action.verb == "delete-landing":

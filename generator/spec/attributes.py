@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from obsgen import model as m
+from obsgen.model.reserved import RESERVED_ATTRIBUTE_NAMES
 from obsgen.spec.reader import ATTRIBUTE_NAME, Checker
 
 
@@ -18,6 +19,8 @@ def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
         p = ("attributes", name)
         if c.string(name, p, ATTRIBUTE_NAME, "attribute name (lower case, dots allowed: http.route)") is None:
             continue
+        if name in RESERVED_ATTRIBUTE_NAMES:
+            c.error(p, f"attribute name `{name}` is reserved: {RESERVED_ATTRIBUTE_NAMES[name]}", "rename the attribute")
         label = m.prometheus_label_name(name)
         same = next((other for other in out if out[other].label_name == label), None)
         if same is not None:
