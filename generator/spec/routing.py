@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from obsgen import model as m
-from obsgen.spec.reader import MISSING, Checker
+from obsgen.spec.reader import MISSING, SERVICE_URL, Checker
 
 TIMINGS = ("response", "group_wait", "group_interval", "repeat_interval")
 DEFAULT_GROUP_BY = ("alertname", "service", "slo")
@@ -25,6 +25,7 @@ DEFAULT_ROUTES: dict[str, dict[str, str]] = {
     "P4": {"class": "info", "response": "1d", "group_wait": "5m", "group_interval": "1h", "repeat_interval": "3d"},
 }
 RECEIVER_NAME = r"[a-z][a-z0-9-]*"
+RECEIVER_URL_SHAPE = "http(s)://host[:port]/path without user:password@"
 
 
 def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Routing | None:
@@ -119,7 +120,7 @@ def _receiver(c: Checker, name: str, raw: Any, p: tuple, token_required: bool) -
                   optional=() if token_required else ("bearer_token_file",))
     if d is None:
         return None
-    url = c.string(d.get("url"), p + ("url",), r"https?://[^\s@]+", "URL without credentials")
+    url = c.url(d.get("url"), p + ("url",), SERVICE_URL, "URL without credentials", RECEIVER_URL_SHAPE)
     token = None
     if "bearer_token_file" in d:
         token = c.string(d["bearer_token_file"], p + ("bearer_token_file",), r"/\S+", "absolute path")
@@ -160,8 +161,13 @@ def _integration(c: Checker, name: str, kind: str, raw: dict, p: tuple) -> m.Rec
             if flag is not None:
                 options[key] = "true" if flag else "false"
             continue
-        pattern, what = {"url": (r"https?://[^\s@]+", "URL without credentials"),
-                         "smarthost": (r"[^\s:]+:\d+", "host:port"), "to": (r"[^\s@]+@[^\s@]+", "e-mail address"),
+        if key == "url":
+            url = c.url(d[key], kp + (key,), SERVICE_URL, "URL without credentials", RECEIVER_URL_SHAPE)
+            if url is None:
+                return None
+            options[key] = url
+            continue
+        pattern, what = {"smarthost": (r"[^\s:]+:\d+", "host:port"), "to": (r"[^\s@]+@[^\s@]+", "e-mail address"),
                          "from": (r"[^\s@]+@[^\s@]+", "e-mail address")}.get(key, (None, ""))
         value = c.string(d[key], kp + (key,), pattern, what)
         if value is None:
