@@ -243,6 +243,32 @@ FIXED_CASES: list[tuple[str, Mutation, str, str, str]] = [
      "simulation.diurnal.low", "expected a number, got the string `lots`", "write a number"),
     ("service-a-list", lambda s: s.update(service=["movie-recommender"]),
      "service", "expected a mapping, got a list", "write it as `key: value` lines"),
+    # Session 4 (audit-spec): text that once reached generated files the real tools refuse, or silently changed.
+    ("alert-description-unknown-template", lambda s: s["alerts"]["RecsysCoverageLow"].update(
+        description="Coverage {{ $value }} on {{ .Labels.x }}"),
+     "alerts.RecsysCoverageLow.description", "`{{ $value }}` is not a template obsgen can render",
+     "use only {{ $value | humanize }}"),
+    ("alert-description-unclosed-template", lambda s: s["alerts"]["RecsysCoverageLow"].update(description="a {{ b"),
+     "alerts.RecsysCoverageLow.description", "`{{ b` is not a template obsgen can render", "{{ \"{{\" }}"),
+    ("runbook-url-template", lambda s: s["service"].update(runbook_url="https://runbooks.example.com/{{ $labels.x }}"),
+     "service.runbook_url", "is not a valid URL", "percent-encode spaces, quotes, braces"),
+    ("alert-runbook-url-quote", lambda s: s["alerts"]["RecsysCoverageLow"].update(runbook_url='https://r.example.com/"x'),
+     "alerts.RecsysCoverageLow.runbook_url", "is not a valid URL", "percent-encode"),
+    ("grafana-url-trailing-slash", lambda s: s["service"].update(grafana_url="https://grafana.example.com/"),
+     "service.grafana_url", "is not a valid URL", "without a trailing /"),
+    ("receiver-url-lone-percent", lambda s: s["routing"]["receivers"]["oncall-page"].update(url="http://pager/a%zz"),
+     "routing.receivers.oncall-page.url", "`http://pager/a%zz` is not a valid URL without credentials",
+     "a lone %"),
+    ("receiver-url-unclosed-ipv6", lambda s: s["routing"]["kill_switch_webhook"].update(url="http://[::1/kill"),
+     "routing.kill_switch_webhook.url", "is not a valid URL without credentials", "http(s)://host[:port]/path"),
+    ("enum-norway", lambda s: s["attributes"]["region"]["enum"].append(False),
+     "attributes.region.enum[4]", "expected a name, got a boolean (False)", "YAML reads unquoted yes, no"),
+    ("where-value-octal", lambda s: s["indicators"]["errors"]["numerator"].update(where={"severity": [8]}),
+     "indicators.errors.numerator.where.severity[0]", "expected a name, got a number (8)", "quote it"),
+    ("kubernetes-label-yes", lambda s: s.update(kubernetes={"labels": {"team": True, "tier": 8}}),
+     "kubernetes.labels.team", "expected a label value, got a boolean (True)", "quote it"),
+    ("service-name-newline-and-bidi", lambda s: s["service"].update(name="a\nb\u202ec"),
+     "service.name", "`a\\nb\\u202ec` is not a valid service name", "use a value matching"),
 ]
 
 SPEC_LINES = DEFAULT_TEXT.splitlines(keepends=True)
