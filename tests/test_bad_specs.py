@@ -267,6 +267,10 @@ FIXED_CASES: list[tuple[str, Mutation, str, str, str]] = [
      "indicators.errors.numerator.where.severity[0]", "expected a name, got a number (8)", "quote it"),
     ("kubernetes-label-yes", lambda s: s.update(kubernetes={"labels": {"team": True, "tier": 8}}),
      "kubernetes.labels.team", "expected a label value, got a boolean (True)", "quote it"),
+    ("group-by-not-a-label-name", lambda s: s["routing"].update(group_by=["alertname", "http.route"]),
+     "routing.group_by[1]", "`http.route` is not a Prometheus label name", "the label of `http.route` is `http_route`"),
+    ("group-by-every-label-and-others", lambda s: s["routing"].update(group_by=["alertname", "..."]),
+     "routing.group_by[1]", "`...` (every label) cannot be listed with other labels", "write `[...]` alone"),
     ("service-name-newline-and-bidi", lambda s: s["service"].update(name="a\nb\u202ec"),
      "service.name", "`a\\nb\\u202ec` is not a valid service name", "use a value matching"),
 ]

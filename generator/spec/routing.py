@@ -7,6 +7,7 @@ several receivers). ``kill_switch_webhook`` is needed exactly when the spec decl
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from obsgen import model as m
@@ -25,6 +26,7 @@ DEFAULT_ROUTES: dict[str, dict[str, str]] = {
     "P4": {"class": "info", "response": "1d", "group_wait": "5m", "group_interval": "1h", "repeat_interval": "3d"},
 }
 RECEIVER_NAME = r"[a-z][a-z0-9-]*"
+LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 RECEIVER_URL_SHAPE = "http(s)://host[:port]/path without user:password@"
 
 
@@ -36,8 +38,7 @@ def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Rout
                   optional=("group_by", "severities", "default_receiver", "kill_switch_webhook"))
     if d is None:
         return None
-    group_by = tuple(c.string_list(d["group_by"], p + ("group_by",), allow_empty=False)) if "group_by" in d \
-        else DEFAULT_GROUP_BY
+    group_by = _group_by(c, d["group_by"], p + ("group_by",)) if "group_by" in d else DEFAULT_GROUP_BY
     receivers: list[m.Receiver] = []
     if c.mapping(d.get("receivers"), p + ("receivers",)) is not None:
         for name, spec in d["receivers"].items():
@@ -85,6 +86,20 @@ def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Rout
         return None
     # Without kill-switches no alert carries a `kill_switch` label: a webhook would get nothing, so none is emitted.
     return m.Routing(group_by, tuple(routes), tuple(receivers), webhook if kill_switches else None)
+
+
+def _group_by(c: Checker, raw: Any, p: tuple) -> tuple[str, ...]:
+    """Alert label names as Alertmanager accepts them, or ``[...]`` alone (group by every label)."""
+    names = c.string_list(raw, p, allow_empty=False)
+    for i, name in enumerate(raw if isinstance(raw, list) else ()):
+        if not isinstance(name, str):
+            continue  # reported by string_list
+        if name == "..." and len(raw) > 1:
+            c.error(p + (i,), "`...` (every label) cannot be listed with other labels", "write `[...]` alone")
+        elif name != "..." and not re.fullmatch(LABEL_NAME, name):
+            c.error(p + (i,), f"`{name}` is not a Prometheus label name",
+                    f"use a name matching {LABEL_NAME} (the label of `http.route` is `http_route`)")
+    return tuple(names)
 
 
 def _route(c: Checker, severity: str, raw: Any, sp: tuple, receivers: list[str],
