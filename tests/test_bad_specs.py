@@ -271,6 +271,12 @@ FIXED_CASES: list[tuple[str, Mutation, str, str, str]] = [
      "routing.group_by[1]", "`http.route` is not a Prometheus label name", "the label of `http.route` is `http_route`"),
     ("group-by-every-label-and-others", lambda s: s["routing"].update(group_by=["alertname", "..."]),
      "routing.group_by[1]", "`...` (every label) cannot be listed with other labels", "write `[...]` alone"),
+    ("slack-channel-template", lambda s: s["routing"]["receivers"].update(
+        chat={"slack": {"api_url_file": "/etc/alertmanager/secrets/slack", "channel": "#alerts-{{.Foo"}}),
+     "routing.receivers.chat.slack.channel", "starts an Alertmanager template", "remove the braces"),
+    ("email-to-template", lambda s: s["routing"]["receivers"].update(
+        mail={"email": {"to": "{{.x}}@example.com", "from": "am@example.com", "smarthost": "smtp:25"}}),
+     "routing.receivers.mail.email.to", "starts an Alertmanager template", "remove the braces"),
     ("service-name-newline-and-bidi", lambda s: s["service"].update(name="a\nb\u202ec"),
      "service.name", "`a\\nb\\u202ec` is not a valid service name", "use a value matching"),
 ]

@@ -152,6 +152,8 @@ INTEGRATIONS = {
               "auth_password_file"),
 }
 """Receivers other than webhooks: ``name: {pagerduty: {...}}``. Secrets only from files (``*_file``)."""
+TEMPLATED = ("channel", "to", "from")
+"""Options Alertmanager renders as templates when it sends a notification."""
 
 
 def _integration(c: Checker, name: str, kind: str, raw: dict, p: tuple) -> m.Receiver | None:
@@ -183,9 +185,14 @@ def _integration(c: Checker, name: str, kind: str, raw: dict, p: tuple) -> m.Rec
             options[key] = url
             continue
         pattern, what = {"smarthost": (r"[^\s:]+:\d+", "host:port"), "to": (r"[^\s@]+@[^\s@]+", "e-mail address"),
-                         "from": (r"[^\s@]+@[^\s@]+", "e-mail address")}.get(key, (None, ""))
+                         "from": (r"[^\s@]+@[^\s@]+", "e-mail address"),
+                         "channel": (r"\S+", "Slack channel")}.get(key, (None, ""))
         value = c.string(d[key], kp + (key,), pattern, what)
         if value is None:
+            return None
+        if key in TEMPLATED and "{{" in value:
+            c.error(kp + (key,), f"`{value}` holds `{{{{`, which starts an Alertmanager template: every notification "
+                    "to this receiver would fail to render", "remove the braces (obsgen writes the value as it is)")
             return None
         options[key] = value
     secret = None
