@@ -277,6 +277,12 @@ FIXED_CASES: list[tuple[str, Mutation, str, str, str]] = [
     ("email-to-template", lambda s: s["routing"]["receivers"].update(
         mail={"email": {"to": "{{.x}}@example.com", "from": "am@example.com", "smarthost": "smtp:25"}}),
      "routing.receivers.mail.email.to", "starts an Alertmanager template", "remove the braces"),
+    ("pattern-lookahead", lambda s: s["attributes"]["locale"].update(pattern="^(?!xx)[a-z]{2}-[A-Z]{2}$"),
+     "attributes.locale.pattern", "`(?!` in `^(?!xx)[a-z]{2}-[A-Z]{2}$` is Python-only", "use no lookarounds"),
+    ("pattern-backreference", lambda s: s["attributes"]["locale"].update(pattern=r"^([a-z])\1$"),
+     "attributes.locale.pattern", "`\\1` in", "back-references"),
+    ("pattern-possessive", lambda s: s["attributes"]["locale"].update(pattern="^[a-z]++$"),
+     "attributes.locale.pattern", "`++` in", "possessive quantifiers"),
     ("service-name-newline-and-bidi", lambda s: s["service"].update(name="a\nb\u202ec"),
      "service.name", "`a\\nb\\u202ec` is not a valid service name", "use a value matching"),
 ]
