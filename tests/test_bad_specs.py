@@ -283,6 +283,17 @@ FIXED_CASES: list[tuple[str, Mutation, str, str, str]] = [
      "attributes.locale.pattern", "`\\1` in", "back-references"),
     ("pattern-possessive", lambda s: s["attributes"]["locale"].update(pattern="^[a-z]++$"),
      "attributes.locale.pattern", "`++` in", "possessive quantifiers"),
+    ("simulation-template-a-gigabyte-wide", lambda s: s["simulation"]["populations"]["title"]["id"].update(
+        template="tt{n:0999999999d}"),
+     "simulation.populations.title.id.template", "the format spec `0999999999d` is too wide",
+     "use widths and precisions up to 64"),
+    ("simulation-template-nested-width", lambda s: s["simulation"]["populations"]["title"]["id"].update(
+        template="tt{n:{seed}}"),
+     "simulation.populations.title.id.template", "the format spec `{seed}` is too wide", "no nested fields"),
+    ("simulation-field-template-lone-brace", lambda s: s["simulation"]["steps"][0]["fields"]["message"].update(
+        template="upstream {"),
+     "simulation.steps[0].fields.message.template", "the template does not format (Single '{'",
+     "double a literal brace"),
     ("service-name-newline-and-bidi", lambda s: s["service"].update(name="a\nb\u202ec"),
      "service.name", "`a\\nb\\u202ec` is not a valid service name", "use a value matching"),
 ]

@@ -32,6 +32,8 @@ a list of them is cases, each with an optional ``when``.
 
 from __future__ import annotations
 
+import re
+import string
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +45,8 @@ from obsgen.spec.source import Path_
 
 KINDS = ("value", "choice", "weights", "uniform", "normal", "lognormal", "template", "sample", "copy", "age", "omit")
 MODIFIERS = ("min", "max", "round", "present", "adjust")
+MAX_WIDTH = 64
+"""The widest field a template may format: identifiers and messages, not padding."""
 
 
 class _Reader:
@@ -168,6 +172,12 @@ class _Reader:
             return s.Normal(a, b) if name == "normal" else s.LogNormal(a, b)
         if name == "template":
             if c.string(raw, kp) is None:
+                return None
+            try:
+                if not self.narrow(raw, kp):
+                    return None
+            except ValueError as exc:
+                c.error(kp, f"the template does not format ({exc})", "write fields as {name}; double a literal brace")
                 return None
             return s.Template(raw)
         if name == "sample":
@@ -321,10 +331,22 @@ class _Reader:
                             activity=self.cases(d["activity"], p + ("activity",), None) if "activity" in d else (),
                             session=session)
 
+    def narrow(self, raw: str, p: Path_) -> bool:
+        """Whether no field of the template is wider than ``MAX_WIDTH`` (``{n:0999999999d}`` formats a gigabyte
+        for every value) or takes its width from another field; ``ValueError`` if it does not parse."""
+        wide = [spec for _, field, spec, _ in string.Formatter().parse(raw) if field is not None and spec
+                and ("{" in spec or any(int(n) > MAX_WIDTH for n in re.findall(r"\d+", spec)))]
+        if wide:
+            self.c.error(p, f"the format spec `{wide[0]}` is too wide",
+                         f"use widths and precisions up to {MAX_WIDTH} and no nested fields, e.g. {{n:07d}}")
+        return not wide
+
     def template(self, raw: Any, p: Path_, **names: Any) -> str | None:
         if self.c.string(raw, p) is None:
             return None
         try:
+            if not self.narrow(raw, p):
+                return None
             raw.format(**names)
         except (KeyError, IndexError, ValueError) as exc:
             self.c.error(p, f"the template does not format ({exc})",
@@ -495,6 +517,7 @@ def parse_simulation(c: Checker, raw: Any, events: list[m.Event], attributes: di
                 del r.populations[name]
             else:
                 r.populations[name] = population
+        c.mark_broken("a population", d["populations"], r.populations)
     roots = r.roots(d.get("roots", {}), p + ("roots",))
     fields = r.field_specs(d.get("fields", {}), p + ("fields",))
     steps = r.steps(d.get("steps", []), p + ("steps",))
