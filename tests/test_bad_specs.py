@@ -294,6 +294,9 @@ FIXED_CASES: list[tuple[str, Mutation, str, str, str]] = [
         template="upstream {"),
      "simulation.steps[0].fields.message.template", "the template does not format (Single '{'",
      "double a literal brace"),
+    ("quality-template-a-gigabyte-wide", lambda s: s["data_quality"]["report"]["values"].update(
+        message="{event:>999999999}"),
+     "data_quality.report.values.message", "the format spec `>999999999` is too wide", "up to 64"),
     ("service-name-newline-and-bidi", lambda s: s["service"].update(name="a\nb\u202ec"),
      "service.name", "`a\\nb\\u202ec` is not a valid service name", "use a value matching"),
 ]

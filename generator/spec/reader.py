@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import string
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -204,6 +205,23 @@ class Checker:
             self.error(path, f"`{value}` is not {noun} declared under `{section}`", f"use one of those names ({hint})")
             return None
         return value
+
+
+MAX_WIDTH = 64
+"""The widest field a ``str.format`` template of the spec may format: identifiers and messages, not padding."""
+
+
+def too_wide(template: str) -> str | None:
+    """The first format spec of ``template`` wider than ``MAX_WIDTH`` or taking its width from another field
+    (``{n:0999999999d}`` formats a gigabyte every time); ``ValueError`` if the template does not parse."""
+    return next((spec for _, field, spec, _ in string.Formatter().parse(template) if field is not None and spec
+                 and ("{" in spec or any(int(n) > MAX_WIDTH for n in re.findall(r"\d+", spec)))), None)
+
+
+def wide_problem(spec: str) -> tuple[str, str]:
+    """The problem and fix of a ``too_wide`` format spec."""
+    return (f"the format spec `{spec}` is too wide",
+            f"use widths and precisions up to {MAX_WIDTH} and no nested fields, e.g. {{n:07d}}")
 
 
 def printable(text: str) -> str:

@@ -32,21 +32,17 @@ a list of them is cases, each with an optional ``when``.
 
 from __future__ import annotations
 
-import re
-import string
 from decimal import Decimal
 from typing import Any
 
 from obsgen import model as m
 from obsgen.model import simulation as s
 from obsgen.model.joins import Context
-from obsgen.spec.reader import NAME, SLUG, Checker
+from obsgen.spec.reader import NAME, SLUG, Checker, too_wide, wide_problem
 from obsgen.spec.source import Path_
 
 KINDS = ("value", "choice", "weights", "uniform", "normal", "lognormal", "template", "sample", "copy", "age", "omit")
 MODIFIERS = ("min", "max", "round", "present", "adjust")
-MAX_WIDTH = 64
-"""The widest field a template may format: identifiers and messages, not padding."""
 
 
 class _Reader:
@@ -332,14 +328,10 @@ class _Reader:
                             session=session)
 
     def narrow(self, raw: str, p: Path_) -> bool:
-        """Whether no field of the template is wider than ``MAX_WIDTH`` (``{n:0999999999d}`` formats a gigabyte
-        for every value) or takes its width from another field; ``ValueError`` if it does not parse."""
-        wide = [spec for _, field, spec, _ in string.Formatter().parse(raw) if field is not None and spec
-                and ("{" in spec or any(int(n) > MAX_WIDTH for n in re.findall(r"\d+", spec)))]
-        if wide:
-            self.c.error(p, f"the format spec `{wide[0]}` is too wide",
-                         f"use widths and precisions up to {MAX_WIDTH} and no nested fields, e.g. {{n:07d}}")
-        return not wide
+        """Whether no field of the template is ``too_wide``; ``ValueError`` if it does not parse."""
+        if (spec := too_wide(raw)) is not None:
+            self.c.error(p, *wide_problem(spec))
+        return spec is None
 
     def template(self, raw: Any, p: Path_, **names: Any) -> str | None:
         if self.c.string(raw, p) is None:
