@@ -243,6 +243,62 @@ FIXED_CASES: list[tuple[str, Mutation, str, str, str]] = [
      "simulation.diurnal.low", "expected a number, got the string `lots`", "write a number"),
     ("service-a-list", lambda s: s.update(service=["movie-recommender"]),
      "service", "expected a mapping, got a list", "write it as `key: value` lines"),
+    # Session 4 (audit-spec): text that once reached generated files the real tools refuse, or silently changed.
+    ("alert-description-unknown-template", lambda s: s["alerts"]["RecsysCoverageLow"].update(
+        description="Coverage {{ $value }} on {{ .Labels.x }}"),
+     "alerts.RecsysCoverageLow.description", "`{{ $value }}` is not a template obsgen can render",
+     "use only {{ $value | humanize }}"),
+    ("alert-description-unclosed-template", lambda s: s["alerts"]["RecsysCoverageLow"].update(description="a {{ b"),
+     "alerts.RecsysCoverageLow.description", "`{{ b` is not a template obsgen can render", "{{ \"{{\" }}"),
+    ("runbook-url-template", lambda s: s["service"].update(runbook_url="https://runbooks.example.com/{{ $labels.x }}"),
+     "service.runbook_url", "is not a valid URL", "percent-encode spaces, quotes, braces"),
+    ("alert-runbook-url-quote", lambda s: s["alerts"]["RecsysCoverageLow"].update(runbook_url='https://r.example.com/"x'),
+     "alerts.RecsysCoverageLow.runbook_url", "is not a valid URL", "percent-encode"),
+    ("grafana-url-trailing-slash", lambda s: s["service"].update(grafana_url="https://grafana.example.com/"),
+     "service.grafana_url", "is not a valid URL", "without a trailing /"),
+    ("receiver-url-lone-percent", lambda s: s["routing"]["receivers"]["oncall-page"].update(url="http://pager/a%zz"),
+     "routing.receivers.oncall-page.url", "`http://pager/a%zz` is not a valid URL without credentials",
+     "a lone %"),
+    ("receiver-url-unclosed-ipv6", lambda s: s["routing"]["kill_switch_webhook"].update(url="http://[::1/kill"),
+     "routing.kill_switch_webhook.url", "is not a valid URL without credentials", "http(s)://host[:port]/path"),
+    ("enum-norway", lambda s: s["attributes"]["region"]["enum"].append(False),
+     "attributes.region.enum[4]", "expected a name, got a boolean (False)", "YAML reads unquoted yes, no"),
+    ("where-value-octal", lambda s: s["indicators"]["errors"]["numerator"].update(where={"severity": [8]}),
+     "indicators.errors.numerator.where.severity[0]", "expected a name, got a number (8)", "quote it"),
+    ("kubernetes-label-yes", lambda s: s.update(kubernetes={"labels": {"team": True, "tier": 8}}),
+     "kubernetes.labels.team", "expected a label value, got a boolean (True)", "quote it"),
+    ("group-by-not-a-label-name", lambda s: s["routing"].update(group_by=["alertname", "http.route"]),
+     "routing.group_by[1]", "`http.route` is not a Prometheus label name", "the label of `http.route` is `http_route`"),
+    ("group-by-every-label-and-others", lambda s: s["routing"].update(group_by=["alertname", "..."]),
+     "routing.group_by[1]", "`...` (every label) cannot be listed with other labels", "write `[...]` alone"),
+    ("slack-channel-template", lambda s: s["routing"]["receivers"].update(
+        chat={"slack": {"api_url_file": "/etc/alertmanager/secrets/slack", "channel": "#alerts-{{.Foo"}}),
+     "routing.receivers.chat.slack.channel", "starts an Alertmanager template", "remove the braces"),
+    ("email-to-template", lambda s: s["routing"]["receivers"].update(
+        mail={"email": {"to": "{{.x}}@example.com", "from": "am@example.com", "smarthost": "smtp:25"}}),
+     "routing.receivers.mail.email.to", "starts an Alertmanager template", "remove the braces"),
+    ("pattern-lookahead", lambda s: s["attributes"]["locale"].update(pattern="^(?!xx)[a-z]{2}-[A-Z]{2}$"),
+     "attributes.locale.pattern", "`(?!` in `^(?!xx)[a-z]{2}-[A-Z]{2}$` is Python-only", "use no lookarounds"),
+    ("pattern-backreference", lambda s: s["attributes"]["locale"].update(pattern=r"^([a-z])\1$"),
+     "attributes.locale.pattern", "`\\1` in", "back-references"),
+    ("pattern-possessive", lambda s: s["attributes"]["locale"].update(pattern="^[a-z]++$"),
+     "attributes.locale.pattern", "`++` in", "possessive quantifiers"),
+    ("simulation-template-a-gigabyte-wide", lambda s: s["simulation"]["populations"]["title"]["id"].update(
+        template="tt{n:0999999999d}"),
+     "simulation.populations.title.id.template", "the format spec `0999999999d` is too wide",
+     "use widths and precisions up to 64"),
+    ("simulation-template-nested-width", lambda s: s["simulation"]["populations"]["title"]["id"].update(
+        template="tt{n:{seed}}"),
+     "simulation.populations.title.id.template", "the format spec `{seed}` is too wide", "no nested fields"),
+    ("simulation-field-template-lone-brace", lambda s: s["simulation"]["steps"][0]["fields"]["message"].update(
+        template="upstream {"),
+     "simulation.steps[0].fields.message.template", "the template does not format (Single '{'",
+     "double a literal brace"),
+    ("quality-template-a-gigabyte-wide", lambda s: s["data_quality"]["report"]["values"].update(
+        message="{event:>999999999}"),
+     "data_quality.report.values.message", "the format spec `>999999999` is too wide", "up to 64"),
+    ("service-name-newline-and-bidi", lambda s: s["service"].update(name="a\nb\u202ec"),
+     "service.name", "`a\\nb\\u202ec` is not a valid service name", "use a value matching"),
 ]
 
 SPEC_LINES = DEFAULT_TEXT.splitlines(keepends=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,8 +59,14 @@ class _Dumper(SafeDumper):  # type: ignore[misc,valid-type]
         return True
 
 
+YAML12_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0[oO][0-7_]+|0[xX][0-9a-fA-F_]+"
+                          r"|0[bB][01_]+")
+"""Strings a YAML 1.2 reader (Go's yaml.v3: pint, the collector, kustomize) takes for numbers though PyYAML's
+YAML 1.1 resolver leaves them plain (``1e3``, ``0o17``): they are written quoted."""
+
+
 def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
+    style = "|" if "\n" in value else "'" if YAML12_NUMBER.fullmatch(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from obsgen import model as m
+from obsgen.emit.prometheus.templates import SUPPORTED, unsupported_action
 from obsgen.spec.reader import ALERT_NAME, Checker, shown
 from obsgen.spec.slos import parse_selection
 
@@ -49,7 +50,7 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
             tile = None
         runbook = d.get("runbook_url")
         if runbook is not None:
-            runbook = c.string(runbook, p + ("runbook_url",), r"https?://\S+", "URL")
+            runbook = c.url(runbook, p + ("runbook_url",))
         if ind_name is None:
             continue
         indicator = indicators[ind_name]
@@ -66,13 +67,22 @@ def parse_alerts(c: Checker, raw: Any, indicators: dict[str, m.Indicator], attri
             continue
         assert service is not None
         out.append(m.Alert(
-            name=name, summary=str(summary), description=c.text(d.get("description", ""), p + ("description",)),
+            name=name, summary=str(summary), description=_description(c, d.get("description", ""), p),
             indicator=indicator,
             op=str(op), threshold=threshold, for_=for_, window=window, severity=str(severity),  # type: ignore[arg-type]
             runbook_url=runbook or f"{service.runbook_url}#{name.lower()}", quantile=quantile,
             match=m.frozen_map(match), kill_switch=kill_switch, when_absent=bool(when_absent),
             dashboard_tile=tile))
     return out
+
+
+def _description(c: Checker, raw: Any, p: tuple) -> str:
+    """The annotation Prometheus renders as a template: only the templates its promtool tests can expect."""
+    text = c.text(raw, p + ("description",))
+    if (action := unsupported_action(text)) is not None:
+        c.error(p + ("description",), f"`{action}` is not a template obsgen can render in the alert's promtool test",
+                f"use only {SUPPORTED} (the last writes a literal `{{{{`)")
+    return text
 
 
 def _check_reachable(c: Checker, p: tuple, indicator: m.Indicator, op: str, threshold: Decimal) -> None:

@@ -61,14 +61,27 @@ def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
     return out
 
 
+PYTHON_ONLY = re.compile(r"\\.|\[(?:\\.|[^\]\\])+\]|\(\?(?:[=!>#(]|<[=!]|P=)|[*+?}]\+")
+"""What the lake's RE2 (DuckDB) cannot compile though Python can: lookarounds, atomic groups, comments,
+conditionals, back-references (``\\1``, ``(?P=x)``), ``\\Z`` and possessive quantifiers. Escapes and character
+classes are matched whole, so only what stands outside them counts."""
+
+
 def _pattern(c: Checker, value: Any, p: tuple) -> str | None:
-    """A regular expression both Python (the runtime) and JSON Schema validators compile."""
+    """A regular expression Python (the runtime), JSON Schema validators and the lake's RE2 compile."""
     if c.string(value, p) is None:
         return None
     try:
         re.compile(value)
     except re.error as exc:
         c.error(p, f"`{value}` is not a valid regular expression: {exc}", "fix the pattern (quote it in YAML)")
+        return None
+    for match in PYTHON_ONLY.finditer(value):
+        construct = match[0]
+        if construct[0] == "[" or (construct[0] == "\\" and construct[1] not in "123456789Z"):
+            continue
+        c.error(p, f"`{construct}` in `{value}` is Python-only: the lake's RE2 (DuckDB) cannot compile it",
+                "use no lookarounds, back-references, atomic groups, possessive quantifiers, comments or \\Z")
         return None
     return str(value)
 

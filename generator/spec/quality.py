@@ -27,7 +27,7 @@ from obsgen.model.eventschema import event_schema
 from obsgen.model.fieldchecks import passes
 from obsgen.model.joins import Context
 from obsgen.model.quality import PLACEHOLDERS, REPORTED_KINDS, ByKind, DataQuality, Report, ReportValue, Template
-from obsgen.spec.reader import Checker
+from obsgen.spec.reader import Checker, too_wide, wide_problem
 
 
 def parse_data_quality(c: Checker, raw: Any, events: list[m.Event], attributes: dict[str, m.Attribute],
@@ -90,8 +90,12 @@ def _value(c: Checker, value: Any, p: tuple, attr: m.Attribute, schema: dict[str
     if isinstance(value, str):
         try:
             names = [f for _, f, spec, conv in string.Formatter().parse(value) if f is not None or spec or conv]
+            wide = too_wide(value)
         except ValueError as err:
             c.error(p, f"`{value}` is not a valid template: {err}", "write placeholders as {event}; `{{` for a brace")
+            return None
+        if wide is not None:  # the runtime formats it for every event it drops or repairs
+            c.error(p, *wide_problem(wide))
             return None
         if names:
             unknown = [n for n in names if n not in PLACEHOLDERS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import string
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,7 +19,17 @@ ATTRIBUTE_NAME = METRIC_NAME
 ALERT_NAME = r"[A-Z][A-Za-z0-9]*"
 SLUG = r"[a-z][a-z0-9-]*"
 UNIT = r"(\{[A-Za-z0-9_ .]+\}|[A-Za-z0-9/]+)"
+_URL_CHARS = r"(?:[A-Za-z0-9._~:/?#\[\]!$&'()*+,;=-]|%[0-9A-Fa-f]{2})"
+URL = rf"https?://(?:{_URL_CHARS}|@)+"
+"""An http(s) URL of the characters RFC 3986 allows; others (spaces, quotes, braces: `{{` starts a Prometheus
+template in an annotation) must be percent-encoded, and a ``%`` starts an escape."""
+SERVICE_URL = rf"https?://(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?(?:[/?#]{_URL_CHARS}*)?"
+"""A URL Alertmanager sends to: a host (no ``user:password@``), an optional port, as Go's ``url.Parse`` reads it."""
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+"""Characters that would break an error's one line or hide its text in a terminal (controls, bidi overrides)."""
 MISSING = object()
+QUOTE_FIX = ("quote it: YAML reads unquoted yes, no, on, off as booleans, ~ and null as nothing, and 010, 0x10, "
+             "1_000, 12:30 as numbers")
 
 
 class Checker:
@@ -46,7 +57,7 @@ class Checker:
         line = self.doc.line_of(path)
         if token:
             line = self.doc.token_line(where, token, line)
-        self.errors.append(SpecError(self.doc.source, line, where, problem, fix))
+        self.errors.append(SpecError(self.doc.source, line, printable(where), printable(problem), printable(fix)))
 
     def has_errors(self, section: str) -> bool:
         """Whether an error was recorded in ``section`` (so a later check can skip its follow-on errors)."""
@@ -77,6 +88,17 @@ class Checker:
             return None
         if pattern and not re.fullmatch(pattern, value):
             self.error(path, f"`{value}` is not a valid {what or 'value'}", f"use a value matching {pattern}")
+            return None
+        return value
+
+    def url(self, value: Any, path: Path_, pattern: str = URL, what: str = "URL", shape: str = "an http(s) URL"
+            ) -> str | None:
+        """An http(s) URL matching ``pattern`` (``URL``, ``SERVICE_URL``); ``what`` and ``shape`` name it."""
+        if self.string(value, path) is None:
+            return None
+        if not re.fullmatch(pattern, value):
+            self.error(path, f"`{value}` is not a valid {what}", f"write {shape}; percent-encode spaces, quotes, "
+                       "braces, a lone % and other characters a URL does not allow (`{` is %7B)")
             return None
         return value
 
@@ -152,17 +174,22 @@ class Checker:
             return None
 
     def string_list(self, value: Any, path: Path_, allow_empty: bool = True) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        """The list's names; an item that is not a string is reported at its index and left out."""
+        if not isinstance(value, list):
             self.error(path, f"expected a list of names, got {kind_of(value)}", "write a list such as [a, b]")
             return []
         if not value and not allow_empty:
             self.error(path, "the list is empty", "name at least one entry")
         seen: set[str] = set()
         for i, item in enumerate(value):
-            if item in seen:
+            if not isinstance(item, str):
+                self.error(path + (i,), f"expected a name, got {kind_of(item)}",
+                           "write each entry as a name" if isinstance(item, (list, dict)) else QUOTE_FIX)
+            elif item in seen:
                 self.error(path + (i,), f"`{item}` is listed twice", "remove the duplicate")
-            seen.add(item)
-        return value
+            else:
+                seen.add(item)
+        return [item for item in value if isinstance(item, str)]
 
     def reference(self, value: Any, path: Path_, known: Iterable[str], section: str, noun: str) -> str | None:
         """A name that must exist among ``known``, the names declared under ``section`` (``noun``: "an attribute")."""
@@ -178,6 +205,28 @@ class Checker:
             self.error(path, f"`{value}` is not {noun} declared under `{section}`", f"use one of those names ({hint})")
             return None
         return value
+
+
+MAX_WIDTH = 64
+"""The widest field a ``str.format`` template of the spec may format: identifiers and messages, not padding."""
+
+
+def too_wide(template: str) -> str | None:
+    """The first format spec of ``template`` wider than ``MAX_WIDTH`` or taking its width from another field
+    (``{n:0999999999d}`` formats a gigabyte every time); ``ValueError`` if the template does not parse."""
+    return next((spec for _, field, spec, _ in string.Formatter().parse(template) if field is not None and spec
+                 and ("{" in spec or any(int(n) > MAX_WIDTH for n in re.findall(r"\d+", spec)))), None)
+
+
+def wide_problem(spec: str) -> tuple[str, str]:
+    """The problem and fix of a ``too_wide`` format spec."""
+    return (f"the format spec `{spec}` is too wide",
+            f"use widths and precisions up to {MAX_WIDTH} and no nested fields, e.g. {{n:07d}}")
+
+
+def printable(text: str) -> str:
+    """``text`` with the characters of ``UNPRINTABLE`` written as escapes (``\\n``, ``\\u202e``)."""
+    return UNPRINTABLE.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), text)
 
 
 def shown(value: Any) -> str:

@@ -7,10 +7,11 @@ several receivers). ``kill_switch_webhook`` is needed exactly when the spec decl
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from obsgen import model as m
-from obsgen.spec.reader import MISSING, Checker
+from obsgen.spec.reader import MISSING, SERVICE_URL, Checker
 
 TIMINGS = ("response", "group_wait", "group_interval", "repeat_interval")
 DEFAULT_GROUP_BY = ("alertname", "service", "slo")
@@ -25,6 +26,8 @@ DEFAULT_ROUTES: dict[str, dict[str, str]] = {
     "P4": {"class": "info", "response": "1d", "group_wait": "5m", "group_interval": "1h", "repeat_interval": "3d"},
 }
 RECEIVER_NAME = r"[a-z][a-z0-9-]*"
+LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+RECEIVER_URL_SHAPE = "http(s)://host[:port]/path without user:password@"
 
 
 def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Routing | None:
@@ -35,8 +38,7 @@ def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Rout
                   optional=("group_by", "severities", "default_receiver", "kill_switch_webhook"))
     if d is None:
         return None
-    group_by = tuple(c.string_list(d["group_by"], p + ("group_by",), allow_empty=False)) if "group_by" in d \
-        else DEFAULT_GROUP_BY
+    group_by = _group_by(c, d["group_by"], p + ("group_by",)) if "group_by" in d else DEFAULT_GROUP_BY
     receivers: list[m.Receiver] = []
     if c.mapping(d.get("receivers"), p + ("receivers",)) is not None:
         for name, spec in d["receivers"].items():
@@ -86,6 +88,20 @@ def parse_routing(c: Checker, raw: Any, kill_switches: dict[str, str]) -> m.Rout
     return m.Routing(group_by, tuple(routes), tuple(receivers), webhook if kill_switches else None)
 
 
+def _group_by(c: Checker, raw: Any, p: tuple) -> tuple[str, ...]:
+    """Alert label names as Alertmanager accepts them, or ``[...]`` alone (group by every label)."""
+    names = c.string_list(raw, p, allow_empty=False)
+    for i, name in enumerate(raw if isinstance(raw, list) else ()):
+        if not isinstance(name, str):
+            continue  # reported by string_list
+        if name == "..." and len(raw) > 1:
+            c.error(p + (i,), "`...` (every label) cannot be listed with other labels", "write `[...]` alone")
+        elif name != "..." and not re.fullmatch(LABEL_NAME, name):
+            c.error(p + (i,), f"`{name}` is not a Prometheus label name",
+                    f"use a name matching {LABEL_NAME} (the label of `http.route` is `http_route`)")
+    return tuple(names)
+
+
 def _route(c: Checker, severity: str, raw: Any, sp: tuple, receivers: list[str],
            default: str | None) -> m.SeverityRoute | None:
     """One severity's route: as listed, each key left out taken from ``DEFAULT_ROUTES``."""
@@ -119,7 +135,7 @@ def _receiver(c: Checker, name: str, raw: Any, p: tuple, token_required: bool) -
                   optional=() if token_required else ("bearer_token_file",))
     if d is None:
         return None
-    url = c.string(d.get("url"), p + ("url",), r"https?://[^\s@]+", "URL without credentials")
+    url = c.url(d.get("url"), p + ("url",), SERVICE_URL, "URL without credentials", RECEIVER_URL_SHAPE)
     token = None
     if "bearer_token_file" in d:
         token = c.string(d["bearer_token_file"], p + ("bearer_token_file",), r"/\S+", "absolute path")
@@ -136,6 +152,8 @@ INTEGRATIONS = {
               "auth_password_file"),
 }
 """Receivers other than webhooks: ``name: {pagerduty: {...}}``. Secrets only from files (``*_file``)."""
+TEMPLATED = ("channel", "to", "from")
+"""Options Alertmanager renders as templates when it sends a notification."""
 
 
 def _integration(c: Checker, name: str, kind: str, raw: dict, p: tuple) -> m.Receiver | None:
@@ -160,11 +178,21 @@ def _integration(c: Checker, name: str, kind: str, raw: dict, p: tuple) -> m.Rec
             if flag is not None:
                 options[key] = "true" if flag else "false"
             continue
-        pattern, what = {"url": (r"https?://[^\s@]+", "URL without credentials"),
-                         "smarthost": (r"[^\s:]+:\d+", "host:port"), "to": (r"[^\s@]+@[^\s@]+", "e-mail address"),
-                         "from": (r"[^\s@]+@[^\s@]+", "e-mail address")}.get(key, (None, ""))
+        if key == "url":
+            url = c.url(d[key], kp + (key,), SERVICE_URL, "URL without credentials", RECEIVER_URL_SHAPE)
+            if url is None:
+                return None
+            options[key] = url
+            continue
+        pattern, what = {"smarthost": (r"[^\s:]+:\d+", "host:port"), "to": (r"[^\s@]+@[^\s@]+", "e-mail address"),
+                         "from": (r"[^\s@]+@[^\s@]+", "e-mail address"),
+                         "channel": (r"\S+", "Slack channel")}.get(key, (None, ""))
         value = c.string(d[key], kp + (key,), pattern, what)
         if value is None:
+            return None
+        if key in TEMPLATED and "{{" in value:
+            c.error(kp + (key,), f"`{value}` holds `{{{{`, which starts an Alertmanager template: every notification "
+                    "to this receiver would fail to render", "remove the braces (obsgen writes the value as it is)")
             return None
         options[key] = value
     secret = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from obsgen import model as m
-from obsgen.spec.reader import MISSING, NAME, Checker
+from obsgen.spec.reader import MISSING, NAME, URL, Checker
 
 STACK = "stack"
 """The owner of shared files in the output manifest, so no service may be called that."""
@@ -21,8 +21,9 @@ def parse_service(c: Checker, raw: Any) -> m.Service | None:
         return None
     name = c.string(d.get("name"), p + ("name",), r"[a-z][a-z0-9-]*", "service name")
     namespace = c.string(d.get("namespace"), p + ("namespace",), NAME, "namespace")
-    runbook = c.string(d.get("runbook_url"), p + ("runbook_url",), r"https?://\S+", "URL")
-    grafana = c.string(d.get("grafana_url"), p + ("grafana_url",), r"https?://\S+[^/]", "URL")
+    runbook = c.url(d.get("runbook_url"), p + ("runbook_url",))
+    grafana = c.url(d.get("grafana_url"), p + ("grafana_url",), URL + "(?<!/)",
+                    shape="an http(s) URL without a trailing /")
     description = c.text(d.get("description", ""), p + ("description",))
     if name == STACK:
         c.error(p + ("name",), f"`{STACK}` is reserved: the output manifest marks the files shared by all services "

@@ -38,7 +38,7 @@ from typing import Any
 from obsgen import model as m
 from obsgen.model import simulation as s
 from obsgen.model.joins import Context
-from obsgen.spec.reader import NAME, SLUG, Checker
+from obsgen.spec.reader import NAME, SLUG, Checker, too_wide, wide_problem
 from obsgen.spec.source import Path_
 
 KINDS = ("value", "choice", "weights", "uniform", "normal", "lognormal", "template", "sample", "copy", "age", "omit")
@@ -168,6 +168,12 @@ class _Reader:
             return s.Normal(a, b) if name == "normal" else s.LogNormal(a, b)
         if name == "template":
             if c.string(raw, kp) is None:
+                return None
+            try:
+                if not self.narrow(raw, kp):
+                    return None
+            except ValueError as exc:
+                c.error(kp, f"the template does not format ({exc})", "write fields as {name}; double a literal brace")
                 return None
             return s.Template(raw)
         if name == "sample":
@@ -321,10 +327,18 @@ class _Reader:
                             activity=self.cases(d["activity"], p + ("activity",), None) if "activity" in d else (),
                             session=session)
 
+    def narrow(self, raw: str, p: Path_) -> bool:
+        """Whether no field of the template is ``too_wide``; ``ValueError`` if it does not parse."""
+        if (spec := too_wide(raw)) is not None:
+            self.c.error(p, *wide_problem(spec))
+        return spec is None
+
     def template(self, raw: Any, p: Path_, **names: Any) -> str | None:
         if self.c.string(raw, p) is None:
             return None
         try:
+            if not self.narrow(raw, p):
+                return None
             raw.format(**names)
         except (KeyError, IndexError, ValueError) as exc:
             self.c.error(p, f"the template does not format ({exc})",
@@ -495,6 +509,7 @@ def parse_simulation(c: Checker, raw: Any, events: list[m.Event], attributes: di
                 del r.populations[name]
             else:
                 r.populations[name] = population
+        c.mark_broken("a population", d["populations"], r.populations)
     roots = r.roots(d.get("roots", {}), p + ("roots",))
     fields = r.field_specs(d.get("fields", {}), p + ("fields",))
     steps = r.steps(d.get("steps", []), p + ("steps",))

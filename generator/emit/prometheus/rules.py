@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from obsgen.emit.memo import per_model
 from obsgen.emit.prometheus import promql as q
+from obsgen.emit.prometheus.templates import literal
 from obsgen.emit.render import SafeLoader, yaml_text
 from obsgen.model import (
     SLO,
@@ -252,7 +253,7 @@ def alert_rule(model: Model, alert: Alert) -> dict[str, Any]:
     if isinstance(alert.indicator, Share):
         where = f" for {alert.indicator.label} {{{{ $labels.{q.label(alert.indicator.label)} }}}}"
     description = alert.description or (
-        f"{alert.indicator.description.rstrip('.')}{where} is {_value_template(alert.indicator)} over "
+        f"{literal(alert.indicator.description.rstrip('.'))}{where} is {_value_template(alert.indicator)} over "
         f"{alert.window} (alert when {alert.op} {human_threshold(alert.indicator, alert.threshold)} "
         f"for {alert.for_})."
         + (" It is also raised when the series is missing." if alert.when_absent else ""))
@@ -345,7 +346,7 @@ def slo_alert_rules(model: Model, slo: SLO) -> list[dict[str, Any]]:
                        "service": model.service.name, "family": slo.indicator.name, "slo": slo.name},
             "annotations": {
                 "summary": f"SLO {slo.name} is burning its error budget too fast.",
-                "description": (f"{slo.description.rstrip('.')} ({q.number((1 - budget) * 100)}% over "
+                "description": (f"{literal(slo.description.rstrip('.'))} ({q.number((1 - budget) * 100)}% over "
                                 f"{period}): the bad-event ratio is {conditions}.{also}"),
                 "runbook_url": f"{model.service.runbook_url}#slo-{slo.name.replace('_', '-')}",
                 "burn_windows": ", ".join(f"{bw.long}/{bw.short}" for bw in pairs),

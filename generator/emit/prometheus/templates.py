@@ -73,13 +73,37 @@ def humanize_duration(value: float) -> str:
 
 
 _FUNCS = {"humanize": humanize, "humanizePercentage": humanize_percentage, "humanizeDuration": humanize_duration}
-_TEMPLATE = re.compile(r"\{\{ \$value \| (\w+) \}\}|\{\{ \$labels\.(\w+) \}\}")
+_OPEN = '{{ "{{" }}'
+"""A literal ``{{`` in a Go template: the action prints the string."""
+_TEMPLATE = re.compile(r"\{\{ \$value \| (" + "|".join(_FUNCS) + r") \}\}|\{\{ \$labels\.(\w+) \}\}|("
+                       + re.escape(_OPEN) + ")")
+SUPPORTED = "{{ $value | humanize }} (or humanizePercentage, humanizeDuration), {{ $labels.<label> }}, " + _OPEN
+"""The templates ``render_template`` renders, as a message lists them."""
+
+
+def literal(text: str) -> str:
+    """``text`` as a Prometheus annotation template that renders to ``text`` itself (spec prose may hold ``{{``)."""
+    return text.replace("{{", _OPEN)
+
+
+def unsupported_action(text: str) -> str | None:
+    """The first ``{{`` action in ``text`` that ``render_template`` cannot render (so no test could expect it)."""
+    start = 0
+    while (at := text.find("{{", start)) != -1:
+        match = _TEMPLATE.match(text, at)
+        if match is None:
+            end = text.find("}}", at)
+            return text[at:end + 2] if end != -1 else text[at:at + 40]
+        start = match.end()
+    return None
 
 
 def render_template(text: str, labels: Mapping[str, str], value: float) -> str:
-    """The subset of Prometheus alert templating obsgen writes: ``$value | fn`` and ``$labels.x``."""
+    """The subset of Prometheus alert templating obsgen writes: ``$value | fn``, ``$labels.x`` and a literal ``{{``."""
     def substitute(match: re.Match[str]) -> str:
         if match.group(1):
             return _FUNCS[match.group(1)](value)
+        if match.group(3):
+            return "{{"
         return labels.get(match.group(2), "")
     return _TEMPLATE.sub(substitute, text)
