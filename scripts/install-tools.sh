@@ -65,7 +65,7 @@ JAEGER_VERSION=2.13.0
 JAEGER_MODULE_VERSION=1.76.0
 # Debian bookworm packages (versions are whatever bookworm ships: prometheus 2.42,
 # prometheus-alertmanager 0.25).
-DEBIAN_PACKAGES=(prometheus prometheus-alertmanager)
+DEBIAN_PACKAGES=(prometheus prometheus-alertmanager iproute2)  # iproute2: ss, for a test reading a listen backlog
 # -------------------------------------------------------------------------------------------
 
 ALL_TOOLS=(debian pint dashboard-linter prometheus3 otelcol loki kustomize jaeger)
