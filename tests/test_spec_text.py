@@ -23,6 +23,8 @@ SLO_TEXT = "At most 0.1% of requests fail {{ .Foo }}, {{- and {{ template \"x\" 
 ALERT_TEXT = ('{{ $value | humanizePercentage }} of {{ $labels.http_route }} fail; '
               'the page says {{ "{{" }} literally.')
 SUMMARY = "1e3"
+OUTCOMES = ["error", "err\\or", 'quo"te', "x.y"]
+"""Label values a PromQL string or regex must escape: a backslash, a quote, a regex metacharacter."""
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -33,6 +35,8 @@ def hostile_spec() -> dict:
     spec = yaml.safe_load(MINIMAL.read_text())
     spec["indicators"]["errors"]["description"] = INDICATOR_TEXT
     spec["indicators"]["errors"]["by"] = ["http.route"]
+    spec["attributes"]["outcome"]["enum"] = ["success", *OUTCOMES]
+    spec["indicators"]["errors"]["numerator"]["where"] = {"outcome": OUTCOMES}
     spec["slos"]["availability"]["description"] = SLO_TEXT
     spec["alerts"] = {
         "HelloErrorsTemplated": {"summary": "Requests fail.", "description": ALERT_TEXT, "indicator": "errors",
@@ -58,6 +62,12 @@ def rule_files(tree: Path) -> list[str]:
 def test_promtool_checks_the_annotation_templates(tree: Path) -> None:
     result = run(find_tool("promtool"), "check", "rules", *rule_files(tree))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_label_values_are_escaped_in_promql(tree: Path) -> None:
+    """Each value is a literal: the regex is ``error|err\\\\or|quo"te|x\\.y``, written as a PromQL string."""
+    rules = (tree / "alerting" / "hello-api" / "recording_rules.yml").read_text()
+    assert 'outcome=~"error|err\\\\\\\\or|quo\\"te|x\\\\.y"' in yaml.safe_load(rules)["groups"][0]["rules"][0]["expr"]
 
 
 def test_promtool_renders_the_prose_as_written(tree: Path) -> None:

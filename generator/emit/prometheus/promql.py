@@ -7,7 +7,9 @@ the Prometheus labels the OTLP translation gives them (``http_route``), here and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from obsgen.model import SHADOW_LABEL, SLO, Alert, Gauge, Indicator, Mean, Model, Quantile, Rate, Ratio, Share
@@ -17,6 +19,25 @@ from obsgen.model.naming import prometheus_label_name, prometheus_metric_name
 def label(name: str) -> str:
     """The Prometheus label of an attribute (``http.route`` → ``http_route``); other labels are unchanged."""
     return prometheus_label_name(name)
+
+
+_REGEX_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+"""What Go's ``regexp.QuoteMeta`` escapes: Prometheus and Loki match label values with Go's RE2 syntax."""
+
+
+def string(value: str) -> str:
+    """``value`` as a PromQL/LogQL string literal: double-quoted, its backslashes, quotes and control characters
+    escaped (``err\\or`` → ``"err\\\\or"``), so any label value a spec declares reads back as written."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def matcher(name: str, values: Sequence[str]) -> str:
+    """``name="v"`` for one value; for several ``name=~"a|b"``, each value matched literally (``a.b`` is not a
+    regex that also matches ``aXb``)."""
+    if len(values) == 1:
+        return f"{name}={string(values[0])}"
+    alternatives = "|".join(_REGEX_SPECIAL.sub(r"\\\1", value) for value in values)
+    return f"{name}=~{string(alternatives)}"
 
 
 def number(value: Decimal | int) -> str:
@@ -41,11 +62,7 @@ def selector(series: str, where: Mapping[str, tuple[str, ...]] | Mapping[str, st
     matchers = [f'{SHADOW_LABEL}!="true"']
     for name in sorted(where, key=label):
         values = where[name]
-        values = (values,) if isinstance(values, str) else values
-        if len(values) == 1:
-            matchers.append(f'{label(name)}="{values[0]}"')
-        else:
-            matchers.append(f'{label(name)}=~"{"|".join(values)}"')
+        matchers.append(matcher(label(name), (values,) if isinstance(values, str) else values))
     matchers.extend(extra)
     return f"{series}{{{', '.join(matchers)}}}"
 
@@ -54,7 +71,7 @@ def match_selector(record: str, match: Mapping[str, str]) -> str:
     """A recording-rule selector narrowed to label values (no shadow filter: records are clean)."""
     if not match:
         return record
-    matchers = ", ".join(f'{label(k)}="{match[k]}"' for k in sorted(match, key=label))
+    matchers = ", ".join(matcher(label(k), (match[k],)) for k in sorted(match, key=label))
     return f"{record}{{{matchers}}}"
 
 

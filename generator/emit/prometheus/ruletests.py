@@ -64,7 +64,7 @@ class Case:
 
 def _series_name(name: str, labels: Mapping[str, str]) -> str:
     """``name{label="v"}``; ``labels`` are keyed by attribute name and written as Prometheus labels."""
-    inner = ", ".join(f'{q.label(k)}="{labels[k]}"' for k in sorted(labels, key=q.label))
+    inner = ", ".join(q.matcher(q.label(k), (labels[k],)) for k in sorted(labels, key=q.label))
     return f"{name}{{{inner}}}" if inner else name
 
 

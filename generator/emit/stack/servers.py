@@ -214,10 +214,6 @@ class RetentionStream:
     why: str
 
 
-def _matcher(label: str, values: list[str]) -> str:
-    return f'{label}="{values[0]}"' if len(values) == 1 else f'{label}=~"{"|".join(values)}"'
-
-
 def service_retention(model: Model, default: Duration | None) -> list[RetentionStream]:
     """One service's log retention: its ``raw_events`` where the default differs, then errors and critical errors.
 
@@ -233,12 +229,12 @@ def service_retention(model: Model, default: Duration | None) -> list[RetentionS
     if raw is not None and raw != default:
         streams.append(RetentionStream(f"{{{service}}}", raw.text, 1, f"{model.service.name} retention.raw_events"))
     if errors and "errors" in retention:
-        selector = f"{{{service}, {_matcher(EVENT_NAME_ATTRIBUTE, [e.name for e in errors])}}}"
+        selector = f"{{{service}, {q.matcher(EVENT_NAME_ATTRIBUTE, [e.name for e in errors])}}}"
         streams.append(RetentionStream(selector, retention["errors"].text, 2, "retention.errors"))
     critical = [e for e in errors if SEVERITY_ATTRIBUTE in e.fields
                 and "critical" in (model.attributes[SEVERITY_ATTRIBUTE].enum or ())]
     if critical and "critical_errors" in retention:
-        selector = (f"{{{service}, {_matcher(EVENT_NAME_ATTRIBUTE, [e.name for e in critical])}, "
+        selector = (f"{{{service}, {q.matcher(EVENT_NAME_ATTRIBUTE, [e.name for e in critical])}, "
                     f'{SEVERITY_ATTRIBUTE}="critical"}}')
         streams.append(RetentionStream(selector, retention["critical_errors"].text, 3, "retention.critical_errors"))
     return streams
