@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -35,6 +36,7 @@ from http import HTTPStatus
 from typing import Any
 
 _log = logging.getLogger("obsgen.http")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,8 @@ class GuardedHttpServer:
             raise
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        # A control character (a lone \n) in the request line would forge lines in the log that quotes it.
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or _CONTROL.search(lines[0]):
             raise HttpError(HTTPStatus.BAD_REQUEST, "malformed request line")
         method, path, _ = parts
         headers: dict[str, str] = {}

@@ -145,6 +145,15 @@ def test_content_length_is_strict(receiver: KillSwitchReceiver, headers: str, bo
     assert got[0] == status and reason in got[1], got
 
 
+@pytest.mark.parametrize("path", ["/nothing\nFORGED", "/nothing\x1b[2J", "/v1/reset\x00"])
+def test_a_request_line_with_a_control_character_is_refused_before_it_is_logged(
+        receiver: KillSwitchReceiver, caplog: pytest.LogCaptureFixture, path: str) -> None:
+    """A lone line feed passes the head's CRLF split: logged as the path, it would forge a log line."""
+    with caplog.at_level(logging.INFO):
+        assert raw(receiver, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n") == (400, "malformed request line")
+    assert "FORGED" not in caplog.text and "\x1b" not in caplog.text and "\x00" not in caplog.text
+
+
 @pytest.mark.parametrize("path", ["/v1/alertmanager", "/v1/reset"])
 def test_a_body_nested_too_deeply_for_json_gets_400(receiver: KillSwitchReceiver, path: str) -> None:
     body = b'{"alerts": ' + b"[" * 100_000  # json.loads raises RecursionError, not ValueError
