@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from obsgen.cli import main
 from obsgen.generate import load
 from obsgen.lake import access, commands, landing, rollup
-from obsgen.lake.ingest import Ingest
+from obsgen.lake.ingest import MANIFEST, Ingest
 from obsgen.lake.layout import Lake
 from obsgen.model import Model
 
@@ -351,3 +351,23 @@ def test_retain_deletes_ingested_landing_files_but_never_the_live_one(tmp_path: 
     assert "dry run, 1 change(s) not made" in plan.output and rotated.exists()
     assert CliRunner().invoke(main, args).exit_code == 0
     assert not rotated.exists() and live.exists() and late_arrival.exists()
+
+
+def test_retain_deletes_no_file_outside_the_landing_zone_a_manifest_names(tmp_path: Path, model: Model) -> None:
+    """The manifest is a file in the lake: an entry naming a file elsewhere (as it was, so it looks ingested)
+    is never deleted by ``retain --landing``."""
+    landing, lake = tmp_path / "landing", Lake.at(str(tmp_path / "lake"))
+    write_landing(model, landing, "events-2026-11-20T10-00-00.000.jsonl", [_request(1, DAY)], LANDED)
+    Ingest(model, lake).run(str(landing))
+    victim = tmp_path / "elsewhere" / "events-2026-11-20T10-00-00.000.jsonl"
+    victim.parent.mkdir()
+    victim.write_text("precious")
+    os.utime(victim, ns=(0, 0))
+    manifest = lake.read_json(MANIFEST, {})
+    for i, path in enumerate((str(victim), f"{landing}/../elsewhere/{victim.name}")):
+        manifest[f"{i:064x}"] = {**next(iter(manifest.values())), "path": path, "bytes": victim.stat().st_size,
+                                 "landed_ms": 10**13}
+    lake.write_json(MANIFEST, manifest)
+    args = ["lake", "retain", "--lake", lake.uri, "--landing", str(landing), "--today", DAY.isoformat()]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert victim.read_text() == "precious"

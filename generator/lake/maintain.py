@@ -136,10 +136,14 @@ def plan_landing(lake: Lake, landing_uri: str) -> list[Action]:
     """Landing files the manifest says were ingested, unchanged since: nothing more can be read from them.
 
     The live file (the exporter's current ``path``) is never deleted; rotated files are complete."""
-    landing_fs, _ = open_uri(landing_uri)
+    landing_fs, root = open_uri(landing_uri)
+    root = posixpath.normpath(root)
     actions = []
     for digest, entry in sorted(lake.read_json(MANIFEST, {}).items(), key=lambda kv: kv[1]["path"]):
-        info = landing_fs.get_file_info(entry["path"])
+        path = posixpath.normpath(entry["path"])
+        if posixpath.commonpath([root, path]) != root:  # the manifest is a file in the lake: never trusted to
+            continue  # name what is deleted outside the landing zone given
+        info = landing_fs.get_file_info(path)
         if info.type != pafs.FileType.File or posixpath.basename(info.path) in LIVE_LANDING_FILES:
             continue
         if info.size == entry["bytes"] and (info.mtime_ns or 0) // 1_000_000 <= entry["landed_ms"]:
