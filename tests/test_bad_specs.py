@@ -35,6 +35,8 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "attributes.bucket.pii_class", "unknown key"),
     ("bad-pii-class", lambda s: s["attributes"]["region"].update(pii="secret"), "attributes.region.pii",
      "not one of none, low, high"),
+    ("pii-high-not-a-string", lambda s: s["attributes"]["user_id"].update(type="integer"),
+     "attributes.user_id.type", "leaves the process as its pseudonym"),
     ("enum-marked-high-cardinality", lambda s: s["attributes"]["cohort"].update(cardinality="high"),
      "attributes.cohort.cardinality", "bounded cardinality"),
     ("buckets-not-numbers", lambda s: metric(s, "recsys.ranking.duration").update(buckets="fast"),

@@ -37,6 +37,9 @@ def parse_attributes(c: Checker, raw: Any) -> dict[str, m.Attribute]:
         enum = tuple(c.string_list(d["enum"], p + ("enum",), allow_empty=False)) if "enum" in d else None
         fmt = c.choice(d["format"], p + ("format",), m.FORMATS) if "format" in d else None
         bounds = {k: c.number(d[k], p + (k,)) for k in ("minimum", "maximum") if k in d}
+        if pii == "high" and type_ not in (None, "string"):
+            c.error(p + ("type",), f"a `pii: high` attribute leaves the process as its pseudonym (64 hex characters), "
+                    f"not as {type_}", "set `type: string` (with `format: sha256_hex`), or lower `pii`")
         if enum is not None and cardinality == "high":
             c.error(p + ("cardinality",), "an enum attribute has bounded cardinality",
                     "set `cardinality: low`")
