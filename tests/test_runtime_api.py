@@ -103,3 +103,20 @@ def test_the_typed_facade_of_a_dotted_spec_is_valid_python(dotted: Model, tmp_pa
     namespace: dict[str, Any] = {}
     exec(compile(source, "facade.py", "exec"), namespace)  # noqa: S102 - our own generated code
     assert issubclass(namespace["OrderServiceTelemetry"], Telemetry)
+
+
+@pytest.mark.parametrize("name", ["no_such_event", "", "x" * 10_000, 42, ("request",)])
+def test_an_undeclared_event_name_is_dropped_in_production_and_an_error_in_strict(model: Model, name: Any) -> None:
+    """``emit`` by name is where an app may pass a client's word: production mode never raises into the app."""
+    production = Harness(model, validation="production")
+    try:
+        assert production.rt.emit(name, user_id="u") is None
+        assert production.spans() == [] and production.logs() == []
+    finally:
+        production.rt.shutdown()
+    strict = Harness(model, validation="strict")
+    try:
+        with pytest.raises(KeyError, match="declares no event"):
+            strict.rt.emit(name, user_id="u")
+    finally:
+        strict.rt.shutdown()

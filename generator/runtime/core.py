@@ -309,8 +309,17 @@ class Telemetry:
         return tuple(self._plans)
 
     def emit(self, event: str, /, **fields: Any) -> RequestScope | None:
-        """Emit ``event`` by name (the event methods are shortcuts for this)."""
-        return self._emit(self._plans[event], fields)
+        """Emit ``event`` by name (the event methods are shortcuts for this). A name the spec does not declare
+        raises ``KeyError`` in strict mode; production mode, which never raises into the app (the name may come
+        from a client), drops it and logs it at most once a second."""
+        plan = self._plans.get(event) if isinstance(event, str) else None
+        if plan is not None:
+            return self._emit(plan, fields)
+        if self._strict:
+            raise KeyError(f"the spec declares no event {event!r}")
+        if self._reported.add(("unknown event",), True):
+            _log.warning("obsgen: emit(%.100r): the spec declares no such event; dropped", event)
+        return None
 
     def is_active(self, kill_switch: str) -> bool:
         """Whether a kill-switch is on: an in-process lookup (see ``KillSwitchState``)."""
