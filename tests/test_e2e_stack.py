@@ -44,6 +44,8 @@ from tests.support.specs import SpecCase
 from tests.support.stack import wait_for
 
 OUTAGE_S = 10.0
+EXPORT_BATCH = 512
+"""The runtime's largest log export request, in records (the SDK's default ``max_export_batch_size``)."""
 ZERO_LOSS = {"minutes": 120.0, "start": "19:00", "speedup": 1200.0, "rate": 300.0, "seed": 11}
 """Two busy simulated hours in six wall-clock seconds."""
 
@@ -134,9 +136,12 @@ def test_a_collector_outage_never_stops_the_app_and_its_loss_is_counted(stack: S
     logs_sent = sum(summary["events"].get(e, 0) for e in logged)
     in_loki = settle(lambda: sum(loki_count(stack, app, e, instance) for e in logged), logs_sent - dropped["logs"])
     # What the runtime counted as dropped never reached Loki; everything else did: what the killed collector
-    # had accepted (answered 200 for) waited in its persistent queue on disk and left after the restart.
+    # had accepted (answered 200 for) waited in its persistent queue on disk and left after the restart. One
+    # request may be on both sides: the SIGKILL can land after the collector queued it on disk and before its
+    # 200 went out, so the runtime counts it dropped and Loki gets it after the restart (seen once: -1 record).
+    # Nothing the runtime did not count may be missing.
     in_collector = logs_sent - dropped["logs"] - in_loki
-    assert in_loki > 0 and in_collector == 0
+    assert in_loki > 0 and -EXPORT_BATCH <= in_collector <= 0, (in_loki, in_collector)
     print(f"\n{app.name} outage {OUTAGE_S:g}s: {summary['journeys']} journeys, max lag {summary['max_lag_s']:.3f}s, "
           f"dropped {dropped}, logs sent {logs_sent}, in Loki {in_loki}, lost inside the collector {in_collector}")
 
