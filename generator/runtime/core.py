@@ -463,8 +463,12 @@ class Telemetry:
         for f in plan.pii:
             if f in p:
                 v = p[f]
+                try:
+                    p[f] = pseudonymize(v)
+                except Exception:  # its __str__ raises: nothing of it can be exported
+                    self._unreadable(plan, p, f)
+                    continue
                 seen = [*(seen or ()), (f, v)]
-                p[f] = pseudonymize(v)
         for f in plan.array_fields:  # the runtime's own copy: its log record is built later, off this thread
             v = p.get(f)
             if isinstance(v, _ARRAYS):  # a subclass too: it is scrubbed and bounded like a plain list
@@ -603,6 +607,16 @@ class Telemetry:
             f"holds more than {budget} characters (kept the first {fits} items)" if fits < len(kept) else "")
             if part)
         self._cut(plan, p, f, reason)
+
+    def _unreadable(self, plan: EventPlan, p: dict[str, Any], f: str) -> None:
+        """A high-PII value that cannot be read as text (its ``__str__`` raises), so it has no pseudonym: strict
+        raises; production removes the field and counts it (a required one then drops the event as incomplete)."""
+        del p[f]
+        reason = "cannot be read as text (its str() raises)"
+        if self._strict:
+            self._count(plan.name, VALIDITY)
+            raise EventValidationError(plan.name, f, reason)
+        self._invalid(plan, p, f, VALIDITY, reason, "repaired by removing the field")
 
     def _cut(self, plan: EventPlan, p: dict[str, Any], f: str, reason: str) -> None:
         """A field cut to its bounds: strict raises, production counts and reports it."""

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from markupsafe import Markup
 from obsgen.model import Model
+from obsgen.runtime import EventValidationError
 
 from tests.test_runtime_harness import ITEMS, RAW_SESSION, RAW_USER, Harness
 
@@ -89,3 +90,33 @@ def test_str_enum_members_are_valid_values_and_leave_as_plain_strings(harness: H
     assert request["bucket"] == "treatment" and type(request["bucket"]) is str  # type: ignore[index]
     (error,) = [r.log_record.attributes for r in harness.logs() if r.log_record.event_name == "error"]
     assert type(error["bucket"]) is str  # type: ignore[index]
+
+
+class Unreadable:
+    """A high-PII value that cannot be turned into text (an ORM object whose ``__str__`` needs a closed session)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError(f"session closed for {RAW_USER}")
+
+    __repr__ = __str__
+
+
+@pytest.mark.parametrize("mode", ["production", "strict"])
+def test_a_high_pii_value_whose_str_raises_is_counted_and_never_exported(
+        model: Model, mode: str, caplog: pytest.LogCaptureFixture) -> None:
+    """It has no pseudonym: strict raises naming the field; production counts it and drops the request (the field
+    is required) without logging a traceback. It used to be lost as an internal failure, counted nowhere."""
+    h = Harness(model, validation=mode)
+    request = {**REQUEST, "user_id": Unreadable(), "bucket": "control"}
+    try:
+        if mode == "strict":
+            with pytest.raises(EventValidationError, match="`user_id` cannot be read as text"):
+                h.rt.request(**request)
+            assert h.violations() == {("validity", "request"): 1}
+            return
+        with h.rt.request(**request):
+            pass
+        assert h.spans() == [] and RAW_USER not in caplog.text and "Traceback" not in caplog.text
+        assert h.violations() == {("validity", "request"): 1, ("completeness", "request"): 1}
+    finally:
+        h.close()
