@@ -173,6 +173,8 @@ def init_secrets(specs: Services, out: Path) -> Written:
 def write_secrets(directory: Path, names: list[str], tls: bool | None = None) -> Written:
     """The random secrets ``names`` (kept where they exist), the TLS files (``tls``: kept or made; ``None``:
     TLS when the directory holds them) and the web and amtool configs, in ``directory``."""
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory}: is a file, where the secrets' directory goes — move it out of the way")
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, DIR_MODE)
     written = Written(directory)

@@ -340,6 +340,12 @@ def test_secrets_init_refuses_a_tls_server_key_other_users_can_read(tmp_path: Pa
         *credentials.TLS_FILES]
 
 
+def test_secrets_init_names_a_file_where_its_directory_goes(model: Model, tmp_path: Path) -> None:
+    (tmp_path / credentials.SECRETS_DIR).write_text("not a directory\n")
+    with pytest.raises(ValueError, match="is a file, where the secrets' directory goes — move it out of the way"):
+        init_secrets(Services((model,)), tmp_path)
+
+
 def host_path_any(service: dict[str, Any], container: str) -> str | None:
     for source, target, _ in mounts(service):
         if container.startswith(target + "/"):
