@@ -25,6 +25,10 @@ def parse_service(c: Checker, raw: Any) -> m.Service | None:
     grafana = c.url(d.get("grafana_url"), p + ("grafana_url",), URL + "(?<!/)",
                     shape="an http(s) URL without a trailing /")
     description = c.text(d.get("description", ""), p + ("description",))
+    if runbook is not None and "#" in runbook:
+        c.error(p + ("runbook_url",), "holds a fragment (`#…`): each alert's link appends its own `#alert-name`",
+                "remove the fragment (give one alert another page with its own `runbook_url`)")
+        runbook = None
     if name == STACK:
         c.error(p + ("name",), f"`{STACK}` is reserved: the output manifest marks the files shared by all services "
                 "with it", "choose another service name")
