@@ -51,6 +51,18 @@ def test_settings_come_from_the_environment_unless_given(monkeypatch: pytest.Mon
         RuntimeConfig().resolved()
 
 
+@pytest.mark.parametrize("endpoint", ["notaurl", "collector:4318", "http://", "ftp://collector:4318", "http:/x"])
+def test_an_endpoint_that_is_no_http_url_is_refused_with_the_fix(endpoint: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo would otherwise only show as every export failing and every item counted dropped."""
+    with pytest.raises(ValueError, match="must be an http\\(s\\) URL such as http://localhost:4318"):
+        RuntimeConfig(endpoint=endpoint).resolved()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+    with pytest.raises(ValueError, match="OTEL_EXPORTER_OTLP_ENDPOINT"):
+        RuntimeConfig().resolved()
+    assert RuntimeConfig(endpoint="collector:4317", protocol="grpc").resolved().endpoint == "collector:4317"
+
+
 def test_the_protocol_picks_the_otlp_exporters(model: Model) -> None:
     kinds = {}
     for protocol in ("http/protobuf", "grpc"):

@@ -479,3 +479,9 @@ def test_backpressure_does_not_wait_for_an_exporter_that_stopped(model: Model) -
     # Blocked until the run ends: had the run waited for it, it would never end (the test would time out).
     dropped, _ = _run_into(model, _SlowLogExporter(release=threading.Event()), backpressure=True)
     assert dropped["logs"] > 0  # the run went on after the stall and the runtime counted what it lost
+
+
+def test_an_endpoint_that_is_no_url_is_bad_input_before_the_run() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--dev", "--endpoint", "notaurl", "--minutes", "1"])
+    assert result.exit_code == 2 and "must be an http(s) URL" in result.output, result.output
+    assert "Traceback" not in result.output and "journeys" not in result.output

@@ -16,6 +16,8 @@ obsgen's own variables:
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -111,6 +113,9 @@ class RuntimeConfig:
         if protocol not in PROTOCOLS:
             raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r} "
                              "(RuntimeConfig.protocol or OTEL_EXPORTER_OTLP_PROTOCOL)")
+        endpoint = self.endpoint or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+        if endpoint is not None:
+            _check_endpoint(endpoint, protocol)
         timeout = self.export_timeout_s
         if timeout is None and env.get("OTEL_EXPORTER_OTLP_TIMEOUT"):
             timeout = _env_number("OTEL_EXPORTER_OTLP_TIMEOUT") / 1000
@@ -122,7 +127,7 @@ class RuntimeConfig:
             validation=validation,  # type: ignore[arg-type]
             shadow=self.shadow if self.shadow is not None else env_flag("OBSGEN_SHADOW"),
             dev_mode=self.dev_mode if self.dev_mode is not None else env_flag(ENV_DEV_MODE),
-            endpoint=self.endpoint or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            endpoint=endpoint,
             protocol=protocol,  # type: ignore[arg-type]
             export_timeout_s=timeout,
             max_queue_size=self.max_queue_size or int(_env_number("OTEL_BSP_MAX_QUEUE_SIZE", 2048)),
@@ -132,6 +137,18 @@ class RuntimeConfig:
                               else _env_number("OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000),
             metric_export_interval_s=interval,
         )
+
+
+def _check_endpoint(endpoint: str, protocol: str) -> None:
+    """An http(s) URL with a host (gRPC also takes ``host:port``): a typo would otherwise only show as every
+    export failing and every item counted dropped."""
+    url = urllib.parse.urlsplit(endpoint)
+    if url.scheme in ("http", "https") and url.hostname:
+        return
+    if protocol == "grpc" and re.fullmatch(r"[A-Za-z0-9.-]+:[0-9]+", endpoint):
+        return
+    raise ValueError(f"the OTLP endpoint must be an http(s) URL such as http://localhost:4318, got {endpoint!r} "
+                     "(RuntimeConfig.endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)")
 
 
 def _env_number(name: str, default: float | None = None) -> float:
