@@ -465,8 +465,10 @@ class Telemetry:
                 v = p[f]
                 try:
                     p[f] = pseudonymize(v)
-                except Exception:  # its __str__ raises: nothing of it can be exported
-                    self._unreadable(plan, p, f)
+                except Exception:  # its __str__ raises: no pseudonym, nothing of it can be exported (a required
+                    del p[f]  # field's absence then drops the event as incomplete)
+                    self._repaired(plan, p, f, "cannot be read as text (its str() raises)",
+                                   "repaired by removing the field")
                     continue
                 seen = [*(seen or ()), (f, v)]
         for f in plan.array_fields:  # the runtime's own copy: its log record is built later, off this thread
@@ -561,7 +563,7 @@ class Telemetry:
             v = p.get(f)
             if type(v) is list and len(v) > most:  # 2 million numbers: 22 MB to export, more than a collector takes
                 p[f] = v[:most]
-                self._cut(plan, p, f, f"has {len(v)} items, more than {most}")
+                self._repaired(plan, p, f, f"has {len(v)} items, more than {most}")
         for f, sensitive in texts.objects:
             v = p.get(f)
             if v is None:
@@ -606,24 +608,15 @@ class Telemetry:
             f"has {too_long} item(s) longer than {limit} characters" if too_long else "",
             f"holds more than {budget} characters (kept the first {fits} items)" if fits < len(kept) else "")
             if part)
-        self._cut(plan, p, f, reason)
+        self._repaired(plan, p, f, reason)
 
-    def _unreadable(self, plan: EventPlan, p: dict[str, Any], f: str) -> None:
-        """A high-PII value that cannot be read as text (its ``__str__`` raises), so it has no pseudonym: strict
-        raises; production removes the field and counts it (a required one then drops the event as incomplete)."""
-        del p[f]
-        reason = "cannot be read as text (its str() raises)"
+    def _repaired(self, plan: EventPlan, p: dict[str, Any], f: str, reason: str,
+                  action: str = "repaired by cutting it") -> None:
+        """A field repaired (cut to its bounds, or removed): strict raises, production counts and reports it."""
         if self._strict:
             self._count(plan.name, VALIDITY)
             raise EventValidationError(plan.name, f, reason)
-        self._invalid(plan, p, f, VALIDITY, reason, "repaired by removing the field")
-
-    def _cut(self, plan: EventPlan, p: dict[str, Any], f: str, reason: str) -> None:
-        """A field cut to its bounds: strict raises, production counts and reports it."""
-        if self._strict:
-            self._count(plan.name, VALIDITY)
-            raise EventValidationError(plan.name, f, reason)
-        self._invalid(plan, p, f, VALIDITY, reason, "repaired by cutting it")
+        self._invalid(plan, p, f, VALIDITY, reason, action)
 
     def _check_supplied(self, plan: EventPlan, p: dict[str, Any], known_context: bool) -> bool:
         """Production: check what the application passed; repair (drop a field) or drop the event. True = drop.
